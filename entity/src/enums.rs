@@ -1,0 +1,144 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What an organization is to the product: it runs programs (vendor), refers
+/// leads (partner), or operates the installation (operator, home of ADMINs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum OrganizationKind {
+    #[sea_orm(string_value = "VENDOR")]
+    Vendor,
+    #[sea_orm(string_value = "PARTNER")]
+    Partner,
+    #[sea_orm(string_value = "OPERATOR")]
+    Operator,
+}
+
+/// The five roles of PRODUCT.md §1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum Role {
+    #[sea_orm(string_value = "VENDOR")]
+    Vendor,
+    #[sea_orm(string_value = "PARTNER")]
+    Partner,
+    #[sea_orm(string_value = "REPORT_VIEWER")]
+    ReportViewer,
+    #[sea_orm(string_value = "EXECUTIVE_REPORT_VIEWER")]
+    ExecutiveReportViewer,
+    #[sea_orm(string_value = "ADMIN")]
+    Admin,
+}
+
+/// Partner lifecycle statuses (PRODUCT.md §3, seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
+pub enum PartnerStatus {
+    #[sea_orm(string_value = "PROSPECT")]
+    Prospect,
+    #[sea_orm(string_value = "PROSPECT_TERMS_SENT")]
+    ProspectTermsSent,
+    #[sea_orm(string_value = "LIVE")]
+    Live,
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    #[sea_orm(string_value = "LAPSED")]
+    Lapsed,
+    #[sea_orm(string_value = "ENDED")]
+    Ended,
+    #[sea_orm(string_value = "ARCHIVED")]
+    Archived,
+}
+
+/// Who may edit a referral's stage in a partnership (seed 003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum StageEditor {
+    #[sea_orm(string_value = "VENDOR")]
+    Vendor,
+    #[sea_orm(string_value = "PARTNER")]
+    Partner,
+    #[sea_orm(string_value = "BOTH")]
+    Both,
+}
+
+/// How a program pays for referrals (PRODUCT.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum RewardModel {
+    #[sea_orm(string_value = "FLAT")]
+    Flat,
+    #[sea_orm(string_value = "COMMISSION")]
+    Commission,
+}
+
+/// Inbound referral qualification statuses (PRODUCT.md §4). The program's
+/// reward trigger is one of PENDING, QUALIFIED, APPROVED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ReferralStatus {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "REQUIRES_INFO")]
+    RequiresInfo,
+    #[sea_orm(string_value = "QUALIFIED")]
+    Qualified,
+    #[sea_orm(string_value = "APPROVED")]
+    Approved,
+    #[sea_orm(string_value = "DENIED")]
+    Denied,
+}
+
+/// Where a change came from, for the audit trail (PRODUCT.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ChangeSource {
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    #[sea_orm(string_value = "IMPORT")]
+    Import,
+    #[sea_orm(string_value = "API")]
+    Api,
+    #[sea_orm(string_value = "LINK")]
+    Link,
+    #[sea_orm(string_value = "JOB")]
+    Job,
+    #[sea_orm(string_value = "ADMIN_OVERRIDE")]
+    AdminOverride,
+}
+
+/// What kind of record a StatusChange row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Subject {
+    #[sea_orm(string_value = "PARTNER")]
+    Partner,
+    #[sea_orm(string_value = "REFERRAL")]
+    Referral,
+}
+
+/// How a partner was contacted, for the contact log (seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ContactChannel {
+    #[sea_orm(string_value = "EMAIL")]
+    Email,
+    #[sea_orm(string_value = "PHONE")]
+    Phone,
+    #[sea_orm(string_value = "MEETING")]
+    Meeting,
+    #[sea_orm(string_value = "MESSAGE")]
+    Message,
+    #[sea_orm(string_value = "OTHER")]
+    Other,
+}
+
+/// How a job run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum JobTrigger {
+    #[sea_orm(string_value = "SCHEDULED")]
+    Scheduled,
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+}

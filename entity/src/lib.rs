@@ -1,0 +1,19 @@
+//! SeaORM models for Referral Hub, one module per table.
+//!
+//! Status enums live here as `DeriveActiveEnum`s stored as short strings, so
+//! the same column type works on SQLite and PostgreSQL. The pure state machines
+//! in the server's `domain` module use these enums as plain values; nothing in
+//! this crate knows about GraphQL.
+
+pub mod enums;
+pub mod job_run;
+pub mod notification;
+pub mod organization;
+pub mod partner;
+pub mod partner_contact;
+pub mod program;
+pub mod status_change;
+pub mod task;
+pub mod user;
+
+pub use enums::*;

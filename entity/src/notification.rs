@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+/// An outbox row: written in the same transaction as the change it reports.
+/// Delivery channels (subscriptions, e-mail, webhooks) read from here.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "notification")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The organization whose users receive it.
+    pub recipient_org_id: Option<i64>,
+    /// A single recipient, when the notice is personal (a task reminder).
+    pub recipient_user_id: Option<i64>,
+    /// A contact e-mail, for a partner not yet linked to an organization.
+    pub recipient_email: Option<String>,
+    /// e.g. TASK_DUE, PARTNER_STATUS_CHANGED.
+    pub kind: String,
+    pub subject: Option<String>,
+    pub subject_id: Option<i64>,
+    pub message: String,
+    pub payload: Json,
+    pub job_run_id: Option<i64>,
+    pub created_at: DateTimeUtc,
+    pub read_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,216 @@
+//! JWT validation and minting. The algorithm is pinned by configuration: a
+//! token signed with any other algorithm (or `alg: none`) is refused, and so
+//! is a wrong issuer or audience, a missing `sub`, or a token outside its
+//! `nbf`..`exp` window measured by the injected clock.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::config::JwtSettings;
+use crate::error::{AppError, AppResult};
+
+/// Tolerated clock skew between the identity provider and us.
+const LEEWAY_SECONDS: i64 = 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    /// The organization id; absent only on ADMIN tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<serde_json::Value>,
+    pub role: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub iss: String,
+    pub aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl Claims {
+    /// The organization id, whether the provider sent it as a number or a string.
+    pub fn org_id(&self) -> AppResult<Option<i64>> {
+        match &self.org {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad_org),
+            Some(serde_json::Value::String(s)) => s.parse().map(Some).map_err(|_| bad_org()),
+            Some(_) => Err(bad_org()),
+        }
+    }
+}
+
+fn bad_org() -> AppError {
+    AppError::Unauthenticated("token claim `org` is not an organization id".into())
+}
+
+/// What `referral-hub token` and tests ask for.
+#[derive(Debug, Clone)]
+pub struct MintRequest {
+    pub subject: String,
+    pub role: String,
+    pub org: Option<i64>,
+    pub lifetime: Duration,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys").field("algorithm", &self.algorithm).finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Loads the configured keys. With HS256 and no secret configured, uses
+    /// (creating it on first start) a random secret in the data directory,
+    /// so no secret is ever compiled in.
+    pub fn from_settings(settings: &JwtSettings, data_dir: &Path) -> Result<Self, String> {
+        let algorithm = match settings.algorithm.to_ascii_uppercase().as_str() {
+            "HS256" => Algorithm::HS256,
+            "RS256" => Algorithm::RS256,
+            "EDDSA" => Algorithm::EdDSA,
+            other => return Err(format!("unsupported JWT_ALGORITHM {other}: use HS256, RS256 or EdDSA")),
+        };
+        let (decoding, encoding) = match algorithm {
+            Algorithm::HS256 => {
+                let secret = match &settings.secret {
+                    Some(secret) if secret.len() >= 32 => secret.clone().into_bytes(),
+                    Some(_) => return Err("JWT_SECRET must be at least 32 bytes".into()),
+                    None => embedded_secret(data_dir)?,
+                };
+                (DecodingKey::from_secret(&secret), Some(EncodingKey::from_secret(&secret)))
+            }
+            _ => {
+                let path = settings
+                    .public_key_file
+                    .as_ref()
+                    .ok_or("JWT_PUBLIC_KEY_FILE is required for RS256 and EdDSA")?;
+                let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let decoding = if algorithm == Algorithm::RS256 {
+                    DecodingKey::from_rsa_pem(&pem)
+                } else {
+                    DecodingKey::from_ed_pem(&pem)
+                }
+                .map_err(|e| format!("parsing {}: {e}", path.display()))?;
+                let encoding = match &settings.private_key_file {
+                    None => None,
+                    Some(path) => {
+                        let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                        Some(
+                            if algorithm == Algorithm::RS256 {
+                                EncodingKey::from_rsa_pem(&pem)
+                            } else {
+                                EncodingKey::from_ed_pem(&pem)
+                            }
+                            .map_err(|e| format!("parsing {}: {e}", path.display()))?,
+                        )
+                    }
+                };
+                (decoding, encoding)
+            }
+        };
+        Ok(Self {
+            algorithm,
+            decoding,
+            encoding,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// Checks signature, algorithm, issuer, audience and the required claims,
+    /// then the validity window against `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> AppResult<Claims> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        // The window is checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
+        let claims = data.claims;
+        let now = now.timestamp();
+        if claims.exp + LEEWAY_SECONDS <= now {
+            return Err(AppError::Unauthenticated("invalid token: expired".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECONDS > now) {
+            return Err(AppError::Unauthenticated("invalid token: not yet valid".into()));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(AppError::Unauthenticated("invalid token: empty `sub`".into()));
+        }
+        Ok(claims)
+    }
+
+    /// Mints a token for development and tests.
+    pub fn mint(&self, req: &MintRequest, now: DateTime<Utc>) -> Result<String, String> {
+        let key = self
+            .encoding
+            .as_ref()
+            .ok_or("minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE")?;
+        let claims = Claims {
+            sub: req.subject.clone(),
+            org: req.org.map(|id| serde_json::Value::String(id.to_string())),
+            role: req.role.clone(),
+            exp: (now + req.lifetime).timestamp(),
+            iat: Some(now.timestamp()),
+            nbf: None,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            name: req.name.clone(),
+            email: req.email.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads the embedded default's secret, creating it on first use.
+fn embedded_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let secret = existing.trim().to_owned();
+        if secret.len() >= 32 {
+            return Ok(secret.into_bytes());
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &secret).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "created a JWT secret for the embedded default");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+

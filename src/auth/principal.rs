@@ -1,0 +1,178 @@
+//! Who is calling. Users are provisioned on their first request from the
+//! token's claims, so an identity provider is all a deployment needs.
+
+use chrono::Duration;
+use entity::{OrganizationKind, Role, organization, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::auth::JwtKeys;
+use crate::error::{AppError, AppResult};
+use crate::service::Ctx;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    /// None only for an ADMIN whose token names no organization.
+    pub org_id: Option<i64>,
+    pub org_kind: Option<OrganizationKind>,
+    pub role: Role,
+    pub name: Option<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Staff or analysts of a vendor organization.
+    pub fn is_vendor_side(&self) -> bool {
+        self.org_kind == Some(OrganizationKind::Vendor) && self.role != Role::Admin
+    }
+
+    /// Staff or analysts of a partner organization.
+    pub fn is_partner_side(&self) -> bool {
+        self.org_kind == Some(OrganizationKind::Partner) && self.role != Role::Admin
+    }
+
+    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("role {} may not do this", role_name(self.role))))
+        }
+    }
+
+    /// The caller's organization, for operations that need one.
+    pub fn org(&self) -> AppResult<i64> {
+        self.org_id.ok_or_else(|| AppError::Forbidden("this operation needs a token naming an organization".into()))
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Vendor => "VENDOR",
+        Role::Partner => "PARTNER",
+        Role::ReportViewer => "REPORT_VIEWER",
+        Role::ExecutiveReportViewer => "EXECUTIVE_REPORT_VIEWER",
+        Role::Admin => "ADMIN",
+    }
+}
+
+fn parse_role(raw: &str) -> AppResult<Role> {
+    Ok(match raw {
+        "VENDOR" => Role::Vendor,
+        "PARTNER" => Role::Partner,
+        "REPORT_VIEWER" => Role::ReportViewer,
+        "EXECUTIVE_REPORT_VIEWER" => Role::ExecutiveReportViewer,
+        "ADMIN" => Role::Admin,
+        other => return Err(AppError::Unauthenticated(format!("invalid token: unknown role {other}"))),
+    })
+}
+
+/// Which organization kinds a role may belong to.
+fn role_fits(role: Role, kind: OrganizationKind) -> bool {
+    match role {
+        Role::Vendor => kind == OrganizationKind::Vendor,
+        Role::Partner => kind == OrganizationKind::Partner,
+        Role::ReportViewer | Role::ExecutiveReportViewer => kind != OrganizationKind::Operator,
+        Role::Admin => true,
+    }
+}
+
+/// Resolves the `Authorization` header: `None` for an anonymous request, an
+/// error for a present but invalid token.
+pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> AppResult<Option<Principal>> {
+    let Some(header) = header else { return Ok(None) };
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| AppError::Unauthenticated("Authorization must be `Bearer <token>`".into()))?
+        .trim();
+    let now = ctx.now();
+    let claims = keys.verify(token, now)?;
+    let role = parse_role(&claims.role)?;
+    let org_id = claims.org_id()?;
+    let org = match org_id {
+        Some(id) => Some(
+            organization::Entity::find_by_id(id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| AppError::Unauthenticated("invalid token: unknown organization".into()))?,
+        ),
+        None if role == Role::Admin => None,
+        None => return Err(AppError::Unauthenticated("invalid token: claim `org` is required".into())),
+    };
+    if let Some(org) = &org
+        && !role_fits(role, org.kind)
+    {
+        return Err(AppError::Unauthenticated("invalid token: role does not fit the organization".into()));
+    }
+    let user = provision(ctx, &claims.sub, org_id, role, claims.name.clone(), claims.email.clone()).await?;
+    Ok(Some(Principal {
+        user_id: user.id,
+        org_id,
+        org_kind: org.map(|o| o.kind),
+        role,
+        name: user.name,
+    }))
+}
+
+/// Finds or creates the user of a token, keeping its role and profile as the
+/// token says. `last_seen_at` is refreshed at most every few minutes so that
+/// reads do not turn into writes.
+async fn provision(
+    ctx: &Ctx,
+    subject: &str,
+    org_id: Option<i64>,
+    role: Role,
+    name: Option<String>,
+    email: Option<String>,
+) -> AppResult<user::Model> {
+    let now = ctx.now();
+    let find = || {
+        let mut q = user::Entity::find().filter(user::Column::Subject.eq(subject));
+        q = match org_id {
+            Some(id) => q.filter(user::Column::OrganizationId.eq(id)),
+            None => q.filter(user::Column::OrganizationId.is_null()),
+        };
+        q.one(&ctx.db)
+    };
+    if let Some(existing) = find().await? {
+        let stale = now - existing.last_seen_at > Duration::minutes(5);
+        let changed = existing.role != role
+            || (name.is_some() && existing.name != name)
+            || (email.is_some() && existing.email != email);
+        if !stale && !changed {
+            return Ok(existing);
+        }
+        let mut active: user::ActiveModel = existing.clone().into();
+        active.role = Set(role);
+        if name.is_some() {
+            active.name = Set(name);
+        }
+        if email.is_some() {
+            active.email = Set(email);
+        }
+        active.last_seen_at = Set(now);
+        return Ok(active.update(&ctx.db).await?);
+    }
+    let created = user::ActiveModel {
+        organization_id: Set(org_id),
+        subject: Set(subject.to_owned()),
+        role: Set(role),
+        name: Set(name),
+        email: Set(email),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&ctx.db)
+    .await;
+    match created {
+        Ok(user) => Ok(user),
+        // Two first requests raced; the other one created the row.
+        Err(e) if AppError::is_unique_violation(&e) => find().await?.ok_or(AppError::Database(e)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,114 @@
+//! Settings, read once from flags or the environment. Every default is chosen
+//! so that `referral-hub serve` runs with no set-up on an embedded SQLite file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL. Defaults to an SQLite file in the data directory;
+    /// `postgres://…` selects PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the embedded database and the generated JWT secret.
+    #[arg(long, env = "DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    #[command(flatten)]
+    pub jwt: JwtSettings,
+
+    /// Run the job scheduler in this process.
+    #[arg(long, env = "JOBS_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub jobs_enabled: bool,
+
+    /// Cron (with seconds) for the lapse-partners job; minute granularity at finest.
+    #[arg(long, env = "JOB_LAPSE_PARTNERS_CRON", default_value = "0 15 2 * * *", global = true)]
+    pub lapse_partners_cron: String,
+
+    /// Cron (with seconds) for the due-task reminder job.
+    #[arg(long, env = "JOB_TASK_REMINDERS_CRON", default_value = "0 */5 * * * *", global = true)]
+    pub task_reminders_cron: String,
+
+    /// Whole-request timeout, seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub request_timeout_secs: u64,
+
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576, global = true)]
+    pub body_limit_bytes: usize,
+
+    /// Allow schema introspection (also for anonymous callers).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JwtSettings {
+    /// Token algorithm: HS256, RS256 or EdDSA. Pinned: any other is refused.
+    #[arg(long = "jwt-algorithm", env = "JWT_ALGORITHM", default_value = "HS256", global = true)]
+    pub algorithm: String,
+
+    /// HS256 shared secret. With no secret and no key file, the embedded
+    /// default creates one in the data directory.
+    #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub secret: Option<String>,
+
+    /// PEM public key for RS256 / EdDSA verification.
+    #[arg(long = "jwt-public-key-file", env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub public_key_file: Option<PathBuf>,
+
+    /// PEM private key, only for `referral-hub token` with RS256 / EdDSA.
+    #[arg(long = "jwt-private-key-file", env = "JWT_PRIVATE_KEY_FILE", global = true)]
+    pub private_key_file: Option<PathBuf>,
+
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", default_value = "referral-hub", global = true)]
+    pub issuer: String,
+
+    #[arg(long = "jwt-audience", env = "JWT_AUDIENCE", default_value = "referral-hub", global = true)]
+    pub audience: String,
+}
+
+impl Config {
+    /// The database URL in force: the configured one, or the embedded file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("referral-hub.db").display()),
+        }
+    }
+
+    /// A configuration for tests: a given database, HS256 with a given
+    /// secret, no scheduler, an ephemeral port.
+    pub fn for_tests(database_url: &str, secret: &str) -> Self {
+        Self {
+            database_url: Some(database_url.to_owned()),
+            data_dir: std::env::temp_dir(),
+            bind: "127.0.0.1:0".into(),
+            jwt: JwtSettings {
+                algorithm: "HS256".into(),
+                secret: Some(secret.to_owned()),
+                public_key_file: None,
+                private_key_file: None,
+                issuer: "referral-hub".into(),
+                audience: "referral-hub".into(),
+            },
+            jobs_enabled: false,
+            lapse_partners_cron: "0 15 2 * * *".into(),
+            task_reminders_cron: "0 */5 * * * *".into(),
+            request_timeout_secs: 30,
+            body_limit_bytes: 1_048_576,
+            introspection: true,
+            log_format: "pretty".into(),
+        }
+    }
+}

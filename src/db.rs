@@ -1,0 +1,39 @@
+//! Connecting and migrating. SQLite gets one pooled connection (writes are
+//! serialized by SQLite anyway, and one connection can never see
+//! SQLITE_BUSY), foreign keys on, and WAL so readers of the file from other
+//! processes are not blocked.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+    if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(16).min_connections(1);
+    }
+    let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
+    if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), String> {
+    Migrator::up(db, None).await.map_err(|e| format!("migrating the database: {e}"))
+}

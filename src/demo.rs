@@ -1,0 +1,116 @@
+//! `referral-hub demo-data`: a small realistic program so a new user sees
+//! something at once — a vendor, a dozen partners across every status, a
+//! contact log and tasks.
+
+use chrono::Duration;
+use entity::{ContactChannel, JobTrigger, OrganizationKind, PartnerStatus, Role, user};
+use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+
+use crate::auth::Principal;
+use crate::domain::partner_status::PartnerEvent;
+use crate::error::AppResult;
+use crate::jobs::{self, JobName};
+use crate::service::audit::Actor;
+use crate::service::programs::ProgramSettings;
+use crate::service::{Ctx, organizations, partner_contacts, partners, programs, tasks};
+
+/// What was created, for the CLI to print.
+#[derive(Debug)]
+pub struct Demo {
+    pub vendor_org_id: i64,
+    pub partner_org_id: i64,
+    pub program_id: i64,
+    pub partners: usize,
+}
+
+pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
+    let vendor = organizations::create_unchecked(ctx, "Sunrise Solar Installers", OrganizationKind::Vendor).await?;
+    let partner_org = organizations::create_unchecked(ctx, "GreenHome Realty", OrganizationKind::Partner).await?;
+    let now = ctx.now();
+    let staff = user::ActiveModel {
+        organization_id: Set(Some(vendor.id)),
+        subject: Set("demo-vendor".into()),
+        role: Set(Role::Vendor),
+        name: Set(Some("Dana Vendor".into())),
+        email: Set(Some("dana@sunrise.example".into())),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&ctx.db)
+    .await?;
+    let me = Principal {
+        user_id: staff.id,
+        org_id: Some(vendor.id),
+        org_kind: Some(OrganizationKind::Vendor),
+        role: Role::Vendor,
+        name: staff.name.clone(),
+    };
+    let program = programs::create(
+        ctx,
+        &me,
+        None,
+        ProgramSettings {
+            name: Some("Homeowner referrals".into()),
+            reward_amount_minor: Some(25_000),
+            ..ProgramSettings::default()
+        },
+    )
+    .await?;
+
+    use PartnerEvent as E;
+    // (name, starting status, lifecycle events, days since last lead)
+    let plan: [(&str, PartnerStatus, &[E], Option<i64>); 12] = [
+        ("Oak Street Realty", PartnerStatus::Prospect, &[], None),
+        ("Blue Roof Inspections", PartnerStatus::Prospect, &[E::SendTerms], None),
+        ("Harbor Mortgage", PartnerStatus::Prospect, &[E::SendTerms], None),
+        ("Cedar Electricians", PartnerStatus::Prospect, &[E::SendTerms, E::TermsSigned], None),
+        ("Maple HVAC", PartnerStatus::Live, &[], None),
+        ("GreenHome Realty", PartnerStatus::Live, &[], Some(3)),
+        ("Summit Roofing", PartnerStatus::Live, &[], Some(12)),
+        ("Lakeside Builders", PartnerStatus::Live, &[], Some(27)),
+        ("Pine Energy Advisors", PartnerStatus::Live, &[], Some(45)),
+        ("Riverside Home Services", PartnerStatus::Live, &[], Some(60)),
+        ("Old Mill Contractors", PartnerStatus::Live, &[E::End], None),
+        ("Granite Plumbing", PartnerStatus::Live, &[E::Archive], None),
+    ];
+    for (i, (name, status, events, lead_days_ago)) in plan.iter().enumerate() {
+        let p = partners::create(
+            ctx,
+            &me,
+            partners::NewPartner {
+                program_id: program.id,
+                name: (*name).into(),
+                contact_name: Some(format!("Contact {}", i + 1)),
+                contact_email: Some(format!("partner{}@example.com", i + 1)),
+                status: Some(*status),
+                stage_editor: None,
+            },
+        )
+        .await?;
+        if let Some(days) = lead_days_ago {
+            let tx = ctx.db.begin().await?;
+            partners::lead_received(&tx, p.id, Actor::person(&me, entity::ChangeSource::Manual), now - Duration::days(*days))
+                .await?;
+            tx.commit().await?;
+        }
+        for event in *events {
+            let reason = (*event == E::Archive).then_some("Duplicate of another partner record");
+            partners::apply_event(ctx, &me, p.id, *event, None, reason).await?;
+        }
+        if i % 3 == 0 {
+            partner_contacts::log(ctx, &me, p.id, ContactChannel::Phone, "Intro call about the referral program", None)
+                .await?;
+            tasks::create(ctx, &me, p.id, "Follow up on the intro call", now + Duration::days(i as i64 - 2), None).await?;
+        }
+        if *name == "GreenHome Realty" {
+            // Link the demo partner organization to this partnership.
+            let mut m: entity::partner::ActiveModel = partners::get(ctx, &me, p.id).await?.into();
+            m.partner_org_id = Set(Some(partner_org.id));
+            m.update(&ctx.db).await?;
+        }
+    }
+    // Partners whose last lead is older than the lapse period become LAPSED.
+    jobs::run(ctx, JobName::LapsePartners, jobs::manual_slot(), JobTrigger::Manual, now, None).await?;
+    Ok(Demo { vendor_org_id: vendor.id, partner_org_id: partner_org.id, program_id: program.id, partners: plan.len() })
+}

@@ -1,0 +1,5 @@
+//! Pure rules: no database, no async. One module per state machine, each a
+//! `decide` function with one arm per row of its table in PRODUCT.md, so the
+//! API, the importer and the jobs all ask the same function.
+
+pub mod partner_status;

@@ -1,0 +1,116 @@
+//! One error type for the whole server. Each variant maps to a GraphQL error
+//! whose `extensions.code` is one of PRODUCT.md §11; internal errors are logged
+//! and shown to clients only as an opaque message carrying the request id.
+
+use async_graphql::ErrorExtensions;
+
+/// Deliberately not `Display`: async-graphql converts any `Display` type into
+/// an error without a code, so this type goes through its own `From` below.
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    InvalidTransition {
+        from: String,
+        event: String,
+        to: Option<String>,
+        rule: String,
+    },
+    Validation { field: Option<String>, message: String },
+    Conflict(String),
+    RateLimited(String),
+    Database(sea_orm::DbErr),
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Database(e)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation { field: Some(field.to_owned()), message: message.into() }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    /// The message a client sees (internal details only in logs).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
+            Self::RateLimited(m) | Self::Internal(m) => m.clone(),
+            Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
+            Self::Validation { message, .. } => message.clone(),
+            Self::Database(e) => e.to_string(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Self::Validation { .. } => "VALIDATION",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Database(_) | Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Unique-key violations are the database telling us about a conflict,
+    /// not an internal failure.
+    pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+        matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    }
+}
+
+tokio::task_local! {
+    /// The id of the HTTP request being served, for opaque internal errors.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let code = err.code();
+        let message = match &err {
+            AppError::Database(_) | AppError::Internal(_) => {
+                let request_id = current_request_id().unwrap_or_else(|| "-".into());
+                tracing::error!(error = %err.message(), request_id = %request_id, "internal error");
+                format!("Internal server error (request id {request_id})")
+            }
+            other => other.message(),
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code);
+            match &err {
+                AppError::InvalidTransition { from, event, to, rule } => {
+                    ext.set("from", from.as_str());
+                    ext.set("event", event.as_str());
+                    if let Some(to) = to {
+                        ext.set("to", to.as_str());
+                    }
+                    ext.set("rule", rule.as_str());
+                }
+                AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
+                AppError::Database(_) | AppError::Internal(_) => {
+                    if let Some(id) = current_request_id() {
+                        ext.set("requestId", id);
+                    }
+                }
+                _ => {}
+            }
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Relay connections: `edges { cursor node }`, `pageInfo`, `totalCount`.
+//! `totalCount` costs a COUNT query, so it is computed only when selected.
+
+use async_graphql::{Context, SimpleObject};
+
+use crate::error::AppResult;
+use crate::service::page::Page;
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+/// What every connection is made of, before it takes its GraphQL name.
+pub struct Parts<T> {
+    pub edges: Vec<(String, T)>,
+    pub page_info: PageInfo,
+    pub total_count: i64,
+}
+
+impl<T> Parts<T> {
+    /// Builds the parts from a service page, running `count` only if the
+    /// query selected `totalCount`.
+    pub async fn from_page<M, F>(ctx: &Context<'_>, page: Page<M>, node: impl Fn(M) -> T, count: F) -> AppResult<Self>
+    where
+        F: std::future::Future<Output = AppResult<u64>>,
+    {
+        let total_count = if ctx.look_ahead().field("totalCount").exists() { count.await? as i64 } else { 0 };
+        Ok(Self {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
+                start_cursor: page.items.first().map(|(c, _)| c.clone()),
+                end_cursor: page.items.last().map(|(c, _)| c.clone()),
+            },
+            edges: page.items.into_iter().map(|(cursor, m)| (cursor, node(m))).collect(),
+            total_count,
+        })
+    }
+}
+
+/// Declares `XConnection` and `XEdge` for a node type.
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ty) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $conn {
+            pub edges: Vec<$edge>,
+            pub page_info: $crate::graphql::connection::PageInfo,
+            /// The number of items matching the filter, over all pages.
+            pub total_count: i64,
+        }
+
+        impl From<$crate::graphql::connection::Parts<$node>> for $conn {
+            fn from(p: $crate::graphql::connection::Parts<$node>) -> Self {
+                Self {
+                    edges: p.edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
+                    page_info: p.page_info,
+                    total_count: p.total_count,
+                }
+            }
+        }
+    };
+}
+pub(crate) use connection;

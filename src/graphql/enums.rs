@@ -1,0 +1,114 @@
+//! GraphQL enums mirroring the stored ones, so the API can evolve apart from
+//! the tables.
+
+use async_graphql::Enum;
+
+macro_rules! mirror {
+    ($(#[$doc:meta])* $name:ident => $entity:path { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl From<$entity> for $name {
+            fn from(v: $entity) -> Self {
+                match v { $(<$entity>::$variant => Self::$variant),+ }
+            }
+        }
+
+        impl From<$name> for $entity {
+            fn from(v: $name) -> Self {
+                match v { $($name::$variant => Self::$variant),+ }
+            }
+        }
+    };
+}
+
+mirror!(
+    /// The kind of an organization.
+    OrganizationKind => entity::OrganizationKind { Vendor, Partner, Operator }
+);
+mirror!(
+    /// A caller's role (PRODUCT.md §1).
+    Role => entity::Role { Vendor, Partner, ReportViewer, ExecutiveReportViewer, Admin }
+);
+mirror!(
+    /// The partner lifecycle (PRODUCT.md §3).
+    PartnerStatus => entity::PartnerStatus { Prospect, ProspectTermsSent, Live, Active, Lapsed, Ended, Archived }
+);
+mirror!(
+    /// Who may edit a referral's stage.
+    StageEditor => entity::StageEditor { Vendor, Partner, Both }
+);
+mirror!(
+    /// How a program pays.
+    RewardModel => entity::RewardModel { Flat, Commission }
+);
+mirror!(
+    /// A referral's qualification status.
+    ReferralStatus => entity::ReferralStatus { Pending, RequiresInfo, Qualified, Approved, Denied }
+);
+mirror!(
+    /// Where a change came from.
+    ChangeSource => entity::ChangeSource { Manual, Import, Api, Link, Job, AdminOverride }
+);
+mirror!(
+    /// How a partner was contacted.
+    ContactChannel => entity::ContactChannel { Email, Phone, Meeting, Message, Other }
+);
+mirror!(
+    /// How a job run started.
+    JobTrigger => entity::JobTrigger { Scheduled, Manual }
+);
+
+/// The partner lifecycle events a person can trigger.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerEvent {
+    SendTerms,
+    TermsSigned,
+    LeadReceived,
+    Lapse,
+    End,
+    Reopen,
+    Archive,
+    Unarchive,
+}
+
+impl From<crate::domain::partner_status::PartnerEvent> for PartnerEvent {
+    fn from(e: crate::domain::partner_status::PartnerEvent) -> Self {
+        use crate::domain::partner_status::PartnerEvent as D;
+        match e {
+            D::SendTerms => Self::SendTerms,
+            D::TermsSigned => Self::TermsSigned,
+            D::LeadReceived => Self::LeadReceived,
+            D::Lapse => Self::Lapse,
+            D::End => Self::End,
+            D::Reopen => Self::Reopen,
+            D::Archive => Self::Archive,
+            D::Unarchive => Self::Unarchive,
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// A schedulable job.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobName {
+    LapsePartners,
+    TaskReminders,
+}
+
+impl From<JobName> for crate::jobs::JobName {
+    fn from(j: JobName) -> Self {
+        match j {
+            JobName::LapsePartners => Self::LapsePartners,
+            JobName::TaskReminders => Self::TaskReminders,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The GraphQL API: schema assembly, object types, inputs and DataLoaders.
+//! Resolvers are a few lines that call `service`; the API is designed, not a
+//! dump of tables, so no entity derives a GraphQL type.
+
+mod connection;
+mod enums;
+mod ids;
+mod jobs;
+mod loaders;
+mod node;
+mod notification;
+mod organization;
+mod partner;
+mod program;
+mod viewer;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+use crate::service::Ctx;
+
+pub use connection::PageInfo;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    viewer::ViewerQuery,
+    node::NodeQuery,
+    organization::OrganizationQuery,
+    program::ProgramQuery,
+    partner::PartnerQuery,
+    jobs::JobQuery,
+    notification::NotificationQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    organization::OrganizationMutation,
+    program::ProgramMutation,
+    partner::PartnerMutation,
+    jobs::JobMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The caller of one request, put into the request's data by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Option<Principal>);
+
+/// Limits that keep one request from costing too much.
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 5_000;
+
+pub fn build_schema(ctx: Ctx, introspection: bool) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(loaders::loader(&ctx))
+        .data(ctx)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL printed by `referral-hub schema` and kept in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+}
+
+/// The service context.
+pub(crate) fn svc<'a>(ctx: &'a Context<'_>) -> &'a Ctx {
+    ctx.data_unchecked::<Ctx>()
+}
+
+/// The authenticated caller, or UNAUTHENTICATED for an anonymous request.
+pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Principal> {
+    ctx.data_opt::<Caller>()
+        .and_then(|c| c.0.as_ref())
+        .ok_or_else(|| AppError::Unauthenticated("this operation needs a bearer token".into()))
+}
+
+pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<loaders::Loader> {
+    ctx.data_unchecked::<DataLoader<loaders::Loader>>()
+}

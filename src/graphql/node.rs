@@ -1,0 +1,36 @@
+//! `node(id:)`: any object by its global id, if the caller may see it.
+
+use async_graphql::{Context, ID, Interface, Object, Result};
+
+use super::organization::Organization;
+use super::partner::Partner;
+use super::program::Program;
+use super::{ids, principal, svc};
+use crate::error::AppError;
+use crate::service::{organizations, partners, programs};
+
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Organization(Organization),
+    Program(Program),
+    Partner(Partner),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Node> {
+        let p = principal(ctx)?;
+        let ctxs = svc(ctx);
+        let (kind, row) = ids::parse(&id).ok_or_else(|| AppError::not_found("node"))?;
+        Ok(match kind.as_str() {
+            "Organization" => Node::Organization(Organization(organizations::get(ctxs, p, row).await?)),
+            "Program" => Node::Program(Program(programs::get(ctxs, p, row).await?)),
+            "Partner" => Node::Partner(Partner(partners::get(ctxs, p, row).await?)),
+            _ => return Err(AppError::not_found("node").into()),
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Organizations.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::organization;
+
+use super::enums::OrganizationKind;
+use super::{ids, principal, svc};
+use crate::service::organizations;
+
+pub struct Organization(pub organization::Model);
+
+#[Object]
+impl Organization {
+    pub async fn id(&self) -> ID {
+        ids::encode("Organization", self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn kind(&self) -> OrganizationKind {
+        self.0.kind.into()
+    }
+
+    /// ADMIN has stopped new inbound referrals to this vendor.
+    async fn intake_suspended(&self) -> bool {
+        self.0.intake_suspended
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct OrganizationQuery;
+
+#[Object]
+impl OrganizationQuery {
+    /// Every organization (ADMIN).
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        let rows = organizations::list(svc(ctx), principal(ctx)?).await?;
+        Ok(rows.into_iter().map(Organization).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct OrganizationMutation;
+
+#[Object]
+impl OrganizationMutation {
+    /// Creates a vendor or partner organization (ADMIN).
+    async fn create_organization(&self, ctx: &Context<'_>, name: String, kind: OrganizationKind) -> Result<Organization> {
+        let org = organizations::create(svc(ctx), principal(ctx)?, &name, kind.into()).await?;
+        Ok(Organization(org))
+    }
+}

@@ -1,0 +1,180 @@
+//! Programs and their settings.
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::program;
+
+use super::enums::{ReferralStatus, RewardModel, StageEditor};
+use super::organization::Organization;
+use super::{ids, loader, loaders, principal, svc};
+use crate::service::programs::{self, ProgramSettings};
+
+pub struct Program(pub program::Model);
+
+/// How a program pays for referrals (PRODUCT.md §5).
+pub struct RewardRule<'a>(&'a program::Model);
+
+#[Object]
+impl RewardRule<'_> {
+    async fn model(&self) -> RewardModel {
+        self.0.reward_model.into()
+    }
+
+    /// FLAT amount in minor units of the program currency.
+    async fn amount_minor(&self) -> i64 {
+        self.0.reward_amount_minor
+    }
+
+    /// COMMISSION rate in basis points of the sale amount.
+    async fn basis_points(&self) -> i32 {
+        self.0.reward_basis_points
+    }
+
+    /// The status at which the reward is earned.
+    async fn trigger_status(&self) -> ReferralStatus {
+        self.0.reward_trigger.into()
+    }
+}
+
+#[Object]
+impl Program {
+    pub async fn id(&self) -> ID {
+        ids::encode("Program", self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn vendor(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let org = loader(ctx)
+            .load_one(loaders::OrganizationId(self.0.vendor_org_id))
+            .await
+            .map_err(loaders::internal)?;
+        Ok(org.map(Organization))
+    }
+
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    /// Days after its last lead that an ACTIVE partner lapses.
+    async fn lapse_after_days(&self) -> i32 {
+        self.0.lapse_after_days
+    }
+
+    async fn acceptance_window_days(&self) -> i32 {
+        self.0.acceptance_window_days
+    }
+
+    async fn report_back_days(&self) -> i32 {
+        self.0.report_back_days
+    }
+
+    async fn reward_rule(&self) -> RewardRule<'_> {
+        RewardRule(&self.0)
+    }
+
+    async fn hold_days(&self) -> i32 {
+        self.0.hold_days
+    }
+
+    async fn minimum_payout_minor(&self) -> i64 {
+        self.0.minimum_payout_minor
+    }
+
+    /// Ordered stage names.
+    async fn stages(&self) -> Vec<String> {
+        programs::stages(&self.0)
+    }
+
+    async fn default_stage_editor(&self) -> StageEditor {
+        self.0.default_stage_editor.into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Program settings; an absent field keeps its default (create) or its
+/// current value (update).
+#[derive(InputObject, Default)]
+pub struct ProgramInput {
+    pub name: Option<String>,
+    pub currency: Option<String>,
+    pub lapse_after_days: Option<i32>,
+    pub acceptance_window_days: Option<i32>,
+    pub report_back_days: Option<i32>,
+    pub reward_model: Option<RewardModel>,
+    pub reward_amount_minor: Option<i64>,
+    pub reward_basis_points: Option<i32>,
+    pub reward_trigger: Option<ReferralStatus>,
+    pub hold_days: Option<i32>,
+    pub minimum_payout_minor: Option<i64>,
+    pub stages: Option<Vec<String>>,
+    pub default_stage_editor: Option<StageEditor>,
+}
+
+impl From<ProgramInput> for ProgramSettings {
+    fn from(i: ProgramInput) -> Self {
+        Self {
+            name: i.name,
+            currency: i.currency,
+            lapse_after_days: i.lapse_after_days,
+            acceptance_window_days: i.acceptance_window_days,
+            report_back_days: i.report_back_days,
+            reward_model: i.reward_model.map(Into::into),
+            reward_amount_minor: i.reward_amount_minor,
+            reward_basis_points: i.reward_basis_points,
+            reward_trigger: i.reward_trigger.map(Into::into),
+            hold_days: i.hold_days,
+            minimum_payout_minor: i.minimum_payout_minor,
+            stages: i.stages,
+            default_stage_editor: i.default_stage_editor.map(Into::into),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ProgramQuery;
+
+#[Object]
+impl ProgramQuery {
+    /// The programs the caller may see.
+    async fn programs(&self, ctx: &Context<'_>) -> Result<Vec<Program>> {
+        let rows = programs::list(svc(ctx), principal(ctx)?).await?;
+        Ok(rows.into_iter().map(Program).collect())
+    }
+
+    async fn program(&self, ctx: &Context<'_>, id: ID) -> Result<Program> {
+        let id = ids::decode("Program", &id)?;
+        Ok(Program(programs::get(svc(ctx), principal(ctx)?, id).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct ProgramMutation;
+
+#[Object]
+impl ProgramMutation {
+    /// Creates a program for the caller's vendor (ADMIN names the vendor).
+    async fn create_program(
+        &self,
+        ctx: &Context<'_>,
+        input: ProgramInput,
+        vendor_organization_id: Option<ID>,
+    ) -> Result<Program> {
+        let vendor = vendor_organization_id.map(|id| ids::decode("Organization", &id)).transpose()?;
+        Ok(Program(programs::create(svc(ctx), principal(ctx)?, vendor, input.into()).await?))
+    }
+
+    async fn update_program(&self, ctx: &Context<'_>, id: ID, input: ProgramInput) -> Result<Program> {
+        let id = ids::decode("Program", &id)?;
+        Ok(Program(programs::update(svc(ctx), principal(ctx)?, id, input.into()).await?))
+    }
+}

@@ -1,0 +1,332 @@
+//! The HTTP surface: `POST /graphql` (single operations, GraphQL-over-HTTP
+//! conformant), `GET /graphql` (queries, GraphiQL for browsers, WebSocket
+//! upgrades), `/healthz`, `/readyz`, `/metrics`, with request ids, timeouts,
+//! a body limit, panic catching and structured request logs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{Data, Variables};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::{Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{JwtKeys, authenticate};
+use crate::error::{AppError, REQUEST_ID};
+use crate::graphql::{AppSchema, Caller};
+use crate::service::Ctx;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub ctx: Ctx,
+    pub keys: Arc<JwtKeys>,
+    pub schema: AppSchema,
+}
+
+pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
+    let request_id = header::HeaderName::from_static(REQUEST_ID_HEADER);
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(|| async { metrics_handle().render() }))
+        .with_state(state)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, "application/json", &error_body("Internal server error", "INTERNAL"))
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every
+/// app a test process builds).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+    })
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.ctx.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+        }
+    }
+}
+
+/// Which media type the response uses, from the Accept header: the GraphQL
+/// response type when asked for, else JSON (also for */* or no header).
+fn response_media(headers: &HeaderMap) -> Option<&'static str> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some("application/json");
+    };
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Some(GRAPHQL_RESPONSE)
+    } else if types.iter().any(|t| matches!(*t, "application/json" | "application/*" | "*/*")) {
+        Some("application/json")
+    } else {
+        None
+    }
+}
+
+fn json_response(status: StatusCode, media: &'static str, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let content_type = format!("{media}; charset=utf-8");
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).expect("static media type"));
+    response
+}
+
+fn error_body(message: &str, code: &str) -> Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+/// A request that could not become a GraphQL operation: 400 for the
+/// GraphQL response type, 200 with `errors` for plain JSON (as the
+/// GraphQL-over-HTTP spec asks), never a `data` entry.
+fn request_error(media: &'static str, message: &str) -> Response {
+    let status = if media == GRAPHQL_RESPONSE { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    json_response(status, media, &error_body(message, "VALIDATION"))
+}
+
+/// The parts of a GraphQL request, checked for type.
+struct Params {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Value>,
+}
+
+fn params_from_json(body: &Value) -> Result<Params, &'static str> {
+    let Value::Object(map) = body else {
+        return Err(if body.is_array() {
+            "batched requests are not supported: send one operation per request"
+        } else {
+            "the request body must be a JSON object"
+        });
+    };
+    let query = match map.get("query") {
+        Some(Value::String(q)) => q.clone(),
+        None | Some(Value::Null) => return Err("the request has no `query`"),
+        Some(_) => return Err("`query` must be a string"),
+    };
+    let operation_name = match map.get("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("`operationName` must be a string"),
+    };
+    let variables = match map.get("variables") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err("`variables` must be an object"),
+    };
+    match map.get("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err("`extensions` must be an object"),
+    }
+    Ok(Params { query, operation_name, variables })
+}
+
+async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = response_media(&headers) else {
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json").into_response();
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes application/json").into_response();
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) if body.is_empty() => return request_error(media, "the request body is empty"),
+        Err(_) => return request_error(media, "the request body is not valid JSON"),
+    };
+    match params_from_json(&parsed) {
+        Ok(params) => execute(&state, &headers, media, params).await,
+        Err(message) => request_error(media, message),
+    }
+}
+
+async fn graphql_get(State(state): State<HttpState>, req: Request) -> Response {
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if wants_upgrade {
+        return websocket(state, req).await;
+    }
+    let (mut parts, _) = req.into_parts();
+    let query: HashMap<String, String> = match Query::try_from_uri(&parts.uri) {
+        Ok(Query(q)) => q,
+        Err(_) => HashMap::new(),
+    };
+    let headers = std::mem::take(&mut parts.headers);
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !query.contains_key("query") {
+        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+            .into_response();
+    }
+    let Some(media) = response_media(&headers) else {
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json").into_response();
+    };
+    let Some(q) = query.get("query") else { return request_error(media, "the request has no `query`") };
+    let variables = match query.get("variables").map(|v| serde_json::from_str::<Value>(v)) {
+        None => None,
+        Some(Ok(v @ Value::Object(_))) => Some(v),
+        Some(Ok(Value::Null)) => None,
+        Some(_) => return request_error(media, "`variables` must be a JSON object"),
+    };
+    let params = Params { query: q.clone(), operation_name: query.get("operationName").cloned(), variables };
+    // GET may only read: mutations (and subscriptions) must be POSTed.
+    if let Ok(doc) = async_graphql::parser::parse_query(&params.query) {
+        let op_type = match (&doc.operations, params.operation_name.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some(op.node.ty),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        if matches!(op_type, Some(OperationType::Mutation | OperationType::Subscription)) {
+            let mut response = json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                media,
+                &error_body("mutations and subscriptions must be sent with POST", "VALIDATION"),
+            );
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(&state, &headers, media, params).await
+}
+
+async fn execute(state: &HttpState, headers: &HeaderMap, media: &'static str, params: Params) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
+    let caller = match authenticate(&state.ctx, &state.keys, auth).await {
+        Ok(p) => Caller(p),
+        Err(AppError::Unauthenticated(message)) => {
+            return json_response(StatusCode::UNAUTHORIZED, media, &error_body(&message, "UNAUTHENTICATED"));
+        }
+        Err(e) => {
+            let err: async_graphql::Error = e.into();
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body(&err.message, "INTERNAL"));
+        }
+    };
+    let mut request = async_graphql::Request::new(params.query).data(caller);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        request = request.variables(Variables::from_json(vars));
+    }
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let response = REQUEST_ID.scope(request_id, state.schema.execute(request)).await;
+    // Errors without a path come from parsing or validation: nothing ran.
+    let before_execution = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| error_body("Internal server error", "INTERNAL"));
+    default_error_codes(&mut body);
+    if before_execution {
+        if let Value::Object(map) = &mut body {
+            map.remove("data");
+        }
+        let status = if media == GRAPHQL_RESPONSE { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        return json_response(status, media, &body);
+    }
+    json_response(StatusCode::OK, media, &body)
+}
+
+/// Every error carries `extensions.code`: those raised by the GraphQL engine
+/// itself (syntax, unknown fields, bad argument values) are VALIDATION.
+fn default_error_codes(body: &mut Value) {
+    let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) else { return };
+    for error in errors {
+        let Some(obj) = error.as_object_mut() else { continue };
+        let ext = obj.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(ext) = ext.as_object_mut() {
+            ext.entry("code").or_insert_with(|| json!("VALIDATION"));
+        }
+    }
+}
+
+/// graphql-ws / graphql-transport-ws: the token travels in the
+/// `connection_init` payload as `Authorization` or `token`.
+async fn websocket(state: HttpState, req: Request) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let header = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .or_else(|| payload.get("token").and_then(Value::as_str).map(|t| format!("Bearer {t}")));
+                    let principal = authenticate(&state.ctx, &state.keys, header.as_deref()).await?;
+                    let mut data = Data::default();
+                    data.insert(Caller(principal));
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}

@@ -1,0 +1,128 @@
+//! Scheduled jobs. tokio-cron-scheduler is only the trigger: a run claims its
+//! tick by inserting `(job, slot)` into `job_run`, whose unique index lets one
+//! server of several win; the same table is the run history. Each job works
+//! set-based (one statement per batch) inside the claiming transaction, so a
+//! failed run leaves nothing half-done and its tick can be retried.
+
+mod lapse_partners;
+pub mod scheduler;
+mod task_reminders;
+
+use chrono::{DateTime, Timelike, Utc};
+use entity::{JobTrigger, job_run};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set, TransactionTrait};
+
+use crate::error::{AppError, AppResult};
+use crate::service::Ctx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobName {
+    LapsePartners,
+    TaskReminders,
+}
+
+impl JobName {
+    pub const ALL: [JobName; 2] = [Self::LapsePartners, Self::TaskReminders];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LapsePartners => "lapse-partners",
+            Self::TaskReminders => "task-reminders",
+        }
+    }
+
+    /// Accepts `lapse-partners`, `lapse_partners` or `LAPSE_PARTNERS`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let normalized = raw.trim().to_ascii_lowercase().replace('_', "-");
+        Self::ALL.into_iter().find(|j| j.as_str() == normalized)
+    }
+
+    /// Does the work of one run; returns how many items it touched.
+    async fn execute(self, tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
+        match self {
+            Self::LapsePartners => lapse_partners::run(tx, run, now).await,
+            Self::TaskReminders => task_reminders::run(tx, run, now).await,
+        }
+    }
+}
+
+/// What happened to a request to run a tick.
+#[derive(Debug, Clone)]
+pub enum RunOutcome {
+    Ran(job_run::Model),
+    /// Another run (maybe on another server) already claimed this tick.
+    AlreadyClaimed,
+}
+
+/// The slot of a scheduled tick: the fire time to the minute, the same on
+/// every server whose clock is within a minute of the others.
+pub fn scheduled_slot(at: DateTime<Utc>) -> String {
+    let minute = at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at);
+    minute.to_rfc3339()
+}
+
+/// A manual run claims a slot of its own.
+pub fn manual_slot() -> String {
+    format!("manual:{}", uuid::Uuid::new_v4())
+}
+
+/// Claims `(job, slot)` and, if the claim wins, runs the job as of `as_of`.
+pub async fn run(
+    ctx: &Ctx,
+    job: JobName,
+    slot: String,
+    trigger: JobTrigger,
+    as_of: DateTime<Utc>,
+    requested_by: Option<i64>,
+) -> AppResult<RunOutcome> {
+    let now = ctx.now();
+    let as_of = crate::clock::truncate(as_of);
+    let claim = job_run::ActiveModel {
+        job: Set(job.as_str().to_owned()),
+        slot: Set(slot.clone()),
+        trigger: Set(trigger),
+        as_of: Set(as_of),
+        requested_by: Set(requested_by),
+        started_at: Set(now),
+        finished_at: Set(None),
+        items_touched: Set(0),
+        error: Set(None),
+        ..Default::default()
+    };
+    let tx = ctx.db.begin().await?;
+    // On PostgreSQL a second claimer blocks on the unique index until the
+    // first commits (then loses) or rolls back (then wins and retries the tick).
+    let run = match claim.clone().insert(&tx).await {
+        Ok(run) => run,
+        Err(e) if AppError::is_unique_violation(&e) => {
+            tx.rollback().await?;
+            tracing::debug!(job = job.as_str(), slot, "tick already claimed");
+            return Ok(RunOutcome::AlreadyClaimed);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match job.execute(&tx, &run, now).await {
+        Ok(items) => {
+            let mut done = run.into_active_model();
+            done.finished_at = Set(Some(ctx.now()));
+            done.items_touched = Set(items);
+            let done = done.update(&tx).await?;
+            tx.commit().await?;
+            tracing::info!(job = job.as_str(), slot, items, "job run finished");
+            metrics::counter!("job_runs_total", "job" => job.as_str(), "result" => "ok").increment(1);
+            Ok(RunOutcome::Ran(done))
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            tracing::error!(job = job.as_str(), slot, error = %err.message(), "job run failed");
+            metrics::counter!("job_runs_total", "job" => job.as_str(), "result" => "error").increment(1);
+            // The failure is kept in the history under a slot of its own, so
+            // the tick itself stays free for a retry.
+            let mut failed = claim;
+            failed.slot = Set(format!("{slot}!failed:{}", uuid::Uuid::new_v4()));
+            failed.finished_at = Set(Some(ctx.now()));
+            failed.error = Set(Some(err.message()));
+            Ok(RunOutcome::Ran(failed.insert(&ctx.db).await?))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Referral Hub: a GraphQL API server with a job scheduler for partner
+//! referral programs. `App::build` is used by `main` and by the tests.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod jobs;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::auth::JwtKeys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::service::Ctx;
+
+/// A built server: database connected and migrated, keys loaded, port bound.
+pub struct App {
+    pub ctx: Ctx,
+    pub keys: Arc<JwtKeys>,
+    pub config: Config,
+    listener: TcpListener,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let db = db::connect(&config.database_url()).await?;
+        db::migrate(&db).await?;
+        let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
+        let listener = TcpListener::bind(&config.bind)
+            .await
+            .map_err(|e| format!("binding {}: {e}", config.bind))?;
+        Ok(Self { ctx: Ctx { db, clock }, keys, config, listener })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, running the scheduler if enabled.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
+        let mut scheduler = if self.config.jobs_enabled {
+            Some(jobs::scheduler::start(self.ctx.clone(), &self.config).await?)
+        } else {
+            None
+        };
+        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection);
+        let state = http::HttpState { ctx: self.ctx.clone(), keys: self.keys.clone(), schema };
+        let router = http::router(
+            state,
+            Duration::from_secs(self.config.request_timeout_secs),
+            self.config.body_limit_bytes,
+        );
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| e.to_string());
+        if let Some(s) = scheduler.as_mut() {
+            let _ = s.shutdown().await;
+        }
+        result
+    }
+}

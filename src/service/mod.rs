@@ -1,0 +1,67 @@
+//! Use cases, one module per aggregate. Each takes the context, the caller and
+//! its input, opens the transaction, asks `domain` for the decision, and
+//! writes the row with its audit (and outbox) rows together. Nothing here
+//! knows about GraphQL.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use crate::clock::Clock;
+
+pub mod audit;
+pub mod jobs;
+pub mod notifications;
+pub mod organizations;
+pub mod page;
+pub mod partner_contacts;
+pub mod partners;
+pub mod programs;
+pub mod tasks;
+
+/// What every use case needs: the database and the clock.
+#[derive(Clone)]
+pub struct Ctx {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ctx {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Trims a required text input and checks its length.
+pub fn required_text(field: &str, value: &str, max: usize) -> crate::error::AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(crate::error::AppError::validation(field, format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(crate::error::AppError::validation(field, format!("{field} must be at most {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+/// Trims an optional text input; blank becomes None.
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> crate::error::AppResult<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => required_text(field, v, max).map(Some),
+    }
+}
+
+/// A light e-mail syntax check: one `@`, a dot in the domain, no spaces.
+pub fn optional_email(field: &str, value: Option<&str>) -> crate::error::AppResult<Option<String>> {
+    let Some(email) = optional_text(field, value, 320)? else { return Ok(None) };
+    let valid = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+    }) && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(Some(email.to_lowercase()))
+    } else {
+        Err(crate::error::AppError::validation(field, format!("{field} is not a valid e-mail address")))
+    }
+}

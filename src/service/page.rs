@@ -1,0 +1,155 @@
+//! Keyset (cursor) pagination shared by every list. A cursor carries the sort
+//! value and the id of the last row seen, so pages stay stable while rows are
+//! added, and every page is one indexed range scan. NULL sort values come last
+//! in both directions.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
+
+/// The largest page a client may ask for.
+pub const MAX_PAGE: u64 = 100;
+pub const DEFAULT_PAGE: u64 = 20;
+
+/// A sort value as it travels inside a cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v")]
+pub enum SortValue {
+    Null,
+    Str(String),
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+impl SortValue {
+    fn to_value(&self) -> Option<Value> {
+        match self {
+            SortValue::Null => None,
+            SortValue::Str(s) => Some(s.clone().into()),
+            SortValue::Int(i) => Some((*i).into()),
+            SortValue::Time(t) => Some((*t).into()),
+        }
+    }
+}
+
+impl From<Option<DateTime<Utc>>> for SortValue {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        v.map_or(SortValue::Null, SortValue::Time)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The sort field the cursor was made for, so a cursor is not reused
+    /// with another order.
+    pub sort: String,
+    pub value: SortValue,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(raw: &str) -> AppResult<Self> {
+        URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| AppError::validation("after", "not a cursor from this list"))
+    }
+}
+
+/// A validated page request.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub first: u64,
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    pub fn new(first: Option<i32>, after: Option<&str>) -> AppResult<Self> {
+        let first = match first {
+            None => DEFAULT_PAGE,
+            Some(n) if n < 0 => return Err(AppError::validation("first", "first must not be negative")),
+            Some(n) if n as u64 > MAX_PAGE => {
+                return Err(AppError::validation("first", format!("first must be at most {MAX_PAGE}")));
+            }
+            Some(n) => n as u64,
+        };
+        let after = after.map(Cursor::decode).transpose()?;
+        Ok(Self { first, after })
+    }
+}
+
+/// One page of rows with their cursors.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// How a list is sorted: a column (possibly nullable) and a direction; ties
+/// are broken by id in the same direction.
+pub struct Sort<C> {
+    pub name: &'static str,
+    pub column: C,
+    pub id_column: C,
+    pub descending: bool,
+}
+
+impl<C: ColumnTrait> Sort<C> {
+    /// Orders the select and skips past the cursor.
+    pub fn apply<E: EntityTrait<Column = C>>(&self, mut select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
+        let order = if self.descending { Order::Desc } else { Order::Asc };
+        if let Some(cursor) = &page.after {
+            if cursor.sort != self.name {
+                return Err(AppError::validation("after", "the cursor belongs to another sort order"));
+            }
+            select = select.filter(self.after(cursor));
+        }
+        Ok(select
+            .order_by(Expr::col(self.column).is_null(), Order::Asc)
+            .order_by(self.column, order.clone())
+            .order_by(self.id_column, order)
+            .limit(page.first + 1))
+    }
+
+    fn after(&self, cursor: &Cursor) -> Condition {
+        let col = self.column;
+        let id = self.id_column;
+        let id_past = if self.descending { id.lt(cursor.id) } else { id.gt(cursor.id) };
+        match cursor.value.to_value() {
+            // Past a NULL only other NULLs with a further id remain.
+            None => Condition::all().add(col.is_null()).add(id_past),
+            Some(v) => {
+                let past = if self.descending { col.lt(v.clone()) } else { col.gt(v.clone()) };
+                Condition::any()
+                    .add(past)
+                    .add(Condition::all().add(col.eq(v)).add(id_past))
+                    .add(col.is_null().into_condition())
+            }
+        }
+    }
+
+    /// Turns the fetched rows (one more than asked for) into a page.
+    pub fn page<T>(&self, mut rows: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> (SortValue, i64)) -> Page<T> {
+        let has_next_page = rows.len() as u64 > page.first;
+        rows.truncate(page.first as usize);
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let (value, id) = key(&row);
+                (Cursor { sort: self.name.to_owned(), value, id }.encode(), row)
+            })
+            .collect();
+        Page { items, has_next_page, has_previous_page: page.after.is_some() }
+    }
+}
