@@ -16,10 +16,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {
@@ -27,9 +24,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
     }
     let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
     if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
-            .await
-            .map_err(|e| e.to_string())?;
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await.map_err(|e| e.to_string())?;
     }
     Ok(db)
 }

@@ -90,8 +90,13 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
         .await?;
         if let Some(days) = lead_days_ago {
             let tx = ctx.db.begin().await?;
-            partners::lead_received(&tx, p.id, Actor::person(&me, entity::ChangeSource::Manual), now - Duration::days(*days))
-                .await?;
+            partners::lead_received(
+                &tx,
+                p.id,
+                Actor::person(&me, entity::ChangeSource::Manual),
+                now - Duration::days(*days),
+            )
+            .await?;
             tx.commit().await?;
         }
         for event in *events {
@@ -101,7 +106,8 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
         if i % 3 == 0 {
             partner_contacts::log(ctx, &me, p.id, ContactChannel::Phone, "Intro call about the referral program", None)
                 .await?;
-            tasks::create(ctx, &me, p.id, "Follow up on the intro call", now + Duration::days(i as i64 - 2), None).await?;
+            tasks::create(ctx, &me, p.id, "Follow up on the intro call", now + Duration::days(i as i64 - 2), None)
+                .await?;
         }
         if *name == "GreenHome Realty" {
             // Link the demo partner organization to this partnership.

@@ -11,12 +11,7 @@ pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(String),
-    InvalidTransition {
-        from: String,
-        event: String,
-        to: Option<String>,
-        rule: String,
-    },
+    InvalidTransition { from: String, event: String, to: Option<String>, rule: String },
     Validation { field: Option<String>, message: String },
     Conflict(String),
     RateLimited(String),

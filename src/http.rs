@@ -11,13 +11,13 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Data, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -43,6 +43,8 @@ pub struct HttpState {
 
 pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
     let request_id = header::HeaderName::from_static(REQUEST_ID_HEADER);
+    // Install the recorder before the first request is counted.
+    metrics_handle();
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
@@ -54,7 +56,11 @@ pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router 
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, "application/json", &error_body("Internal server error", "INTERNAL"))
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "application/json",
+                &error_body("Internal server error", "INTERNAL"),
+            )
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -117,7 +123,9 @@ fn response_media(headers: &HeaderMap) -> Option<&'static str> {
 fn json_response(status: StatusCode, media: &'static str, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
     let content_type = format!("{media}; charset=utf-8");
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).expect("static media type"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).expect("static media type"));
     response
 }
 
@@ -172,7 +180,8 @@ fn params_from_json(body: &Value) -> Result<Params, &'static str> {
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(media) = response_media(&headers) else {
-        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json").into_response();
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json")
+            .into_response();
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.split(';').next().map(str::trim) != Some("application/json") {
@@ -204,16 +213,14 @@ async fn graphql_get(State(state): State<HttpState>, req: Request) -> Response {
         Err(_) => HashMap::new(),
     };
     let headers = std::mem::take(&mut parts.headers);
-    let browser = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if browser && !query.contains_key("query") {
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
     let Some(media) = response_media(&headers) else {
-        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json").into_response();
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json")
+            .into_response();
     };
     let Some(q) = query.get("query") else { return request_error(media, "the request has no `query`") };
     let variables = match query.get("variables").map(|v| serde_json::from_str::<Value>(v)) {
@@ -262,11 +269,7 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: &'static str, pa
     if let Some(vars) = params.variables {
         request = request.variables(Variables::from_json(vars));
     }
-    let request_id = headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let response = REQUEST_ID.scope(request_id, state.schema.execute(request)).await;
     // Errors without a path come from parsing or validation: nothing ran.
     let before_execution = response.data == async_graphql::Value::Null

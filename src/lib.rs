@@ -36,9 +36,7 @@ impl App {
         let db = db::connect(&config.database_url()).await?;
         db::migrate(&db).await?;
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
-        let listener = TcpListener::bind(&config.bind)
-            .await
-            .map_err(|e| format!("binding {}: {e}", config.bind))?;
+        let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
         Ok(Self { ctx: Ctx { db, clock }, keys, config, listener })
     }
 
@@ -55,15 +53,10 @@ impl App {
         };
         let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection);
         let state = http::HttpState { ctx: self.ctx.clone(), keys: self.keys.clone(), schema };
-        let router = http::router(
-            state,
-            Duration::from_secs(self.config.request_timeout_secs),
-            self.config.body_limit_bytes,
-        );
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| e.to_string());
+        let router =
+            http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);
+        let result =
+            axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
         if let Some(s) = scheduler.as_mut() {
             let _ = s.shutdown().await;
         }

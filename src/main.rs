@@ -127,7 +127,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Token { role, org, sub, name, email, ttl } => {
             let keys = JwtKeys::from_settings(&config.jwt, &config.data_dir)?;
-            let req = MintRequest { subject: sub, role: role.to_ascii_uppercase(), org, lifetime: parse_ttl(&ttl)?, name, email };
+            let req = MintRequest {
+                subject: sub,
+                role: role.to_ascii_uppercase(),
+                org,
+                lifetime: parse_ttl(&ttl)?,
+                name,
+                email,
+            };
             println!("{}", keys.mint(&req, SystemClock.now())?);
             Ok(())
         }
@@ -141,8 +148,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.message())?
             {
                 RunOutcome::Ran(run) => {
-                    println!("{} as of {}: {} items{}", run.job, run.as_of.to_rfc3339(), run.items_touched,
-                        run.error.map(|e| format!(", failed: {e}")).unwrap_or_default());
+                    println!(
+                        "{} as of {}: {} items{}",
+                        run.job,
+                        run.as_of.to_rfc3339(),
+                        run.items_touched,
+                        run.error.map(|e| format!(", failed: {e}")).unwrap_or_default()
+                    );
                     Ok(())
                 }
                 RunOutcome::AlreadyClaimed => Err("the run's slot was already claimed".into()),
@@ -151,7 +163,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::DemoData => {
             let ctx = connect(&config).await?;
             let demo = demo::load(&ctx).await.map_err(|e| e.message())?;
-            println!("Loaded {} partners into program {} of vendor organization {}.", demo.partners, demo.program_id, demo.vendor_org_id);
+            println!(
+                "Loaded {} partners into program {} of vendor organization {}.",
+                demo.partners, demo.program_id, demo.vendor_org_id
+            );
             println!("Try:  referral-hub token --role VENDOR --org {} --sub demo-vendor", demo.vendor_org_id);
             println!("      referral-hub token --role PARTNER --org {} --sub demo-partner", demo.partner_org_id);
             Ok(())

@@ -52,6 +52,7 @@ enum Program {
 }
 
 #[derive(DeriveIden)]
+#[allow(clippy::enum_variant_names)]
 enum Partner {
     Table,
     Id,
@@ -164,11 +165,7 @@ fn fk(
     from: (impl IntoIden, impl IntoIden),
     to: (impl IntoIden, impl IntoIden),
 ) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .take()
+    ForeignKey::create().name(name).from(from.0, from.1).to(to.0, to.1).take()
 }
 
 fn index(name: &str, table: impl IntoIden, cols: &[&'static str]) -> IndexCreateStatement {
@@ -215,10 +212,8 @@ impl MigrationTrait for Migration {
         .await?;
         // One user per subject and organization; ADMINs without an
         // organization are unique by subject through the application.
-        m.create_index(
-            index("ux_user_org_subject", AppUser::Table, &["organization_id", "subject"]).unique().take(),
-        )
-        .await?;
+        m.create_index(index("ux_user_org_subject", AppUser::Table, &["organization_id", "subject"]).unique().take())
+            .await?;
 
         m.create_table(
             Table::create()
@@ -344,11 +339,7 @@ impl MigrationTrait for Migration {
                         .on_delete(ForeignKeyAction::Cascade)
                         .take(),
                 )
-                .foreign_key(&mut fk(
-                    "fk_task_owner",
-                    (Task::Table, Task::OwnerUserId),
-                    (AppUser::Table, AppUser::Id),
-                ))
+                .foreign_key(&mut fk("fk_task_owner", (Task::Table, Task::OwnerUserId), (AppUser::Table, AppUser::Id)))
                 .take(),
         )
         .await?;
@@ -401,7 +392,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("ix_status_change_subject", StatusChange::Table, &["subject", "subject_id", "id"])).await?;
+        m.create_index(index("ix_status_change_subject", StatusChange::Table, &["subject", "subject_id", "id"]))
+            .await?;
 
         m.create_table(
             Table::create()

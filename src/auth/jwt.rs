@@ -99,10 +99,8 @@ impl JwtKeys {
                 (DecodingKey::from_secret(&secret), Some(EncodingKey::from_secret(&secret)))
             }
             _ => {
-                let path = settings
-                    .public_key_file
-                    .as_ref()
-                    .ok_or("JWT_PUBLIC_KEY_FILE is required for RS256 and EdDSA")?;
+                let path =
+                    settings.public_key_file.as_ref().ok_or("JWT_PUBLIC_KEY_FILE is required for RS256 and EdDSA")?;
                 let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
                 let decoding = if algorithm == Algorithm::RS256 {
                     DecodingKey::from_rsa_pem(&pem)
@@ -127,13 +125,7 @@ impl JwtKeys {
                 (decoding, encoding)
             }
         };
-        Ok(Self {
-            algorithm,
-            decoding,
-            encoding,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        })
+        Ok(Self { algorithm, decoding, encoding, issuer: settings.issuer.clone(), audience: settings.audience.clone() })
     }
 
     /// Checks signature, algorithm, issuer, audience and the required claims,
@@ -164,10 +156,7 @@ impl JwtKeys {
 
     /// Mints a token for development and tests.
     pub fn mint(&self, req: &MintRequest, now: DateTime<Utc>) -> Result<String, String> {
-        let key = self
-            .encoding
-            .as_ref()
-            .ok_or("minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE")?;
+        let key = self.encoding.as_ref().ok_or("minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE")?;
         let claims = Claims {
             sub: req.subject.clone(),
             org: req.org.map(|id| serde_json::Value::String(id.to_string())),
@@ -213,4 +202,3 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     }
     options.open(path)?.write_all(contents.as_bytes())
 }
-

@@ -109,13 +109,7 @@ pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> Ap
         return Err(AppError::Unauthenticated("invalid token: role does not fit the organization".into()));
     }
     let user = provision(ctx, &claims.sub, org_id, role, claims.name.clone(), claims.email.clone()).await?;
-    Ok(Some(Principal {
-        user_id: user.id,
-        org_id,
-        org_kind: org.map(|o| o.kind),
-        role,
-        name: user.name,
-    }))
+    Ok(Some(Principal { user_id: user.id, org_id, org_kind: org.map(|o| o.kind), role, name: user.name }))
 }
 
 /// Finds or creates the user of a token, keeping its role and profile as the

@@ -52,7 +52,12 @@ pub struct OrganizationMutation;
 #[Object]
 impl OrganizationMutation {
     /// Creates a vendor or partner organization (ADMIN).
-    async fn create_organization(&self, ctx: &Context<'_>, name: String, kind: OrganizationKind) -> Result<Organization> {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        kind: OrganizationKind,
+    ) -> Result<Organization> {
         let org = organizations::create(svc(ctx), principal(ctx)?, &name, kind.into()).await?;
         Ok(Organization(org))
     }

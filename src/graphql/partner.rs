@@ -371,9 +371,16 @@ impl PartnerQuery {
 #[derive(Default)]
 pub struct PartnerMutation;
 
-async fn event(ctx: &Context<'_>, id: ID, event: Event, expected_version: Option<i32>, reason: Option<String>) -> Result<Partner> {
+async fn event(
+    ctx: &Context<'_>,
+    id: ID,
+    event: Event,
+    expected_version: Option<i32>,
+    reason: Option<String>,
+) -> Result<Partner> {
     let id = ids::decode("Partner", &id)?;
-    let updated = partners::apply_event(svc(ctx), principal(ctx)?, id, event, expected_version, reason.as_deref()).await?;
+    let updated =
+        partners::apply_event(svc(ctx), principal(ctx)?, id, event, expected_version, reason.as_deref()).await?;
     Ok(Partner(updated))
 }
 
@@ -461,7 +468,8 @@ impl PartnerMutation {
         contacted_at: Option<DateTime<Utc>>,
     ) -> Result<PartnerContact> {
         let id = ids::decode("Partner", &partner_id)?;
-        let entry = partner_contacts::log(svc(ctx), principal(ctx)?, id, channel.into(), &summary, contacted_at).await?;
+        let entry =
+            partner_contacts::log(svc(ctx), principal(ctx)?, id, channel.into(), &summary, contacted_at).await?;
         Ok(PartnerContact(entry))
     }
 

@@ -47,10 +47,8 @@ impl Program {
     }
 
     async fn vendor(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let org = loader(ctx)
-            .load_one(loaders::OrganizationId(self.0.vendor_org_id))
-            .await
-            .map_err(loaders::internal)?;
+        let org =
+            loader(ctx).load_one(loaders::OrganizationId(self.0.vendor_org_id)).await.map_err(loaders::internal)?;
         Ok(org.map(Organization))
     }
 

@@ -44,7 +44,11 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
             kind: Set("PARTNER_LAPSED".into()),
             subject: Set(Some("PARTNER".into())),
             subject_id: Set(Some(p.id)),
-            message: Set(format!("{} lapsed: no lead since {}", p.name, p.last_lead_at.map(|t| t.to_rfc3339()).unwrap_or_default())),
+            message: Set(format!(
+                "{} lapsed: no lead since {}",
+                p.name,
+                p.last_lead_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            )),
             payload: Set(serde_json::json!({ "partnerId": p.id, "status": "LAPSED" })),
             job_run_id: Set(Some(run.id)),
             created_at: Set(now),

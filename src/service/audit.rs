@@ -84,7 +84,11 @@ pub async fn record_many(
 }
 
 /// The history of one record, oldest first.
-pub async fn history(db: &impl ConnectionTrait, subject: Subject, subject_id: i64) -> AppResult<Vec<status_change::Model>> {
+pub async fn history(
+    db: &impl ConnectionTrait,
+    subject: Subject,
+    subject_id: i64,
+) -> AppResult<Vec<status_change::Model>> {
     Ok(status_change::Entity::find()
         .filter(status_change::Column::Subject.eq(subject))
         .filter(status_change::Column::SubjectId.eq(subject_id))

@@ -11,7 +11,12 @@ use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{self, JobName, RunOutcome};
 
-pub async fn run_now(ctx: &Ctx, principal: &Principal, job: JobName, as_of: Option<DateTime<Utc>>) -> AppResult<job_run::Model> {
+pub async fn run_now(
+    ctx: &Ctx,
+    principal: &Principal,
+    job: JobName,
+    as_of: Option<DateTime<Utc>>,
+) -> AppResult<job_run::Model> {
     principal.require(&[Role::Admin])?;
     let as_of = as_of.unwrap_or_else(|| ctx.now());
     match jobs::run(ctx, job, jobs::manual_slot(), JobTrigger::Manual, as_of, Some(principal.user_id)).await? {
@@ -29,7 +34,12 @@ fn filtered(job: Option<JobName>) -> sea_orm::Select<job_run::Entity> {
 }
 
 /// The run history, newest first.
-pub async fn list(ctx: &Ctx, principal: &Principal, job: Option<JobName>, page: &PageRequest) -> AppResult<Page<job_run::Model>> {
+pub async fn list(
+    ctx: &Ctx,
+    principal: &Principal,
+    job: Option<JobName>,
+    page: &PageRequest,
+) -> AppResult<Page<job_run::Model>> {
     principal.require(&[Role::Admin])?;
     let sort = Sort { name: "id", column: job_run::Column::Id, id_column: job_run::Column::Id, descending: true };
     let rows = sort.apply(filtered(job), page)?.all(&ctx.db).await?;

@@ -57,7 +57,11 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> crate::err
 pub fn optional_email(field: &str, value: Option<&str>) -> crate::error::AppResult<Option<String>> {
     let Some(email) = optional_text(field, value, 320)? else { return Ok(None) };
     let valid = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
     }) && !email.contains(char::is_whitespace);
     if valid {
         Ok(Some(email.to_lowercase()))

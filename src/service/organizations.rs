@@ -7,7 +7,12 @@ use super::{Ctx, required_text};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
-pub async fn create(ctx: &Ctx, principal: &Principal, name: &str, kind: OrganizationKind) -> AppResult<organization::Model> {
+pub async fn create(
+    ctx: &Ctx,
+    principal: &Principal,
+    name: &str,
+    kind: OrganizationKind,
+) -> AppResult<organization::Model> {
     principal.require(&[Role::Admin])?;
     create_unchecked(ctx, name, kind).await
 }
@@ -31,10 +36,7 @@ pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<organiz
     if !principal.is_admin() && principal.org_id != Some(id) {
         return Err(AppError::not_found("organization"));
     }
-    organization::Entity::find_by_id(id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))
+    organization::Entity::find_by_id(id).one(&ctx.db).await?.ok_or_else(|| AppError::not_found("organization"))
 }
 
 /// Every organization, for ADMIN.

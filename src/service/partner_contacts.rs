@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::{ContactChannel, Role, partner, partner_contact};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 
 use super::{Ctx, partners, required_text};
 use crate::auth::Principal;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::{ChangeSource, PartnerStatus, Role, StageEditor, Subject, partner, program};
 use rand::Rng;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -171,7 +171,11 @@ pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<partner
         .ok_or_else(|| AppError::not_found("partner"))
 }
 
-fn filtered(principal: &Principal, filter: &PartnerFilter, now: DateTime<Utc>) -> AppResult<sea_orm::Select<partner::Entity>> {
+fn filtered(
+    principal: &Principal,
+    filter: &PartnerFilter,
+    now: DateTime<Utc>,
+) -> AppResult<sea_orm::Select<partner::Entity>> {
     use partner::Column as C;
     let mut q = partner::Entity::find().filter(scope(principal));
     if let Some(statuses) = &filter.statuses {
@@ -187,12 +191,10 @@ fn filtered(principal: &Principal, filter: &PartnerFilter, now: DateTime<Utc>) -
         if !(0..=3650).contains(&days) {
             return Err(AppError::validation("lapsingWithinDays", "lapsingWithinDays must be between 0 and 3650"));
         }
-        q = q
-            .filter(C::Status.eq(PartnerStatus::Active))
-            .filter(C::LapsesAt.lte(now + Duration::days(days.into())));
+        q = q.filter(C::Status.eq(PartnerStatus::Active)).filter(C::LapsesAt.lte(now + Duration::days(days.into())));
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", search.to_lowercase().replace('\\', "").replace('%', "").replace('_', ""));
+        let pattern = contains_pattern(search);
         let lower = |c: C| Expr::expr(Func::lower(Expr::col(c)));
         q = q.filter(
             Condition::any()
@@ -202,6 +204,19 @@ fn filtered(principal: &Principal, filter: &PartnerFilter, now: DateTime<Utc>) -
         );
     }
     Ok(q)
+}
+
+/// A case-insensitive LIKE pattern matching `text` anywhere, with the
+/// wildcards of the text itself escaped.
+pub fn contains_pattern(text: &str) -> LikeExpr {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 pub async fn list(
@@ -248,10 +263,7 @@ async fn lock_for_change(
 }
 
 fn facts(p: &partner::Model, now: DateTime<Utc>) -> Facts {
-    Facts {
-        lapse_due: p.lapses_at.is_some_and(|due| now >= due),
-        status_before_archive: p.status_before_archive,
-    }
+    Facts { lapse_due: p.lapses_at.is_some_and(|due| now >= due), status_before_archive: p.status_before_archive }
 }
 
 fn refused(r: Refusal) -> AppError {
@@ -346,8 +358,8 @@ pub async fn lead_received(
         .one(tx)
         .await?
         .ok_or_else(|| AppError::not_found("partner"))?;
-    let Decision::MoveTo(to) = partner_status::decide(current.status, PartnerEvent::LeadReceived, facts(&current, now))
-        .map_err(refused)?
+    let Decision::MoveTo(to) =
+        partner_status::decide(current.status, PartnerEvent::LeadReceived, facts(&current, now)).map_err(refused)?
     else {
         unreachable!("a received lead always moves to ACTIVE");
     };
@@ -422,9 +434,7 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64, expected_version:
     let tx = ctx.db.begin().await?;
     let current = lock_for_change(&tx, principal, id, expected_version).await?;
     if has_referrals(&tx, &current).await? {
-        return Err(AppError::Conflict(
-            "this partner has referrals and cannot be deleted; archive it instead".into(),
-        ));
+        return Err(AppError::Conflict("this partner has referrals and cannot be deleted; archive it instead".into()));
     }
     partner::Entity::delete_by_id(current.id).exec(&tx).await?;
     let change = Change {

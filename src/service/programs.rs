@@ -1,7 +1,9 @@
 //! Programs: a vendor's referral program and its settings (PRODUCT.md §2).
 
 use chrono::Duration;
-use entity::{OrganizationKind, PartnerStatus, ReferralStatus, RewardModel, Role, StageEditor, organization, partner, program};
+use entity::{
+    OrganizationKind, PartnerStatus, ReferralStatus, RewardModel, Role, StageEditor, organization, partner, program,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -41,7 +43,9 @@ pub async fn create(
     principal.require(&[Role::Vendor, Role::Admin])?;
     let vendor_org_id = match (principal.is_admin(), vendor_org_id) {
         (true, Some(id)) => id,
-        (true, None) => return Err(AppError::validation("vendorOrganizationId", "ADMIN must name the vendor organization")),
+        (true, None) => {
+            return Err(AppError::validation("vendorOrganizationId", "ADMIN must name the vendor organization"));
+        }
         (false, _) => principal.org()?,
     };
     let vendor = organization::Entity::find_by_id(vendor_org_id)
@@ -167,10 +171,7 @@ fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
         m.minimum_payout_minor = Set(non_negative("minimumPayoutMinor", v)?);
     }
     if let Some(stages) = s.stages {
-        let stages = stages
-            .iter()
-            .map(|s| required_text("stages", s, 100))
-            .collect::<AppResult<Vec<_>>>()?;
+        let stages = stages.iter().map(|s| required_text("stages", s, 100)).collect::<AppResult<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
         if stages.is_empty() || !stages.iter().all(|s| seen.insert(s.to_lowercase())) {
             return Err(AppError::validation("stages", "stages must be a non-empty list of distinct names"));

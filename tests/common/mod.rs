@@ -1,0 +1,288 @@
+//! The test harness: `spawn_app()` starts the real server on a random port
+//! against a fresh database — a temporary SQLite file by default, or, when
+//! `TEST_DATABASE_URL` names a PostgreSQL server, a new database cloned from
+//! a migrated template — with a manual clock the test moves.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use referral_hub::App;
+use referral_hub::auth::{JwtKeys, MintRequest};
+use referral_hub::clock::ManualClock;
+use referral_hub::config::Config;
+use referral_hub::service::Ctx;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub ctx: Ctx,
+    pub keys: Arc<JwtKeys>,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+/// A fixed starting time, so tests read the same on every run.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+pub fn is_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (url, cleanup) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin) if admin.starts_with("postgres") => {
+            let name = postgres_database(&admin).await;
+            (replace_db(&admin, &name), Cleanup::Postgres { admin_url: admin, name })
+        }
+        _ => {
+            let path = std::env::temp_dir().join(format!("rh-test-{}.db", uuid()));
+            (format!("sqlite://{}?mode=rwc", path.display()), Cleanup::File(path))
+        }
+    };
+    let clock = ManualClock::new(start_time());
+    let app = App::build(Config::for_tests(&url, SECRET), Arc::new(clock.clone())).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let ctx = app.ctx.clone();
+    let keys = app.keys.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(async move {
+        let _ = rx.await;
+    }));
+    TestApp { base, clock, ctx, keys, client: reqwest::Client::new(), shutdown: Some(tx), cleanup }
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn replace_db(url: &str, name: &str) -> String {
+    let (head, _) = url.rsplit_once('/').expect("database URL has a path");
+    format!("{head}/{name}")
+}
+
+/// Creates a database for one test from a template migrated once per schema
+/// version; the template is built under an advisory lock, so parallel test
+/// processes build it once.
+async fn postgres_database(admin_url: &str) -> String {
+    use migration::MigratorTrait;
+    let names: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let template = format!("rh_template_{:x}", fxhash(&names.join(",")));
+    let admin = Database::connect(admin_url).await.expect("connect to PostgreSQL");
+    admin.execute_unprepared("SELECT pg_advisory_lock(424242)").await.unwrap();
+    let exists = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            format!("SELECT 1 AS one FROM pg_database WHERE datname = '{template}'"),
+        ))
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        admin.execute_unprepared(&format!("CREATE DATABASE {template}")).await.unwrap();
+        let db = Database::connect(replace_db(admin_url, &template)).await.unwrap();
+        referral_hub::db::migrate(&db).await.unwrap();
+        db.close().await.unwrap();
+    }
+    admin.execute_unprepared("SELECT pg_advisory_unlock(424242)").await.unwrap();
+    let name = format!("rh_t_{}", uuid());
+    let mut tries = 0;
+    // Cloning fails while another session is connected to the template.
+    while let Err(e) = admin.execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await {
+        tries += 1;
+        assert!(tries < 50, "cannot clone the template database: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    admin.close().await.unwrap();
+    name
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (url, name) = (admin_url.clone(), name.clone());
+                // Drop runs outside async: a thread with its own runtime.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        if let Ok(admin) = Database::connect(&url).await {
+                            let _ =
+                                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, role: &str, org: Option<i64>, sub: &str) -> String {
+        let req = MintRequest {
+            subject: sub.into(),
+            role: role.into(),
+            org,
+            // Long-lived: tests move the clock by days and weeks.
+            lifetime: Duration::days(3650),
+            name: Some(format!("{sub} name")),
+            email: None,
+        };
+        self.keys.mint(&req, self.clock.now_utc()).unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("ADMIN", None, "admin")
+    }
+
+    /// POSTs a GraphQL request and returns the HTTP status and JSON body.
+    pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req =
+            self.client.post(format!("{}/graphql", self.base)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
+    }
+
+    /// Runs an operation that must succeed; returns `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(Some(token), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors ({status}): {body:#}");
+        body["data"].clone()
+    }
+
+    /// Runs an operation that must fail; returns the first error's code.
+    pub async fn code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let (_, body) = self.post(token, query, variables).await;
+        let code = body["errors"][0]["extensions"]["code"].as_str();
+        code.unwrap_or_else(|| panic!("expected an error with a code: {body:#}")).to_owned()
+    }
+
+    /// The whole first error of a failing operation.
+    pub async fn error(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let (_, body) = self.post(token, query, variables).await;
+        assert!(body["errors"].is_array(), "expected errors: {body:#}");
+        body["errors"][0].clone()
+    }
+
+    /// Creates an organization as ADMIN; returns its row id.
+    pub async fn organization(&self, name: &str, kind: &str) -> i64 {
+        let data = self
+            .ok(
+                &self.admin(),
+                "mutation($n: String!, $k: OrganizationKind!) { createOrganization(name: $n, kind: $k) { id } }",
+                json!({ "n": name, "k": kind }),
+            )
+            .await;
+        row_id(&data["createOrganization"]["id"])
+    }
+
+    /// A vendor organization with a program; returns (org id, vendor token, program global id).
+    pub async fn vendor(&self, name: &str) -> (i64, String, String) {
+        let org = self.organization(name, "VENDOR").await;
+        let token = self.token("VENDOR", Some(org), &format!("{name}-staff"));
+        let data = self.ok(&token, "mutation { createProgram(input: { name: \"Main\" }) { id } }", json!({})).await;
+        (org, token, data["createProgram"]["id"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates a partner and returns its global id.
+    pub async fn partner(&self, token: &str, program: &str, name: &str, status: &str) -> String {
+        let data = self
+            .ok(
+                token,
+                "mutation($p: ID!, $n: String!, $s: PartnerStatus) {
+                    createPartner(input: { programId: $p, name: $n, status: $s }) { id } }",
+                json!({ "p": program, "n": name, "s": status }),
+            )
+            .await;
+        data["createPartner"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Reads fields of a partner as the given caller.
+    pub async fn read_partner(&self, token: &str, id: &str, fields: &str) -> Value {
+        let data = self
+            .ok(token, &format!("query($id: ID!) {{ partner(id: $id) {{ {fields} }} }}"), json!({ "id": id }))
+            .await;
+        data["partner"].clone()
+    }
+}
+
+/// The row id inside a global id.
+pub fn row_id(id: &Value) -> i64 {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(id.as_str().unwrap()).unwrap();
+    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
+}
+
+pub trait ClockExt {
+    fn now_utc(&self) -> DateTime<Utc>;
+}
+
+impl ClockExt for ManualClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        referral_hub::clock::Clock::now(self)
+    }
+}
+
+/// The lead-received rule, as the referral intake will call it: inside a
+/// transaction, naming the partner by row id.
+pub async fn receive_lead(
+    app: &TestApp,
+    partner: &str,
+) -> Result<entity::partner::Model, referral_hub::error::AppError> {
+    use sea_orm::TransactionTrait;
+    let actor = referral_hub::service::audit::Actor {
+        user_id: None,
+        role: None,
+        source: entity::ChangeSource::Api,
+        job_run_id: None,
+    };
+    let tx = app.ctx.db.begin().await.unwrap();
+    let result =
+        referral_hub::service::partners::lead_received(&tx, row_id(&json!(partner)), actor, app.ctx.now()).await;
+    if result.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    result
+}
+
+/// Runs a job as ADMIN through the API; returns the run.
+pub async fn run_job(app: &TestApp, name: &str, as_of: DateTime<Utc>) -> Value {
+    let data = app
+        .ok(
+            &app.admin(),
+            "mutation($n: JobName!, $a: DateTime) { runJob(name: $n, asOf: $a) { id job itemsTouched error asOf } }",
+            json!({ "n": name, "a": as_of.to_rfc3339() }),
+        )
+        .await;
+    data["runJob"].clone()
+}

@@ -1,0 +1,138 @@
+//! The HTTP surface: GraphQL over HTTP details, health, metrics, GraphiQL,
+//! limits and the WebSocket handshake.
+
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::test]
+async fn mutations_over_get_are_refused_with_405() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(&[("query", "mutation { runJob(name: LAPSE_PARTNERS) { id } }")])
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    let runs = app.ok(&app.admin(), "{ jobRuns { totalCount } }", json!({})).await;
+    assert_eq!(runs["jobRuns"]["totalCount"], 0, "nothing ran");
+    // Queries over GET work.
+    let res =
+        app.client.get(format!("{}/graphql", app.base)).query(&[("query", "{ __typename }")]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+}
+
+#[tokio::test]
+async fn batches_are_refused() {
+    let app = spawn_app().await;
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("accept", "application/graphql-response+json")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("batched"));
+    assert!(body.get("data").is_none());
+}
+
+#[tokio::test]
+async fn validation_errors_carry_a_code_and_no_data() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ noSuchField }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/graphql-response+json; charset=utf-8");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION");
+    assert!(body.get("data").is_none());
+    // Plain JSON clients get 200 with errors.
+    let (status, body) = app.post(None, "{ noSuchField }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION");
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_request_ids() {
+    let app = spawn_app().await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let health = get("/healthz").await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    app.post(None, "{ __typename }", json!({})).await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn browsers_get_graphiql() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().to_lowercase().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\":\"{{ __typename }}\",\"variables\":{{\"a\":\"{huge}\"}}}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}
+
+#[tokio::test]
+async fn websocket_connections_authenticate_in_connection_init() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.base.replace("http://", "ws://"));
+    let handshake = |payload: Value| {
+        let url = url.clone();
+        async move {
+            let mut req = url.into_client_request().unwrap();
+            req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+            let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+            ws.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await.unwrap();
+            ws.next().await
+        }
+    };
+    let ok = handshake(json!({ "Authorization": format!("Bearer {}", app.admin()) })).await;
+    let Some(Ok(Message::Text(text))) = ok else { panic!("expected an ack, got {ok:?}") };
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["type"], "connection_ack");
+    let refused = handshake(json!({ "Authorization": "Bearer garbage" })).await;
+    assert!(
+        !matches!(&refused, Some(Ok(Message::Text(t))) if t.contains("connection_ack")),
+        "a bad token gets no ack: {refused:?}"
+    );
+}

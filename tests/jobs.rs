@@ -1,0 +1,147 @@
+//! The scheduler's jobs: the lapse job's boundaries, idempotence, tick claims
+//! under concurrency, and the run history.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use entity::JobTrigger;
+use referral_hub::jobs::{self, JobName, RunOutcome};
+use serde_json::json;
+
+#[tokio::test]
+async fn lapse_job_waits_the_full_thirty_days_and_reruns_change_nothing() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let p = app.partner(&vendor, &program, "Co", "LIVE").await;
+    let lead_at = app.clock.now_utc();
+    receive_lead(&app, &p).await.unwrap();
+
+    let early = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(29) + Duration::hours(23)).await;
+    assert_eq!(early["itemsTouched"], 0);
+    assert_eq!(app.read_partner(&vendor, &p, "status").await["status"], "ACTIVE");
+
+    let due = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(30)).await;
+    assert_eq!(due["itemsTouched"], 1);
+    assert_eq!(due["error"], json!(null));
+    let read = app.read_partner(&vendor, &p, "status lapsesAt history { event source jobRunId }").await;
+    assert_eq!(read["status"], "LAPSED");
+    assert_eq!(read["lapsesAt"], json!(null), "lapsesAt is shown only while ACTIVE");
+    let lapse = &read["history"][2];
+    assert_eq!(lapse["event"], "LAPSE");
+    assert_eq!(lapse["source"], "JOB");
+    assert_eq!(lapse["jobRunId"], due["id"]);
+
+    let rerun = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(31)).await;
+    assert_eq!(rerun["itemsTouched"], 0);
+    let history = app.read_partner(&vendor, &p, "history { event }").await;
+    assert_eq!(history["history"].as_array().unwrap().len(), 3);
+    // The vendor is told.
+    let notes = app.ok(&vendor, "{ notifications { edges { node { kind subjectId } } } }", json!({})).await;
+    assert_eq!(notes["notifications"]["edges"][0]["node"], json!({ "kind": "PARTNER_LAPSED", "subjectId": p }));
+}
+
+#[tokio::test]
+async fn only_active_partners_lapse() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let live = app.partner(&vendor, &program, "Live", "LIVE").await;
+    let ended = app.partner(&vendor, &program, "Ended", "LIVE").await;
+    receive_lead(&app, &ended).await.unwrap();
+    app.ok(&vendor, "mutation($id: ID!) { endPartner(id: $id) { status } }", json!({ "id": ended })).await;
+    let run = run_job(&app, "LAPSE_PARTNERS", app.clock.now_utc() + Duration::days(400)).await;
+    assert_eq!(run["itemsTouched"], 0);
+    assert_eq!(app.read_partner(&vendor, &live, "status").await["status"], "LIVE");
+    assert_eq!(app.read_partner(&vendor, &ended, "status").await["status"], "ENDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_running_one_tick_lapse_each_partner_once() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let mut partners = Vec::new();
+    for i in 0..20 {
+        let p = app.partner(&vendor, &program, &format!("P{i}"), "LIVE").await;
+        receive_lead(&app, &p).await.unwrap();
+        partners.push(p);
+    }
+    let tick = app.clock.now_utc() + Duration::days(30);
+    let slot = jobs::scheduled_slot(tick);
+    let runs = (0..4).map(|_| {
+        let ctx = app.ctx.clone();
+        let slot = slot.clone();
+        tokio::spawn(
+            async move { jobs::run(&ctx, JobName::LapsePartners, slot, JobTrigger::Scheduled, tick, None).await },
+        )
+    });
+    let mut ran = 0;
+    let mut claimed = 0;
+    for r in futures_util::future::join_all(runs).await {
+        match r.unwrap().unwrap() {
+            RunOutcome::Ran(run) => {
+                ran += 1;
+                assert_eq!(run.items_touched, 20);
+            }
+            RunOutcome::AlreadyClaimed => claimed += 1,
+        }
+    }
+    assert_eq!((ran, claimed), (1, 3));
+    // And two manual runs at once (each its own slot) still lapse each partner once.
+    app.clock.advance(Duration::days(40));
+    for p in &partners {
+        receive_lead(&app, p).await.unwrap();
+    }
+    let later = app.clock.now_utc() + Duration::days(30);
+    let manual = (0..2).map(|_| {
+        let ctx = app.ctx.clone();
+        tokio::spawn(async move {
+            jobs::run(&ctx, JobName::LapsePartners, jobs::manual_slot(), JobTrigger::Manual, later, None).await
+        })
+    });
+    let touched: i64 = futures_util::future::join_all(manual)
+        .await
+        .into_iter()
+        .map(|r| match r.unwrap().unwrap() {
+            RunOutcome::Ran(run) => run.items_touched,
+            RunOutcome::AlreadyClaimed => panic!("manual slots never collide"),
+        })
+        .sum();
+    assert_eq!(touched, 20);
+    for p in &partners {
+        let history = app.read_partner(&vendor, p, "history { event }").await;
+        let lapses = history["history"].as_array().unwrap().iter().filter(|h| h["event"] == "LAPSE").count();
+        assert_eq!(lapses, 2, "one lapse per tick for {p}");
+    }
+}
+
+#[tokio::test]
+async fn run_history_is_listed_for_admins_only() {
+    let app = spawn_app().await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+    let as_of = app.clock.now_utc();
+    run_job(&app, "LAPSE_PARTNERS", as_of).await;
+    run_job(&app, "TASK_REMINDERS", as_of).await;
+    let q =
+        "query($j: JobName) { jobRuns(job: $j) { totalCount edges { node { job trigger asOf finishedAt slot } } } }";
+    let all = app.ok(&app.admin(), q, json!({})).await;
+    assert_eq!(all["jobRuns"]["totalCount"], 2);
+    assert_eq!(all["jobRuns"]["edges"][0]["node"]["job"], "task-reminders", "newest first");
+    let node = &all["jobRuns"]["edges"][1]["node"];
+    assert_eq!(node["trigger"], "MANUAL");
+    assert!(node["slot"].as_str().unwrap().starts_with("manual:"));
+    assert!(node["finishedAt"].is_string());
+    let only = app.ok(&app.admin(), q, json!({ "j": "LAPSE_PARTNERS" })).await;
+    assert_eq!(only["jobRuns"]["totalCount"], 1);
+    assert_eq!(app.code(Some(&vendor), q, json!({})).await, "FORBIDDEN");
+    let code = app.code(Some(&vendor), "mutation { runJob(name: LAPSE_PARTNERS) { id } }", json!({})).await;
+    assert_eq!(code, "FORBIDDEN");
+}
+
+#[test]
+fn scheduled_slots_are_the_minute_of_the_tick() {
+    let t = chrono::DateTime::parse_from_rfc3339("2026-05-01T02:15:07.123Z").unwrap().to_utc();
+    assert_eq!(jobs::scheduled_slot(t), "2026-05-01T02:15:00+00:00");
+    assert_eq!(JobName::parse("LAPSE_PARTNERS"), Some(JobName::LapsePartners));
+    assert_eq!(JobName::parse("task-reminders"), Some(JobName::TaskReminders));
+    assert_eq!(JobName::parse("nope"), None);
+}
