@@ -133,12 +133,12 @@ fn error_body(message: &str, code: &str) -> Value {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-/// A request that could not become a GraphQL operation: 400 for the
-/// GraphQL response type, 200 with `errors` for plain JSON (as the
-/// GraphQL-over-HTTP spec asks), never a `data` entry.
+/// A request that is not a well-formed GraphQL request (bad JSON, a body
+/// that is not one operation, parameters of the wrong type): 400 with
+/// `errors` and no `data`, whichever media type was asked for, as the
+/// GraphQL-over-HTTP spec asks.
 fn request_error(media: &'static str, message: &str) -> Response {
-    let status = if media == GRAPHQL_RESPONSE { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    json_response(status, media, &error_body(message, "VALIDATION"))
+    json_response(StatusCode::BAD_REQUEST, media, &error_body(message, "VALIDATION"))
 }
 
 /// The parts of a GraphQL request, checked for type.
