@@ -109,3 +109,34 @@ impl From<AppError> for async_graphql::Error {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_are_opaque_and_carry_the_request_id() {
+        let err: async_graphql::Error = REQUEST_ID
+            .scope("req-123".into(), async { AppError::Internal("password=hunter2 at db.rs:42".into()).into() })
+            .await;
+        assert_eq!(err.message, "Internal server error (request id req-123)");
+        let ext = serde_json::to_value(err.extensions.unwrap()).unwrap();
+        assert_eq!(ext["code"], "INTERNAL");
+        assert_eq!(ext["requestId"], "req-123");
+    }
+
+    #[test]
+    fn refusals_name_from_event_and_rule() {
+        let err: async_graphql::Error = AppError::InvalidTransition {
+            from: "LIVE".into(),
+            event: "SEND_TERMS".into(),
+            to: None,
+            rule: "terms go to prospects".into(),
+        }
+        .into();
+        let ext = serde_json::to_value(err.extensions.unwrap()).unwrap();
+        assert_eq!(ext["code"], "INVALID_TRANSITION");
+        assert_eq!((ext["from"].as_str(), ext["event"].as_str()), (Some("LIVE"), Some("SEND_TERMS")));
+        assert_eq!(err.message, "SEND_TERMS is not allowed from LIVE: terms go to prospects");
+    }
+}

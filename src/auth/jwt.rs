@@ -202,3 +202,75 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     }
     options.open(path)?.write_all(contents.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    fn settings(algorithm: &str, public: Option<&str>, private: Option<&str>, secret: Option<&str>) -> JwtSettings {
+        JwtSettings {
+            algorithm: algorithm.into(),
+            secret: secret.map(Into::into),
+            public_key_file: public.map(fixture),
+            private_key_file: private.map(fixture),
+            issuer: "referral-hub".into(),
+            audience: "referral-hub".into(),
+        }
+    }
+
+    fn request() -> MintRequest {
+        MintRequest {
+            subject: "u1".into(),
+            role: "VENDOR".into(),
+            org: Some(7),
+            lifetime: Duration::hours(1),
+            name: None,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn asymmetric_algorithms_verify_their_own_tokens_only() {
+        let now = Utc::now();
+        let hs = JwtKeys::from_settings(&settings("HS256", None, None, Some(&"s".repeat(40))), Path::new(".")).unwrap();
+        let hs_token = hs.mint(&request(), now).unwrap();
+        for (alg, public, private) in
+            [("EdDSA", "ed25519-public.pem", "ed25519-private.pem"), ("RS256", "rsa-public.pem", "rsa-private.pem")]
+        {
+            let keys =
+                JwtKeys::from_settings(&settings(alg, Some(public), Some(private), None), Path::new(".")).unwrap();
+            let token = keys.mint(&request(), now).unwrap();
+            let claims = keys.verify(&token, now).unwrap();
+            assert_eq!((claims.sub.as_str(), claims.org_id().unwrap()), ("u1", Some(7)));
+            // The pinned algorithm refuses an HS256 token, and HS256 refuses this one.
+            assert!(keys.verify(&hs_token, now).is_err(), "{alg} must refuse HS256");
+            assert!(hs.verify(&token, now).is_err(), "HS256 must refuse {alg}");
+            // Verification needs only the public key.
+            let verify_only = JwtKeys::from_settings(&settings(alg, Some(public), None, None), Path::new(".")).unwrap();
+            assert!(verify_only.verify(&token, now).is_ok());
+            assert!(verify_only.mint(&request(), now).is_err());
+        }
+    }
+
+    #[test]
+    fn configuration_mistakes_are_start_up_errors() {
+        assert!(JwtKeys::from_settings(&settings("HS512", None, None, Some(&"s".repeat(40))), Path::new(".")).is_err());
+        assert!(JwtKeys::from_settings(&settings("HS256", None, None, Some("short")), Path::new(".")).is_err());
+        assert!(JwtKeys::from_settings(&settings("RS256", None, None, None), Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn the_embedded_default_creates_and_reuses_a_secret() {
+        let dir = std::env::temp_dir().join(format!("rh-jwt-{}", uuid::Uuid::new_v4()));
+        let first = JwtKeys::from_settings(&settings("HS256", None, None, None), &dir).unwrap();
+        let token = first.mint(&request(), Utc::now()).unwrap();
+        let second = JwtKeys::from_settings(&settings("HS256", None, None, None), &dir).unwrap();
+        assert!(second.verify(&token, Utc::now()).is_ok(), "a restart keeps the secret");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
