@@ -47,6 +47,14 @@ pub struct Config {
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
 
+    /// Referral-link submissions allowed per client IP per minute.
+    #[arg(long, env = "LINK_RATE_PER_IP", default_value_t = 20, global = true)]
+    pub link_rate_per_ip: u32,
+
+    /// Referral-link submissions allowed per referral code per minute.
+    #[arg(long, env = "LINK_RATE_PER_CODE", default_value_t = 60, global = true)]
+    pub link_rate_per_code: u32,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: String,
@@ -108,6 +116,8 @@ impl Config {
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
             introspection: true,
+            link_rate_per_ip: 20,
+            link_rate_per_code: 60,
             log_format: "pretty".into(),
         }
     }

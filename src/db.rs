@@ -3,10 +3,25 @@
 //! SQLITE_BUSY), foreign keys on, and WAL so readers of the file from other
 //! processes are not blocked.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+/// Connects, counting every statement into `statements` (and the
+/// `db_statements_total` metric): tests use the count to prove that a list
+/// costs a constant number of statements.
+pub async fn connect_counted(url: &str, statements: Arc<AtomicU64>) -> Result<DatabaseConnection, String> {
+    let mut db = connect(url).await?;
+    db.set_metric_callback(move |info| {
+        statements.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("db_statements_total", "failed" => if info.failed { "true" } else { "false" }).increment(1);
+        metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
+    });
+    Ok(db)
+}
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
     if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))

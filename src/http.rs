@@ -4,6 +4,7 @@
 //! a body limit, panic catching and structured request logs.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use async_graphql::{Data, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{JwtKeys, authenticate};
 use crate::error::{AppError, REQUEST_ID};
 use crate::graphql::{AppSchema, Caller};
+use crate::ratelimit::ClientIp;
 use crate::service::Ctx;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -178,7 +180,12 @@ fn params_from_json(body: &Value) -> Result<Params, &'static str> {
     Ok(Params { query, operation_name, variables })
 }
 
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = response_media(&headers) else {
         return (StatusCode::NOT_ACCEPTABLE, "accepts application/json or application/graphql-response+json")
             .into_response();
@@ -193,12 +200,16 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
         Err(_) => return request_error(media, "the request body is not valid JSON"),
     };
     match params_from_json(&parsed) {
-        Ok(params) => execute(&state, &headers, media, params).await,
+        Ok(params) => execute(&state, &headers, peer, media, params).await,
         Err(message) => request_error(media, message),
     }
 }
 
-async fn graphql_get(State(state): State<HttpState>, req: Request) -> Response {
+async fn graphql_get(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let wants_upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -247,10 +258,16 @@ async fn graphql_get(State(state): State<HttpState>, req: Request) -> Response {
             return response;
         }
     }
-    execute(&state, &headers, media, params).await
+    execute(&state, &headers, peer, media, params).await
 }
 
-async fn execute(state: &HttpState, headers: &HeaderMap, media: &'static str, params: Params) -> Response {
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    media: &'static str,
+    params: Params,
+) -> Response {
     let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
     let caller = match authenticate(&state.ctx, &state.keys, auth).await {
         Ok(p) => Caller(p),
@@ -262,7 +279,7 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: &'static str, pa
             return json_response(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body(&err.message, "INTERNAL"));
         }
     };
-    let mut request = async_graphql::Request::new(params.query).data(caller);
+    let mut request = async_graphql::Request::new(params.query).data(caller).data(ClientIp(Some(peer.ip())));
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod ratelimit;
 pub mod service;
 
 use std::sync::Arc;
@@ -33,11 +34,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let db = db::connect(&config.database_url()).await?;
-        db::migrate(&db).await?;
+        let ctx = Ctx::connect(&config.database_url(), clock).await?;
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
-        Ok(Self { ctx: Ctx { db, clock }, keys, config, listener })
+        Ok(Self { ctx, keys, config, listener })
     }
 
     pub fn port(&self) -> u16 {
@@ -51,10 +51,13 @@ impl App {
         } else {
             None
         };
-        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection);
+        let limits = ratelimit::LinkLimits::new(self.config.link_rate_per_ip, self.config.link_rate_per_code);
+        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection, limits);
         let state = http::HttpState { ctx: self.ctx.clone(), keys: self.keys.clone(), schema };
         let router =
             http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);
+        // Peer addresses feed the referral-link rate limit.
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result =
             axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
         if let Some(s) = scheduler.as_mut() {

@@ -10,7 +10,7 @@ use referral_hub::clock::{Clock, SystemClock};
 use referral_hub::config::Config;
 use referral_hub::jobs::{self, JobName, RunOutcome};
 use referral_hub::service::Ctx;
-use referral_hub::{App, db, demo, graphql};
+use referral_hub::{App, demo, graphql};
 
 #[derive(Parser)]
 #[command(name = "referral-hub", version, about = "GraphQL API server and job scheduler for partner referral programs")]
@@ -83,9 +83,7 @@ fn init_logging(format: &str) {
 }
 
 async fn connect(config: &Config) -> Result<Ctx, String> {
-    let db = db::connect(&config.database_url()).await?;
-    db::migrate(&db).await?;
-    Ok(Ctx { db, clock: Arc::new(SystemClock) })
+    Ctx::connect(&config.database_url(), Arc::new(SystemClock)).await
 }
 
 async fn shutdown_signal() {

@@ -142,3 +142,82 @@ pub enum JobTrigger {
     #[sea_orm(string_value = "MANUAL")]
     Manual,
 }
+
+/// INBOUND: a lead sent to the vendor; ASSIGNED: a customer the vendor hands
+/// to partners (PRODUCT.md §4, §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Direction {
+    #[sea_orm(string_value = "INBOUND")]
+    Inbound,
+    #[sea_orm(string_value = "ASSIGNED")]
+    Assigned,
+}
+
+/// Where a referral came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ReferralSource {
+    #[sea_orm(string_value = "LINK")]
+    Link,
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    #[sea_orm(string_value = "API")]
+    Api,
+    #[sea_orm(string_value = "IMPORT")]
+    Import,
+}
+
+/// Who sees a timeline note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum NoteVisibility {
+    /// Both sides of the partnership.
+    #[sea_orm(string_value = "SHARED")]
+    Shared,
+    /// The author's organization only.
+    #[sea_orm(string_value = "INTERNAL")]
+    Internal,
+}
+
+/// Why a reward row exists (PRODUCT.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum RewardKind {
+    #[sea_orm(string_value = "TRIGGER")]
+    Trigger,
+    #[sea_orm(string_value = "RECURRING")]
+    Recurring,
+    #[sea_orm(string_value = "CLAWBACK")]
+    Clawback,
+    #[sea_orm(string_value = "REINSTATEMENT")]
+    Reinstatement,
+}
+
+/// A reward's payout status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum RewardStatus {
+    #[sea_orm(string_value = "EARNED")]
+    Earned,
+    #[sea_orm(string_value = "BILLED")]
+    Billed,
+    #[sea_orm(string_value = "PAID_OUT")]
+    PaidOut,
+    #[sea_orm(string_value = "VOID")]
+    Void,
+}
+
+/// Seed 003's payout view of a referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
+pub enum PayoutView {
+    #[sea_orm(string_value = "NONE")]
+    None,
+    #[sea_orm(string_value = "READY_FOR_PAYOUT")]
+    ReadyForPayout,
+    #[sea_orm(string_value = "PAID_OUT")]
+    PaidOut,
+    #[sea_orm(string_value = "RECURRING")]
+    Recurring,
+}

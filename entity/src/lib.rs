@@ -7,11 +7,14 @@
 
 pub mod enums;
 pub mod job_run;
+pub mod note;
 pub mod notification;
 pub mod organization;
 pub mod partner;
 pub mod partner_contact;
 pub mod program;
+pub mod referral;
+pub mod reward;
 pub mod status_change;
 pub mod task;
 pub mod user;

@@ -3,3 +3,6 @@
 //! API, the importer and the jobs all ask the same function.
 
 pub mod partner_status;
+pub mod referral_status;
+pub mod reward_rule;
+pub mod stage;

@@ -112,3 +112,28 @@ impl From<JobName> for crate::jobs::JobName {
         }
     }
 }
+
+mirror!(
+    /// INBOUND leads, or ASSIGNED customers.
+    Direction => entity::Direction { Inbound, Assigned }
+);
+mirror!(
+    /// Where a referral came from.
+    ReferralSource => entity::ReferralSource { Link, Manual, Api, Import }
+);
+mirror!(
+    /// Who sees a note: both sides, or the author's organization only.
+    NoteVisibility => entity::NoteVisibility { Shared, Internal }
+);
+mirror!(
+    /// Why a reward exists.
+    RewardKind => entity::RewardKind { Trigger, Recurring, Clawback, Reinstatement }
+);
+mirror!(
+    /// A reward's payout status.
+    RewardStatus => entity::RewardStatus { Earned, Billed, PaidOut, Void }
+);
+mirror!(
+    /// Seed 003's payout view of a referral.
+    PayoutView => entity::PayoutView { None, ReadyForPayout, PaidOut, Recurring }
+);

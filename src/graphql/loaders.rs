@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader as LoaderTrait};
-use entity::{organization, program};
+use entity::{organization, partner, program};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::service::Ctx;
@@ -22,6 +22,9 @@ pub struct ProgramId(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrganizationId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartnerId(pub i64);
 
 type LoadError = Arc<sea_orm::DbErr>;
 
@@ -50,6 +53,20 @@ impl LoaderTrait<OrganizationId> for Loader {
             .await
             .map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (OrganizationId(r.id), r)).collect())
+    }
+}
+
+impl LoaderTrait<PartnerId> for Loader {
+    type Value = partner::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[PartnerId]) -> Result<HashMap<PartnerId, partner::Model>, LoadError> {
+        let rows = partner::Entity::find()
+            .filter(partner::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.0.db)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (PartnerId(r.id), r)).collect())
     }
 }
 

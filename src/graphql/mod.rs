@@ -12,6 +12,7 @@ mod notification;
 mod organization;
 mod partner;
 mod program;
+mod referral;
 mod viewer;
 
 use async_graphql::dataloader::DataLoader;
@@ -19,6 +20,7 @@ use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
+use crate::ratelimit::LinkLimits;
 use crate::service::Ctx;
 
 pub use connection::PageInfo;
@@ -30,6 +32,7 @@ pub struct Query(
     organization::OrganizationQuery,
     program::ProgramQuery,
     partner::PartnerQuery,
+    referral::ReferralQuery,
     jobs::JobQuery,
     notification::NotificationQuery,
 );
@@ -39,6 +42,7 @@ pub struct Mutation(
     organization::OrganizationMutation,
     program::ProgramMutation,
     partner::PartnerMutation,
+    referral::ReferralMutation,
     jobs::JobMutation,
 );
 
@@ -52,9 +56,10 @@ pub struct Caller(pub Option<Principal>);
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
-pub fn build_schema(ctx: Ctx, introspection: bool) -> AppSchema {
+pub fn build_schema(ctx: Ctx, introspection: bool, link_limits: LinkLimits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(loaders::loader(&ctx))
+        .data(link_limits)
         .data(ctx)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);

@@ -5,9 +5,10 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 use super::organization::Organization;
 use super::partner::Partner;
 use super::program::Program;
+use super::referral::Referral;
 use super::{ids, principal, svc};
 use crate::error::AppError;
-use crate::service::{organizations, partners, programs};
+use crate::service::{organizations, partners, programs, referrals};
 
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
@@ -15,6 +16,7 @@ pub enum Node {
     Organization(Organization),
     Program(Program),
     Partner(Partner),
+    Referral(Referral),
 }
 
 #[derive(Default)]
@@ -30,6 +32,7 @@ impl NodeQuery {
             "Organization" => Node::Organization(Organization(organizations::get(ctxs, p, row).await?)),
             "Program" => Node::Program(Program(programs::get(ctxs, p, row).await?)),
             "Partner" => Node::Partner(Partner(partners::get(ctxs, p, row).await?)),
+            "Referral" => Node::Referral(Referral(referrals::get(ctxs, p, row).await?)),
             _ => return Err(AppError::not_found("node").into()),
         })
     }

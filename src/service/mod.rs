@@ -4,6 +4,7 @@
 //! knows about GraphQL.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -12,12 +13,15 @@ use crate::clock::Clock;
 
 pub mod audit;
 pub mod jobs;
+pub mod notes;
 pub mod notifications;
 pub mod organizations;
 pub mod page;
 pub mod partner_contacts;
 pub mod partners;
 pub mod programs;
+pub mod referrals;
+pub mod rewards;
 pub mod tasks;
 
 /// What every use case needs: the database and the clock.
@@ -25,9 +29,23 @@ pub mod tasks;
 pub struct Ctx {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
+    /// Statements run on `db` so far.
+    pub statements: Arc<AtomicU64>,
 }
 
 impl Ctx {
+    /// Connects and migrates.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let statements = Arc::new(AtomicU64::new(0));
+        let db = crate::db::connect_counted(url, statements.clone()).await?;
+        crate::db::migrate(&db).await?;
+        Ok(Self { db, clock, statements })
+    }
+
+    pub fn statement_count(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -68,4 +86,17 @@ pub fn optional_email(field: &str, value: Option<&str>) -> crate::error::AppResu
     } else {
         Err(crate::error::AppError::validation(field, format!("{field} is not a valid e-mail address")))
     }
+}
+
+/// A case-insensitive LIKE pattern matching `text` anywhere, with the
+/// wildcards of the text itself escaped.
+pub fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::{ChangeSource, PartnerStatus, Role, StageEditor, Subject, partner, program};
 use rand::Rng;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -194,7 +194,7 @@ fn filtered(
         q = q.filter(C::Status.eq(PartnerStatus::Active)).filter(C::LapsesAt.lte(now + Duration::days(days.into())));
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let pattern = contains_pattern(search);
+        let pattern = super::contains_pattern(search);
         let lower = |c: C| Expr::expr(Func::lower(Expr::col(c)));
         q = q.filter(
             Condition::any()
@@ -204,19 +204,6 @@ fn filtered(
         );
     }
     Ok(q)
-}
-
-/// A case-insensitive LIKE pattern matching `text` anywhere, with the
-/// wildcards of the text itself escaped.
-pub fn contains_pattern(text: &str) -> LikeExpr {
-    let mut escaped = String::with_capacity(text.len() + 2);
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 pub async fn list(
@@ -453,9 +440,9 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64, expected_version:
 }
 
 /// Every referral naming a partner passes through `lead_received`, which sets
-/// `first_lead_at`; so a partner without it has no referrals and no rewards.
-async fn has_referrals(_db: &impl ConnectionTrait, partner: &partner::Model) -> AppResult<bool> {
-    Ok(partner.first_lead_at.is_some())
+/// `first_lead_at`; rewards hang off referrals. Both are checked.
+async fn has_referrals(db: &impl ConnectionTrait, partner: &partner::Model) -> AppResult<bool> {
+    Ok(partner.first_lead_at.is_some() || super::referrals::exist_for_partner(db, partner.id).await?)
 }
 
 /// The manual moves on this record and, for each, whether the caller may

@@ -181,6 +181,14 @@ fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
     if let Some(v) = s.default_stage_editor {
         m.default_stage_editor = Set(v);
     }
+    // A commission is a share of the sale amount, known once the sale is
+    // reported: COMMISSION rules trigger on APPROVED (Baton's "commission").
+    if *m.reward_model.as_ref() == RewardModel::Commission && *m.reward_trigger.as_ref() != ReferralStatus::Approved {
+        return Err(AppError::validation(
+            "rewardTrigger",
+            "a COMMISSION reward triggers on APPROVED, when the sale amount is known",
+        ));
+    }
     Ok(())
 }
 

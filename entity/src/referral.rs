@@ -1,0 +1,45 @@
+use sea_orm::entity::prelude::*;
+
+use crate::{Direction, PayoutView, ReferralSource, ReferralStatus};
+
+/// A lead sent to a vendor (INBOUND) or a customer handed to partners
+/// (ASSIGNED) (PRODUCT.md §4).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "referral")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub vendor_org_id: i64,
+    pub program_id: i64,
+    /// None for a direct lead entered by the vendor.
+    pub partner_id: Option<i64>,
+    /// Short human-readable id, unique per vendor (e.g. R-7KQ2M9).
+    pub reference_id: String,
+    pub external_id: Option<String>,
+    pub direction: Direction,
+    pub source: ReferralSource,
+    /// Qualification status; None for ASSIGNED referrals.
+    pub status: Option<ReferralStatus>,
+    /// Whether it was ever QUALIFIED (DENIED → QUALIFIED needs this false).
+    pub ever_qualified: bool,
+    pub stage: Option<String>,
+    pub lead_name: String,
+    pub lead_email: Option<String>,
+    pub lead_phone: Option<String>,
+    pub lead_company: Option<String>,
+    pub details: Option<String>,
+    pub sale_amount_minor: Option<i64>,
+    pub currency: String,
+    pub recurring: bool,
+    /// Derived from the rewards and `recurring`, stored to filter by.
+    pub payout_view: PayoutView,
+    pub submitted_by: Option<i64>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,628 @@
+//! Referrals: submission, qualification, stages, notes, the timeline and
+//! rewards. Money fields resolve to FORBIDDEN for REPORT_VIEWER, never to a
+//! silent zero.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{Role, note, referral, reward, status_change};
+
+use super::connection::{Parts, connection};
+use super::enums::{
+    ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardKind, RewardStatus,
+    SortDirection,
+};
+use super::partner::Partner;
+use super::program::Program;
+use super::{ids, loader, loaders, principal, svc};
+use crate::error::{AppError, AppResult};
+use crate::ratelimit::{ClientIp, LinkLimits};
+use crate::service::notes::{self, TimelineItem};
+use crate::service::page::PageRequest;
+use crate::service::referrals::{self, Lead, NewReferral, ReferralFilter as Filter, ReferralSortField, StatusRequest};
+use crate::service::rewards::{self, RewardFilter as RFilter};
+
+/// Money is hidden from REPORT_VIEWER: an error on the field, never a zero.
+fn money<T>(ctx: &Context<'_>, value: T) -> AppResult<T> {
+    if principal(ctx)?.role == Role::ReportViewer {
+        return Err(AppError::Forbidden("report viewers do not see money fields".into()));
+    }
+    Ok(value)
+}
+
+connection!(ReferralConnection, ReferralEdge, Referral);
+connection!(RewardConnection, RewardEdge, Reward);
+
+pub struct Referral(pub referral::Model);
+
+/// The person or company referred.
+#[derive(SimpleObject)]
+pub struct LeadDetails {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+}
+
+/// A status the referral could move to, and whether the caller may move it.
+#[derive(SimpleObject)]
+pub struct ReferralTransition {
+    pub to: ReferralStatus,
+    pub allowed: bool,
+    pub blocked_by: Option<String>,
+    /// Inputs the move needs: `note`, `saleAmountMinor`.
+    pub requires: Vec<String>,
+}
+
+#[Object]
+impl Referral {
+    pub async fn id(&self) -> ID {
+        ids::encode("Referral", self.0.id)
+    }
+
+    /// Short human-readable id, unique per vendor (e.g. R-7KQ2M9).
+    async fn reference_id(&self) -> &str {
+        &self.0.reference_id
+    }
+
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
+    async fn direction(&self) -> Direction {
+        self.0.direction.into()
+    }
+
+    async fn source(&self) -> ReferralSource {
+        self.0.source.into()
+    }
+
+    /// Qualification status (inbound referrals).
+    async fn status(&self) -> Option<ReferralStatus> {
+        self.0.status.map(Into::into)
+    }
+
+    async fn stage(&self) -> Option<&str> {
+        self.0.stage.as_deref()
+    }
+
+    /// Whether the stage may be set now (QUALIFIED or APPROVED).
+    async fn stage_unlocked(&self) -> bool {
+        matches!(self.0.status, Some(entity::ReferralStatus::Qualified | entity::ReferralStatus::Approved))
+    }
+
+    async fn lead(&self) -> LeadDetails {
+        LeadDetails {
+            name: self.0.lead_name.clone(),
+            email: self.0.lead_email.clone(),
+            phone: self.0.lead_phone.clone(),
+            company: self.0.lead_company.clone(),
+        }
+    }
+
+    async fn details(&self) -> Option<&str> {
+        self.0.details.as_deref()
+    }
+
+    /// Sale amount in minor units (money field).
+    async fn sale_amount_minor(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        Ok(money(ctx, self.0.sale_amount_minor)?)
+    }
+
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    /// Marked for recurring commissions per invoice.
+    async fn recurring(&self) -> bool {
+        self.0.recurring
+    }
+
+    /// None, ready for payout, paid out, or recurring (seed 003).
+    async fn payout_view(&self) -> PayoutView {
+        self.0.payout_view.into()
+    }
+
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The partnership the lead came through; null for a direct lead.
+    async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        let Some(id) = self.0.partner_id else { return Ok(None) };
+        let found = loader(ctx).load_one(loaders::PartnerId(id)).await.map_err(loaders::internal)?;
+        Ok(found.map(Partner))
+    }
+
+    async fn program(&self, ctx: &Context<'_>) -> Result<Program> {
+        let found = loader(ctx)
+            .load_one(loaders::ProgramId(self.0.program_id))
+            .await
+            .map_err(loaders::internal)?
+            .ok_or_else(|| AppError::Internal("referral without program".into()))?;
+        Ok(Program(found))
+    }
+
+    /// The status moves and whether the caller may make each now.
+    async fn available_transitions(&self, ctx: &Context<'_>) -> Result<Vec<ReferralTransition>> {
+        let p = principal(ctx)?;
+        let program = loader(ctx)
+            .load_one(loaders::ProgramId(self.0.program_id))
+            .await
+            .map_err(loaders::internal)?
+            .ok_or_else(|| AppError::Internal("referral without program".into()))?;
+        Ok(referrals::available_transitions(p, &self.0, &program)
+            .into_iter()
+            .map(|m| ReferralTransition {
+                to: m.to.into(),
+                allowed: m.allowed,
+                blocked_by: m.blocked_by,
+                requires: m.requires.into_iter().map(Into::into).collect(),
+            })
+            .collect())
+    }
+
+    /// The rewards of this referral (money field).
+    async fn rewards(&self, ctx: &Context<'_>) -> Result<Vec<Reward>> {
+        let rows = rewards::for_referral(svc(ctx), principal(ctx)?, self.0.id).await?;
+        Ok(rows.into_iter().map(Reward).collect())
+    }
+}
+
+pub struct Reward(pub reward::Model);
+
+#[Object]
+impl Reward {
+    async fn id(&self) -> ID {
+        ids::encode("Reward", self.0.id)
+    }
+
+    async fn kind(&self) -> RewardKind {
+        self.0.kind.into()
+    }
+
+    /// The invoice reference of a RECURRING reward; the cycle of a CLAWBACK
+    /// or REINSTATEMENT.
+    async fn reference(&self) -> Option<&str> {
+        (!self.0.reference.is_empty()).then_some(self.0.reference.as_str())
+    }
+
+    /// Minor units; negative for a CLAWBACK (money field).
+    async fn amount_minor(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        Ok(Some(money(ctx, self.0.amount_minor)?))
+    }
+
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    async fn status(&self) -> RewardStatus {
+        self.0.status.into()
+    }
+
+    async fn earned_at(&self) -> DateTime<Utc> {
+        self.0.earned_at
+    }
+
+    /// When the hold period ends and the reward may be billed.
+    async fn billable_at(&self) -> DateTime<Utc> {
+        self.0.billable_at
+    }
+
+    async fn voided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.voided_at
+    }
+
+    async fn referral_id(&self) -> ID {
+        ids::encode("Referral", self.0.referral_id)
+    }
+
+    async fn partner_id(&self) -> ID {
+        ids::encode("Partner", self.0.partner_id)
+    }
+}
+
+pub struct Note(note::Model);
+
+#[Object]
+impl Note {
+    async fn id(&self) -> ID {
+        ids::encode("Note", self.0.id)
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn visibility(&self) -> NoteVisibility {
+        self.0.visibility.into()
+    }
+
+    async fn author_id(&self) -> Option<ID> {
+        self.0.author_user_id.map(|id| ids::encode("User", id))
+    }
+
+    async fn author_role(&self) -> Option<super::enums::Role> {
+        self.0.author_role.map(Into::into)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineKind {
+    Note,
+    StatusChange,
+    StageChange,
+    OtherChange,
+}
+
+/// One entry of a referral's timeline: a note or a change.
+pub struct TimelineEntry(TimelineItem);
+
+impl TimelineEntry {
+    fn change(&self) -> Option<&status_change::Model> {
+        match &self.0 {
+            TimelineItem::Change(c) => Some(c),
+            TimelineItem::Note(_) => None,
+        }
+    }
+}
+
+#[Object]
+impl TimelineEntry {
+    async fn kind(&self) -> TimelineKind {
+        match &self.0 {
+            TimelineItem::Note(_) => TimelineKind::Note,
+            TimelineItem::Change(c) if c.field == "STATUS" => TimelineKind::StatusChange,
+            TimelineItem::Change(c) if c.field == "STAGE" => TimelineKind::StageChange,
+            TimelineItem::Change(_) => TimelineKind::OtherChange,
+        }
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at()
+    }
+
+    async fn actor_id(&self) -> Option<ID> {
+        let user = match &self.0 {
+            TimelineItem::Note(n) => n.author_user_id,
+            TimelineItem::Change(c) => c.actor_user_id,
+        };
+        user.map(|id| ids::encode("User", id))
+    }
+
+    async fn actor_role(&self) -> Option<super::enums::Role> {
+        match &self.0 {
+            TimelineItem::Note(n) => n.author_role,
+            TimelineItem::Change(c) => c.actor_role,
+        }
+        .map(Into::into)
+    }
+
+    /// Where a change came from; null for notes.
+    async fn source(&self) -> Option<ChangeSource> {
+        self.change().map(|c| c.source.into())
+    }
+
+    /// SUBMIT, SET_STATUS, SET_STAGE, PARTNER_EDIT, …
+    async fn event(&self) -> Option<&str> {
+        self.change().map(|c| c.event.as_str())
+    }
+
+    async fn from(&self) -> Option<&str> {
+        self.change().and_then(|c| c.from_value.as_deref())
+    }
+
+    async fn to(&self) -> Option<&str> {
+        self.change().and_then(|c| c.to_value.as_deref())
+    }
+
+    async fn reason(&self) -> Option<&str> {
+        self.change().and_then(|c| c.reason.as_deref())
+    }
+
+    async fn note(&self) -> Option<Note> {
+        match &self.0 {
+            TimelineItem::Note(n) => Some(Note(n.clone())),
+            TimelineItem::Change(_) => None,
+        }
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct LeadInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    /// What the lead needs, in free text.
+    pub details: Option<String>,
+}
+
+impl From<LeadInput> for Lead {
+    fn from(l: LeadInput) -> Self {
+        Self { name: l.name, email: l.email, phone: l.phone, company: l.company, details: l.details }
+    }
+}
+
+#[derive(InputObject)]
+pub struct SubmitReferralInput {
+    /// The partnership the lead comes through (required for a PARTNER).
+    pub partner_id: Option<ID>,
+    /// For a vendor's direct lead without a partner.
+    pub program_id: Option<ID>,
+    pub lead: LeadInput,
+    /// The vendor's own id for the lead; unique per vendor.
+    pub external_id: Option<String>,
+    /// MANUAL (default) or API.
+    #[graphql(default_with = "ReferralSource::Manual")]
+    pub source: ReferralSource,
+}
+
+#[derive(InputObject, Default)]
+pub struct ReferralFilter {
+    pub status: Option<Vec<ReferralStatus>>,
+    pub stage: Option<String>,
+    pub partner_id: Option<ID>,
+    pub program_id: Option<ID>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+    pub payout_view: Option<Vec<PayoutView>>,
+    /// Lead name, lead e-mail, reference id or external id contains this text.
+    pub search: Option<String>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReferralOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    LeadName,
+    LeadEmail,
+    Status,
+    Stage,
+    ReferenceId,
+    ExternalId,
+    PayoutView,
+    /// A money field: not for REPORT_VIEWER.
+    SaleAmount,
+}
+
+#[derive(InputObject, Default)]
+pub struct ReferralOrder {
+    pub field: ReferralOrderField,
+    #[graphql(default_with = "SortDirection::Desc")]
+    pub direction: SortDirection,
+}
+
+#[derive(InputObject, Default)]
+pub struct RewardFilter {
+    pub status: Option<Vec<RewardStatus>>,
+    pub referral_id: Option<ID>,
+    pub partner_id: Option<ID>,
+}
+
+/// What an anonymous link submitter gets back.
+#[derive(SimpleObject)]
+pub struct LinkSubmission {
+    pub reference_id: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct ReferralQuery;
+
+#[Object]
+impl ReferralQuery {
+    /// Referrals the caller may see, filtered, sorted (newest first by default) and paginated.
+    async fn referrals(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ReferralFilter>,
+        order_by: Option<ReferralOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ReferralConnection> {
+        let p = principal(ctx)?;
+        let f = filter.unwrap_or_default();
+        let f = Filter {
+            statuses: f.status.map(|s| s.into_iter().map(Into::into).collect()),
+            stage: f.stage,
+            partner_id: f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?,
+            program_id: f.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
+            created_from: f.created_from,
+            created_to: f.created_to,
+            payout_views: f.payout_view.map(|v| v.into_iter().map(Into::into).collect()),
+            search: f.search,
+        };
+        let order =
+            order_by.unwrap_or(ReferralOrder { field: ReferralOrderField::CreatedAt, direction: SortDirection::Desc });
+        let field = match order.field {
+            ReferralOrderField::CreatedAt => ReferralSortField::CreatedAt,
+            ReferralOrderField::UpdatedAt => ReferralSortField::UpdatedAt,
+            ReferralOrderField::LeadName => ReferralSortField::LeadName,
+            ReferralOrderField::LeadEmail => ReferralSortField::LeadEmail,
+            ReferralOrderField::Status => ReferralSortField::Status,
+            ReferralOrderField::Stage => ReferralSortField::Stage,
+            ReferralOrderField::ReferenceId => ReferralSortField::ReferenceId,
+            ReferralOrderField::ExternalId => ReferralSortField::ExternalId,
+            ReferralOrderField::PayoutView => ReferralSortField::PayoutView,
+            ReferralOrderField::SaleAmount => ReferralSortField::SaleAmount,
+        };
+        let page = PageRequest::new(first, after.as_deref())?;
+        let rows = referrals::list(svc(ctx), p, &f, field, order.direction == SortDirection::Desc, &page).await?;
+        Ok(Parts::from_page(ctx, rows, Referral, referrals::count(svc(ctx), p, &f)).await?.into())
+    }
+
+    async fn referral(&self, ctx: &Context<'_>, id: ID) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        Ok(Referral(referrals::get(svc(ctx), principal(ctx)?, id).await?))
+    }
+
+    /// Notes and every status and stage change, oldest first; a caller sees
+    /// SHARED notes and its own organization's INTERNAL ones.
+    async fn referral_timeline(&self, ctx: &Context<'_>, id: ID) -> Result<Vec<TimelineEntry>> {
+        let id = ids::decode("Referral", &id)?;
+        let items = notes::timeline(svc(ctx), principal(ctx)?, id).await?;
+        Ok(items.into_iter().map(TimelineEntry).collect())
+    }
+
+    /// Rewards the caller may see, newest first (not for REPORT_VIEWER).
+    async fn rewards(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<RewardFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RewardConnection> {
+        let p = principal(ctx)?;
+        let f = filter.unwrap_or_default();
+        let f = RFilter {
+            statuses: f.status.map(|s| s.into_iter().map(Into::into).collect()),
+            referral_id: f.referral_id.map(|id| ids::decode("Referral", &id)).transpose()?,
+            partner_id: f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?,
+        };
+        let page = PageRequest::new(first, after.as_deref())?;
+        let rows = rewards::list(svc(ctx), p, &f, &page).await?;
+        Ok(Parts::from_page(ctx, rows, Reward, rewards::count(svc(ctx), p, &f)).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct ReferralMutation;
+
+#[Object]
+impl ReferralMutation {
+    /// A lead from a partner (naming its partnership) or a vendor (naming a
+    /// partner, or none for a direct lead). Enters PENDING; the partner
+    /// becomes ACTIVE.
+    async fn submit_referral(&self, ctx: &Context<'_>, input: SubmitReferralInput) -> Result<Referral> {
+        let created = referrals::submit(
+            svc(ctx),
+            principal(ctx)?,
+            NewReferral {
+                partner_id: input.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?,
+                program_id: input.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
+                lead: input.lead.into(),
+                external_id: input.external_id,
+                source: input.source.into(),
+            },
+        )
+        .await?;
+        Ok(Referral(created))
+    }
+
+    /// Public: a lead through a partner's referral link, by its code. Needs
+    /// no token; rate-limited per address and per code.
+    async fn submit_referral_via_link(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        lead: LeadInput,
+        external_id: Option<String>,
+    ) -> Result<LinkSubmission> {
+        let ip = ctx.data_opt::<ClientIp>().and_then(|c| c.0);
+        ctx.data_unchecked::<LinkLimits>().check(ip, &code)?;
+        let created = referrals::submit_via_link(svc(ctx), &code, lead.into(), external_id).await?;
+        Ok(LinkSubmission { reference_id: created.reference_id, received_at: created.created_at })
+    }
+
+    /// The partner edits its lead while PENDING or REQUIRES_INFO (a
+    /// REQUIRES_INFO lead returns to PENDING); the vendor may correct it any time.
+    async fn edit_referral(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        lead: LeadInput,
+        expected_version: Option<i32>,
+    ) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        Ok(Referral(referrals::edit(svc(ctx), principal(ctx)?, id, lead.into(), expected_version).await?))
+    }
+
+    /// The vendor's qualification decision. REQUIRES_INFO needs a note (it is
+    /// SHARED with the partner); APPROVED in a COMMISSION program needs the
+    /// sale amount. ADMIN may force a refused change with `overrideReason`.
+    #[allow(clippy::too_many_arguments)]
+    async fn set_referral_status(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        status: ReferralStatus,
+        note: Option<String>,
+        sale_amount_minor: Option<i64>,
+        expected_version: Option<i32>,
+        override_reason: Option<String>,
+    ) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        let req =
+            StatusRequest { status: Some(status.into()), note, sale_amount_minor, expected_version, override_reason };
+        Ok(Referral(referrals::set_status(svc(ctx), principal(ctx)?, id, req).await?))
+    }
+
+    /// Sets the stage once unlocked, by the side the partnership's stageEditor allows.
+    async fn set_referral_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        stage: String,
+        note: Option<String>,
+        expected_version: Option<i32>,
+    ) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        let updated =
+            referrals::set_stage(svc(ctx), principal(ctx)?, id, &stage, note.as_deref(), expected_version).await?;
+        Ok(Referral(updated))
+    }
+
+    /// Marks (or unmarks) a referral for recurring commissions.
+    async fn mark_recurring(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = true)] recurring: bool,
+    ) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        Ok(Referral(referrals::mark_recurring(svc(ctx), principal(ctx)?, id, recurring).await?))
+    }
+
+    /// A RECURRING commission for one invoice of a recurring referral;
+    /// reporting the same invoice again returns the same reward.
+    async fn record_recurring_invoice(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        invoice_reference: String,
+        amount_minor: i64,
+    ) -> Result<Reward> {
+        let id = ids::decode("Referral", &id)?;
+        let reward =
+            referrals::record_recurring_invoice(svc(ctx), principal(ctx)?, id, &invoice_reference, amount_minor)
+                .await?;
+        Ok(Reward(reward))
+    }
+
+    /// A timeline note: SHARED (both sides) or INTERNAL (your organization only).
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        referral_id: ID,
+        body: String,
+        #[graphql(default_with = "NoteVisibility::Shared")] visibility: NoteVisibility,
+    ) -> Result<Note> {
+        let id = ids::decode("Referral", &referral_id)?;
+        Ok(Note(notes::add(svc(ctx), principal(ctx)?, id, &body, visibility.into()).await?))
+    }
+}

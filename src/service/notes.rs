@@ -1,0 +1,98 @@
+//! Timeline notes and the referral timeline: notes interleaved with every
+//! status and stage change, oldest first. SHARED notes are seen by both
+//! sides; INTERNAL ones only by the author's organization.
+
+use chrono::{DateTime, Utc};
+use entity::{NoteVisibility, Role, Subject, note, status_change};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::{Ctx, audit, referrals, required_text};
+use crate::auth::Principal;
+use crate::error::AppResult;
+
+/// Writes a note inside the caller's transaction.
+pub async fn write(
+    db: &impl ConnectionTrait,
+    principal: Option<&Principal>,
+    referral: &entity::referral::Model,
+    visibility: NoteVisibility,
+    body: &str,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
+    let body = required_text("body", body, 10_000)?;
+    Ok(note::ActiveModel {
+        referral_id: Set(referral.id),
+        vendor_org_id: Set(referral.vendor_org_id),
+        author_user_id: Set(principal.map(|p| p.user_id)),
+        author_org_id: Set(principal.and_then(|p| p.org_id)),
+        author_role: Set(principal.map(|p| p.role)),
+        visibility: Set(visibility),
+        body: Set(body),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// `addNote`: VENDOR, PARTNER (on its own referrals) and ADMIN may write.
+pub async fn add(
+    ctx: &Ctx,
+    principal: &Principal,
+    referral_id: i64,
+    body: &str,
+    visibility: NoteVisibility,
+) -> AppResult<note::Model> {
+    let referral = referrals::get(ctx, principal, referral_id).await?;
+    principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
+    let note = write(&ctx.db, Some(principal), &referral, visibility, body, ctx.now()).await?;
+    if visibility == NoteVisibility::Shared {
+        referrals::notify_other_side(&ctx.db, principal, &referral, "NOTE_ADDED", "A note was added", ctx.now())
+            .await?;
+    }
+    Ok(note)
+}
+
+/// Notes the caller may read: SHARED ones, and INTERNAL ones of its own
+/// organization (ADMIN reads all).
+fn readable(principal: &Principal) -> Condition {
+    if principal.is_admin() {
+        return Condition::all();
+    }
+    Condition::any()
+        .add(note::Column::Visibility.eq(NoteVisibility::Shared))
+        .add(note::Column::AuthorOrgId.eq(principal.org_id))
+}
+
+/// One entry of a referral's timeline.
+#[derive(Debug, Clone)]
+pub enum TimelineItem {
+    Note(note::Model),
+    Change(status_change::Model),
+}
+
+impl TimelineItem {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::Note(n) => n.created_at,
+            Self::Change(c) => c.occurred_at,
+        }
+    }
+}
+
+pub async fn timeline(ctx: &Ctx, principal: &Principal, referral_id: i64) -> AppResult<Vec<TimelineItem>> {
+    let referral = referrals::get(ctx, principal, referral_id).await?;
+    let notes = note::Entity::find()
+        .filter(note::Column::ReferralId.eq(referral.id))
+        .filter(readable(principal))
+        .order_by_asc(note::Column::Id)
+        .all(&ctx.db)
+        .await?;
+    let changes = audit::history(&ctx.db, Subject::Referral, referral.id).await?;
+    let mut items: Vec<TimelineItem> =
+        notes.into_iter().map(TimelineItem::Note).chain(changes.into_iter().map(TimelineItem::Change)).collect();
+    // Oldest first; at the same instant a change comes before the note that
+    // was written with it.
+    items.sort_by_key(|i| (i.at(), matches!(i, TimelineItem::Note(_))));
+    Ok(items)
+}

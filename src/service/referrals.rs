@@ -1,0 +1,814 @@
+//! Inbound referrals (PRODUCT.md §4): submission by partners, vendors and
+//! referral links; the vendor-only qualification status; stages; edits; the
+//! recurring flag; lists. Each change locks the row, checks
+//! `expectedVersion`, asks `domain`, and writes the row, its StatusChange
+//! audit row, its reward changes and its outbox row in one transaction.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardModel, Role, Subject,
+    notification, organization, partner, program, referral, reward,
+};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
+
+use super::audit::{self, Actor, Change};
+use super::page::{Page, PageRequest, Sort, SortValue};
+use super::{Ctx, contains_pattern, notes, optional_email, optional_text, partners, required_text, rewards};
+use crate::auth::Principal;
+use crate::domain::referral_status::{self, Decision, Facts, status_name};
+use crate::domain::stage::{self, Side, StageRefusal};
+use crate::error::{AppError, AppResult};
+
+/// The lead's details as submitted or edited.
+#[derive(Debug, Clone, Default)]
+pub struct Lead {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReferral {
+    /// The partnership the lead comes through; None for a vendor's direct lead.
+    pub partner_id: Option<i64>,
+    /// Needed only for a direct lead (otherwise the partner's program).
+    pub program_id: Option<i64>,
+    pub lead: Lead,
+    pub external_id: Option<String>,
+    /// MANUAL or API; LINK and IMPORT are set by their own entry points.
+    pub source: ReferralSource,
+}
+
+/// A status change request.
+#[derive(Debug, Clone, Default)]
+pub struct StatusRequest {
+    pub status: Option<ReferralStatus>,
+    pub note: Option<String>,
+    pub sale_amount_minor: Option<i64>,
+    pub expected_version: Option<i32>,
+    /// ADMIN only: forces a change the rules refuse, recorded as ADMIN_OVERRIDE.
+    pub override_reason: Option<String>,
+}
+
+/// Referrals a caller may see: its vendor's, or those of its partner
+/// organization's partnerships.
+pub fn scope(principal: &Principal) -> Condition {
+    if principal.is_admin() {
+        Condition::all()
+    } else if principal.is_partner_side() {
+        Condition::all().add(
+            referral::Column::PartnerId.in_subquery(
+                Query::select()
+                    .column(partner::Column::Id)
+                    .from(partner::Entity)
+                    .and_where(partner::Column::PartnerOrgId.eq(principal.org_id))
+                    .to_owned(),
+            ),
+        )
+    } else if principal.is_vendor_side() {
+        Condition::all().add(referral::Column::VendorOrgId.eq(principal.org_id))
+    } else {
+        Condition::all().add(Expr::cust("1 = 0"))
+    }
+}
+
+pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<referral::Model> {
+    referral::Entity::find_by_id(id)
+        .filter(scope(principal))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("referral"))
+}
+
+fn validate_lead(lead: &Lead, name_required: bool) -> AppResult<Lead> {
+    Ok(Lead {
+        name: match (&lead.name, name_required) {
+            (Some(n), _) => Some(required_text("lead.name", n, 200)?),
+            (None, true) => return Err(AppError::validation("lead.name", "lead.name must not be empty")),
+            (None, false) => None,
+        },
+        email: optional_email("lead.email", lead.email.as_deref())?,
+        phone: optional_text("lead.phone", lead.phone.as_deref(), 50)?,
+        company: optional_text("lead.company", lead.company.as_deref(), 200)?,
+        details: optional_text("lead.details", lead.details.as_deref(), 10_000)?,
+    })
+}
+
+/// `submitReferral` by a PARTNER (naming its partnership) or a VENDOR
+/// (naming a partner, or none for a direct lead).
+pub async fn submit(ctx: &Ctx, principal: &Principal, input: NewReferral) -> AppResult<referral::Model> {
+    principal.require(&[Role::Partner, Role::Vendor, Role::Admin])?;
+    if !matches!(input.source, ReferralSource::Manual | ReferralSource::Api) {
+        return Err(AppError::validation("source", "submitReferral takes MANUAL or API"));
+    }
+    let (program, partner) = match input.partner_id {
+        Some(id) => {
+            let partner = partners::get(ctx, principal, id).await?;
+            let program = program::Entity::find_by_id(partner.program_id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| AppError::Internal("partner without program".into()))?;
+            (program, Some(partner))
+        }
+        None if principal.is_partner_side() => {
+            return Err(AppError::validation("partnerId", "a partner names the partnership the lead comes through"));
+        }
+        None => {
+            let id =
+                input.program_id.ok_or_else(|| AppError::validation("programId", "a direct lead names its program"))?;
+            (super::programs::get(ctx, principal, id).await?, None)
+        }
+    };
+    let source = match input.source {
+        ReferralSource::Api => ChangeSource::Api,
+        _ => ChangeSource::Manual,
+    };
+    create_inbound(ctx, &program, partner.as_ref(), input, Actor::person(principal, source), Some(principal)).await
+}
+
+/// `submitReferralViaLink`: anonymous, by the partner's referral code.
+pub async fn submit_via_link(
+    ctx: &Ctx,
+    code: &str,
+    lead: Lead,
+    external_id: Option<String>,
+) -> AppResult<referral::Model> {
+    let code = code.trim().to_ascii_uppercase();
+    let partner = partner::Entity::find()
+        .filter(partner::Column::ReferralCode.eq(code))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("referral link"))?;
+    let program = program::Entity::find_by_id(partner.program_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| AppError::Internal("partner without program".into()))?;
+    let input =
+        NewReferral { partner_id: Some(partner.id), program_id: None, lead, external_id, source: ReferralSource::Link };
+    let actor = Actor { user_id: None, role: None, source: ChangeSource::Link, job_run_id: None };
+    create_inbound(ctx, &program, Some(&partner), input, actor, None).await
+}
+
+/// A short reference unique within the vendor, e.g. R-7KQ2M9.
+async fn new_reference(db: &impl ConnectionTrait, vendor_org_id: i64) -> AppResult<String> {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    for _ in 0..8 {
+        let code: String = {
+            let mut rng = rand::rng();
+            (0..6).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+        };
+        let reference = format!("R-{code}");
+        let taken = referral::Entity::find()
+            .filter(referral::Column::VendorOrgId.eq(vendor_org_id))
+            .filter(referral::Column::ReferenceId.eq(&reference))
+            .count(db)
+            .await?;
+        if taken == 0 {
+            return Ok(reference);
+        }
+    }
+    Err(AppError::Internal("could not find a free referral reference".into()))
+}
+
+async fn create_inbound(
+    ctx: &Ctx,
+    program: &program::Model,
+    partner: Option<&partner::Model>,
+    input: NewReferral,
+    actor: Actor,
+    principal: Option<&Principal>,
+) -> AppResult<referral::Model> {
+    let lead = validate_lead(&input.lead, true)?;
+    let external_id = optional_text("externalId", input.external_id.as_deref(), 200)?;
+    let now = ctx.now();
+    let vendor = organization::Entity::find_by_id(program.vendor_org_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| AppError::Internal("program without vendor".into()))?;
+    if vendor.intake_suspended {
+        return Err(AppError::Forbidden(format!("{} is not accepting new referrals at the moment", vendor.name)));
+    }
+    let tx = ctx.db.begin().await?;
+    if let Some(external) = &external_id {
+        let used = referral::Entity::find()
+            .filter(referral::Column::VendorOrgId.eq(program.vendor_org_id))
+            .filter(referral::Column::ExternalId.eq(external))
+            .count(&tx)
+            .await?;
+        if used > 0 {
+            return Err(AppError::Conflict(format!("externalId {external} is already used by another referral")));
+        }
+    }
+    // The lead-received rule of §3, in the same transaction: it refuses
+    // ENDED and ARCHIVED partners, and the referral is not written then.
+    if let Some(p) = partner {
+        partners::lead_received(&tx, p.id, actor, now).await?;
+    }
+    let reference_id = new_reference(&tx, program.vendor_org_id).await?;
+    let created = referral::ActiveModel {
+        vendor_org_id: Set(program.vendor_org_id),
+        program_id: Set(program.id),
+        partner_id: Set(partner.map(|p| p.id)),
+        reference_id: Set(reference_id),
+        external_id: Set(external_id),
+        direction: Set(Direction::Inbound),
+        source: Set(input.source),
+        status: Set(Some(ReferralStatus::Pending)),
+        ever_qualified: Set(false),
+        stage: Set(None),
+        lead_name: Set(lead.name.unwrap_or_default()),
+        lead_email: Set(lead.email),
+        lead_phone: Set(lead.phone),
+        lead_company: Set(lead.company),
+        details: Set(lead.details),
+        sale_amount_minor: Set(None),
+        currency: Set(program.currency.clone()),
+        recurring: Set(false),
+        payout_view: Set(PayoutView::None),
+        submitted_by: Set(actor.user_id),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await
+    .map_err(|e| {
+        if AppError::is_unique_violation(&e) {
+            AppError::Conflict("externalId is already used by another referral".into())
+        } else {
+            e.into()
+        }
+    })?;
+    let change = status_change(&created, "STATUS", "SUBMIT", None, Some(status_name(ReferralStatus::Pending)), None);
+    audit::record(&tx, change, actor, now).await?;
+    rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
+    let message = format!("New referral {}: {}", created.reference_id, created.lead_name);
+    notify(&tx, principal, &created, "REFERRAL_SUBMITTED", &message, now).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+fn status_change(
+    r: &referral::Model,
+    field: &'static str,
+    event: &'static str,
+    from: Option<&str>,
+    to: Option<&str>,
+    reason: Option<String>,
+) -> Change {
+    Change {
+        vendor_org_id: r.vendor_org_id,
+        subject: Subject::Referral,
+        subject_id: r.id,
+        field,
+        event,
+        from: from.map(Into::into),
+        to: to.map(Into::into),
+        reason,
+    }
+}
+
+/// Tells the other side of the partnership about a change (outbox row).
+/// A change by the partner side (or a referral link) goes to the vendor; a
+/// change by the vendor goes to the linked partner organization, or to the
+/// partner's contact e-mail while it is not linked.
+async fn notify(
+    db: &impl ConnectionTrait,
+    principal: Option<&Principal>,
+    r: &referral::Model,
+    kind: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let to_vendor = principal.is_none_or(|p| p.is_partner_side());
+    let (org, email) = if to_vendor {
+        (Some(r.vendor_org_id), None)
+    } else {
+        let Some(partner_id) = r.partner_id else { return Ok(()) };
+        let Some(p) = partner::Entity::find_by_id(partner_id).one(db).await? else { return Ok(()) };
+        (p.partner_org_id, if p.partner_org_id.is_none() { p.contact_email } else { None })
+    };
+    if org.is_none() && email.is_none() {
+        return Ok(());
+    }
+    notification::ActiveModel {
+        recipient_org_id: Set(org),
+        recipient_user_id: Set(None),
+        recipient_email: Set(email),
+        kind: Set(kind.to_owned()),
+        subject: Set(Some("REFERRAL".into())),
+        subject_id: Set(Some(r.id)),
+        message: Set(message.to_owned()),
+        payload: Set(serde_json::json!({ "referralId": r.id, "referenceId": r.reference_id, "status": r.status.map(status_name) })),
+        job_run_id: Set(None),
+        created_at: Set(now),
+        read_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// For notes: the other side hears about a SHARED note.
+pub async fn notify_other_side(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    r: &referral::Model,
+    kind: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    notify(db, Some(principal), r, kind, message, now).await
+}
+
+async fn lock(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    id: i64,
+    expected_version: Option<i32>,
+) -> AppResult<referral::Model> {
+    let found = referral::Entity::find_by_id(id)
+        .filter(scope(principal))
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("referral"))?;
+    if let Some(expected) = expected_version
+        && expected != found.version
+    {
+        return Err(AppError::Conflict(format!(
+            "referral was changed by someone else: expected version {expected}, current version {}",
+            found.version
+        )));
+    }
+    Ok(found)
+}
+
+async fn program_of(db: &impl ConnectionTrait, r: &referral::Model) -> AppResult<program::Model> {
+    program::Entity::find_by_id(r.program_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal("referral without program".into()))
+}
+
+fn bump(mut m: referral::ActiveModel, current: &referral::Model, now: DateTime<Utc>) -> referral::ActiveModel {
+    m.version = Set(current.version + 1);
+    m.updated_at = Set(now);
+    m
+}
+
+fn inbound_status(r: &referral::Model) -> AppResult<ReferralStatus> {
+    r.status.ok_or_else(|| AppError::validation("id", "an assigned referral has no qualification status"))
+}
+
+fn require_vendor_staff(principal: &Principal) -> AppResult<()> {
+    if principal.is_partner_side() {
+        return Err(AppError::Forbidden("a referral's status is changed by the vendor only".into()));
+    }
+    principal.require(&[Role::Vendor, Role::Admin])
+}
+
+/// `setReferralStatus`: the vendor's qualification decision (§4).
+pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRequest) -> AppResult<referral::Model> {
+    let to = req.status.ok_or_else(|| AppError::validation("status", "status is required"))?;
+    let note = optional_text("note", req.note.as_deref(), 10_000)?;
+    let override_reason = optional_text("overrideReason", req.override_reason.as_deref(), 1_000)?;
+    if let Some(amount) = req.sale_amount_minor
+        && amount < 0
+    {
+        return Err(AppError::validation("saleAmountMinor", "saleAmountMinor must not be negative"));
+    }
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, req.expected_version).await?;
+    require_vendor_staff(principal)?;
+    if override_reason.is_some() && !principal.is_admin() {
+        return Err(AppError::Forbidden("only ADMIN may override the status rules".into()));
+    }
+    let from = inbound_status(&current)?;
+    let facts = Facts { ever_qualified: current.ever_qualified };
+    let source = match referral_status::decide(from, to, facts) {
+        Ok(Decision::NoOp) => return Ok(current),
+        Ok(Decision::MoveTo(_)) => ChangeSource::Manual,
+        Err(_) if override_reason.is_some() => ChangeSource::AdminOverride,
+        Err(refusal) => {
+            return Err(AppError::InvalidTransition {
+                from: status_name(refusal.from).into(),
+                event: "SET_STATUS".into(),
+                to: Some(status_name(refusal.to).into()),
+                rule: refusal.rule.into(),
+            });
+        }
+    };
+    if to == ReferralStatus::RequiresInfo && note.is_none() {
+        return Err(AppError::validation("note", "REQUIRES_INFO needs a note saying what is missing"));
+    }
+    let program = program_of(&tx, &current).await?;
+    let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
+    if to == ReferralStatus::Approved && program.reward_model == RewardModel::Commission && sale_amount.is_none() {
+        return Err(AppError::validation("saleAmountMinor", "approving in a COMMISSION program needs the sale amount"));
+    }
+    let mut m = current.clone().into_active_model();
+    m.status = Set(Some(to));
+    m.ever_qualified = Set(current.ever_qualified || to == ReferralStatus::Qualified);
+    m.sale_amount_minor = Set(sale_amount);
+    let updated = bump(m, &current, now).update(&tx).await?;
+    let change = status_change(
+        &updated,
+        "STATUS",
+        "SET_STATUS",
+        Some(status_name(from)),
+        Some(status_name(to)),
+        override_reason,
+    );
+    audit::record(&tx, change, Actor::person(principal, source), now).await?;
+    if let Some(note) = &note {
+        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+    }
+    rewards::on_status_change(&tx, &updated, &program, to, now).await?;
+    let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
+    notify(&tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, now).await?;
+    tx.commit().await?;
+    get_after_change(ctx, updated.id).await
+}
+
+async fn get_after_change(ctx: &Ctx, id: i64) -> AppResult<referral::Model> {
+    referral::Entity::find_by_id(id).one(&ctx.db).await?.ok_or_else(|| AppError::not_found("referral"))
+}
+
+/// `setReferralStage`: per the partnership's `stageEditor`, once unlocked.
+pub async fn set_stage(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    stage_name: &str,
+    note: Option<&str>,
+    expected_version: Option<i32>,
+) -> AppResult<referral::Model> {
+    let note = optional_text("note", note, 10_000)?;
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, expected_version).await?;
+    principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
+    let program = program_of(&tx, &current).await?;
+    let stages = super::programs::stages(&program);
+    let stage_name = stages
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(stage_name.trim()))
+        .cloned()
+        .ok_or_else(|| AppError::validation("stage", format!("stage must be one of: {}", stages.join(", "))))?;
+    let editor = match current.partner_id {
+        Some(pid) => partner::Entity::find_by_id(pid).one(&tx).await?.map(|p| p.stage_editor),
+        None => None,
+    }
+    .unwrap_or(entity::StageEditor::Vendor);
+    let side = if principal.is_partner_side() { Side::Partner } else { Side::Vendor };
+    match stage::may_set_stage(current.status, editor, side) {
+        Ok(()) => {}
+        Err(StageRefusal::Locked(rule)) => {
+            return Err(AppError::InvalidTransition {
+                from: current.status.map(status_name).unwrap_or("ASSIGNED").into(),
+                event: "SET_STAGE".into(),
+                to: Some(stage_name),
+                rule: rule.into(),
+            });
+        }
+        Err(StageRefusal::NotYourSide(why)) => return Err(AppError::Forbidden(why.into())),
+    }
+    if current.stage.as_deref() == Some(stage_name.as_str()) {
+        return Ok(current);
+    }
+    let from = current.stage.clone();
+    let mut m = current.clone().into_active_model();
+    m.stage = Set(Some(stage_name.clone()));
+    let updated = bump(m, &current, now).update(&tx).await?;
+    let change = status_change(&updated, "STAGE", "SET_STAGE", from.as_deref(), Some(&stage_name), None);
+    audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    if let Some(note) = &note {
+        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+    }
+    let message = format!("Referral {} moved to stage {stage_name}", updated.reference_id);
+    notify(&tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// `editReferral`: the partner edits its lead while PENDING or
+/// REQUIRES_INFO (a REQUIRES_INFO lead returns to PENDING and the vendor is
+/// told); the vendor may correct details at any time.
+pub async fn edit(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    lead: Lead,
+    expected_version: Option<i32>,
+) -> AppResult<referral::Model> {
+    let lead = validate_lead(&lead, false)?;
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, expected_version).await?;
+    principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
+    let by_partner = principal.is_partner_side();
+    let status = current.status;
+    if by_partner && !matches!(status, Some(ReferralStatus::Pending | ReferralStatus::RequiresInfo)) {
+        return Err(AppError::InvalidTransition {
+            from: status.map(status_name).unwrap_or("ASSIGNED").into(),
+            event: "EDIT".into(),
+            to: None,
+            rule: "a partner edits a lead only while it is PENDING or REQUIRES_INFO".into(),
+        });
+    }
+    let mut m = current.clone().into_active_model();
+    if let Some(v) = lead.name {
+        m.lead_name = Set(v);
+    }
+    if lead.email.is_some() {
+        m.lead_email = Set(lead.email);
+    }
+    if lead.phone.is_some() {
+        m.lead_phone = Set(lead.phone);
+    }
+    if lead.company.is_some() {
+        m.lead_company = Set(lead.company);
+    }
+    if lead.details.is_some() {
+        m.details = Set(lead.details);
+    }
+    let back_to_pending = by_partner && status == Some(ReferralStatus::RequiresInfo);
+    if back_to_pending {
+        m.status = Set(Some(ReferralStatus::Pending));
+    }
+    let updated = bump(m, &current, now).update(&tx).await?;
+    if back_to_pending {
+        let change = status_change(
+            &updated,
+            "STATUS",
+            "PARTNER_EDIT",
+            Some(status_name(ReferralStatus::RequiresInfo)),
+            Some(status_name(ReferralStatus::Pending)),
+            Some("the partner supplied the missing information".into()),
+        );
+        audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+        let message = format!("Referral {} was updated with the requested information", updated.reference_id);
+        notify(&tx, Some(principal), &updated, "REFERRAL_INFO_SUPPLIED", &message, now).await?;
+    }
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// `markRecurring`: the referral is checked for invoices (seed 003).
+pub async fn mark_recurring(ctx: &Ctx, principal: &Principal, id: i64, recurring: bool) -> AppResult<referral::Model> {
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, None).await?;
+    require_vendor_staff(principal)?;
+    inbound_status(&current)?;
+    if current.recurring == recurring {
+        return Ok(current);
+    }
+    let mut m = current.clone().into_active_model();
+    m.recurring = Set(recurring);
+    let updated = bump(m, &current, now).update(&tx).await?;
+    let change = status_change(
+        &updated,
+        "RECURRING",
+        "MARK_RECURRING",
+        Some(&current.recurring.to_string()),
+        Some(&recurring.to_string()),
+        None,
+    );
+    audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    rewards::refresh_payout_view(&tx, &updated).await?;
+    tx.commit().await?;
+    get_after_change(ctx, id).await
+}
+
+/// `recordRecurringInvoice`: a RECURRING commission per reported invoice,
+/// idempotent per invoice reference.
+pub async fn record_recurring_invoice(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    invoice_reference: &str,
+    amount_minor: i64,
+) -> AppResult<reward::Model> {
+    let invoice_reference = required_text("invoiceReference", invoice_reference, 200)?;
+    if amount_minor <= 0 {
+        return Err(AppError::validation("amountMinor", "amountMinor must be positive"));
+    }
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, None).await?;
+    require_vendor_staff(principal)?;
+    let program = program_of(&tx, &current).await?;
+    let refuse = |rule: &str| AppError::InvalidTransition {
+        from: current.status.map(status_name).unwrap_or("ASSIGNED").into(),
+        event: "RECORD_RECURRING_INVOICE".into(),
+        to: None,
+        rule: rule.into(),
+    };
+    if !current.recurring {
+        return Err(refuse("only a referral marked recurring earns per invoice"));
+    }
+    if current.status != Some(ReferralStatus::Approved) {
+        return Err(refuse("recurring commissions start once the referral is APPROVED"));
+    }
+    if current.partner_id.is_none() {
+        return Err(refuse("a direct lead has no partner to pay"));
+    }
+    if program.reward_model != RewardModel::Commission {
+        return Err(AppError::validation("id", "recurring commissions need a COMMISSION program"));
+    }
+    let reward = rewards::recurring(&tx, &current, &program, &invoice_reference, amount_minor, now).await?;
+    tx.commit().await?;
+    Ok(reward)
+}
+
+/// One possible status move and whether the caller may make it now.
+#[derive(Debug, Clone)]
+pub struct StatusMove {
+    pub to: ReferralStatus,
+    pub allowed: bool,
+    pub blocked_by: Option<String>,
+    /// Inputs the move needs: `note`, `saleAmountMinor`.
+    pub requires: Vec<&'static str>,
+}
+
+pub fn available_transitions(principal: &Principal, r: &referral::Model, program: &program::Model) -> Vec<StatusMove> {
+    use sea_orm::Iterable;
+    let Some(from) = r.status else { return Vec::new() };
+    let may = !principal.is_partner_side() && matches!(principal.role, Role::Vendor | Role::Admin);
+    ReferralStatus::iter()
+        .filter(|to| *to != from)
+        .map(|to| {
+            let mut requires = Vec::new();
+            if to == ReferralStatus::RequiresInfo {
+                requires.push("note");
+            }
+            if to == ReferralStatus::Approved
+                && program.reward_model == RewardModel::Commission
+                && r.sale_amount_minor.is_none()
+            {
+                requires.push("saleAmountMinor");
+            }
+            match referral_status::decide(from, to, Facts { ever_qualified: r.ever_qualified }) {
+                Ok(_) if may => StatusMove { to, allowed: true, blocked_by: None, requires },
+                Ok(_) => StatusMove {
+                    to,
+                    allowed: false,
+                    blocked_by: Some("a referral's status is changed by the vendor only".into()),
+                    requires,
+                },
+                Err(refusal) => StatusMove { to, allowed: false, blocked_by: Some(refusal.rule.into()), requires },
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub statuses: Option<Vec<ReferralStatus>>,
+    pub stage: Option<String>,
+    pub partner_id: Option<i64>,
+    pub program_id: Option<i64>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub payout_views: Option<Vec<PayoutView>>,
+    /// Lead name, lead e-mail, reference id or external id contains this.
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferralSortField {
+    CreatedAt,
+    UpdatedAt,
+    LeadName,
+    LeadEmail,
+    Status,
+    Stage,
+    ReferenceId,
+    ExternalId,
+    PayoutView,
+    SaleAmount,
+}
+
+impl ReferralSortField {
+    /// Sorting by a money column is a money field too.
+    pub fn is_money(self) -> bool {
+        self == Self::SaleAmount
+    }
+
+    fn sort(self, descending: bool) -> Sort<referral::Column> {
+        use referral::Column as C;
+        let (name, column) = match self {
+            Self::CreatedAt => ("createdAt", C::CreatedAt),
+            Self::UpdatedAt => ("updatedAt", C::UpdatedAt),
+            Self::LeadName => ("leadName", C::LeadName),
+            Self::LeadEmail => ("leadEmail", C::LeadEmail),
+            Self::Status => ("status", C::Status),
+            Self::Stage => ("stage", C::Stage),
+            Self::ReferenceId => ("referenceId", C::ReferenceId),
+            Self::ExternalId => ("externalId", C::ExternalId),
+            Self::PayoutView => ("payoutView", C::PayoutView),
+            Self::SaleAmount => ("saleAmount", C::SaleAmountMinor),
+        };
+        Sort { name, column, id_column: C::Id, descending }
+    }
+
+    fn key(self, r: &referral::Model) -> SortValue {
+        let text = |v: Option<&str>| v.map_or(SortValue::Null, |s| SortValue::Str(s.to_owned()));
+        match self {
+            Self::CreatedAt => SortValue::Time(r.created_at),
+            Self::UpdatedAt => SortValue::Time(r.updated_at),
+            Self::LeadName => SortValue::Str(r.lead_name.clone()),
+            Self::LeadEmail => text(r.lead_email.as_deref()),
+            Self::Status => text(r.status.map(status_name)),
+            Self::Stage => text(r.stage.as_deref()),
+            Self::ReferenceId => SortValue::Str(r.reference_id.clone()),
+            Self::ExternalId => text(r.external_id.as_deref()),
+            Self::PayoutView => SortValue::Str(payout_view_name(r.payout_view).into()),
+            Self::SaleAmount => r.sale_amount_minor.map_or(SortValue::Null, SortValue::Int),
+        }
+    }
+}
+
+fn payout_view_name(v: PayoutView) -> &'static str {
+    match v {
+        PayoutView::None => "NONE",
+        PayoutView::ReadyForPayout => "READY_FOR_PAYOUT",
+        PayoutView::PaidOut => "PAID_OUT",
+        PayoutView::Recurring => "RECURRING",
+    }
+}
+
+fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referral::Entity> {
+    use referral::Column as C;
+    let mut q = referral::Entity::find().filter(scope(principal));
+    if let Some(s) = &f.statuses {
+        q = q.filter(C::Status.is_in(s.iter().copied()));
+    }
+    if let Some(stage) = &f.stage {
+        q = q.filter(C::Stage.eq(stage.trim()));
+    }
+    if let Some(id) = f.partner_id {
+        q = q.filter(C::PartnerId.eq(id));
+    }
+    if let Some(id) = f.program_id {
+        q = q.filter(C::ProgramId.eq(id));
+    }
+    if let Some(t) = f.created_from {
+        q = q.filter(C::CreatedAt.gte(t));
+    }
+    if let Some(t) = f.created_to {
+        q = q.filter(C::CreatedAt.lt(t));
+    }
+    if let Some(v) = &f.payout_views {
+        q = q.filter(C::PayoutView.is_in(v.iter().copied()));
+    }
+    if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = contains_pattern(search);
+        let lower = |c: C| Expr::expr(Func::lower(Expr::col(c)));
+        q = q.filter(
+            Condition::any()
+                .add(lower(C::LeadName).like(pattern.clone()))
+                .add(lower(C::LeadEmail).like(pattern.clone()))
+                .add(lower(C::ReferenceId).like(pattern.clone()))
+                .add(lower(C::ExternalId).like(pattern)),
+        );
+    }
+    q
+}
+
+pub async fn list(
+    ctx: &Ctx,
+    principal: &Principal,
+    f: &ReferralFilter,
+    sort: ReferralSortField,
+    descending: bool,
+    page: &PageRequest,
+) -> AppResult<Page<referral::Model>> {
+    if sort.is_money() && principal.role == Role::ReportViewer {
+        return Err(AppError::Forbidden("report viewers cannot sort by money fields".into()));
+    }
+    let order = sort.sort(descending);
+    let rows = order.apply(filtered(principal, f), page)?.all(&ctx.db).await?;
+    Ok(order.page(rows, page, |r| (sort.key(r), r.id)))
+}
+
+pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppResult<u64> {
+    Ok(filtered(principal, f).count(&ctx.db).await?)
+}
+
+/// Whether a partner record has referrals (deleting it is then refused).
+pub async fn exist_for_partner(db: &impl ConnectionTrait, partner_id: i64) -> AppResult<bool> {
+    Ok(referral::Entity::find().filter(referral::Column::PartnerId.eq(partner_id)).count(db).await? > 0)
+}
