@@ -14,6 +14,52 @@ use crate::service::audit::Actor;
 use crate::service::programs::ProgramSettings;
 use crate::service::{Ctx, organizations, partner_contacts, partners, programs, tasks};
 
+/// A few referrals through the partners that are ACTIVE now, in each status.
+async fn referrals_for_demo(ctx: &Ctx, me: &Principal) -> AppResult<()> {
+    use crate::service::referrals::{self, Lead, NewReferral, StatusRequest};
+    use entity::{ReferralSource, ReferralStatus as S};
+    let active = partners::list(
+        ctx,
+        me,
+        &partners::PartnerFilter { statuses: Some(vec![PartnerStatus::Active]), ..Default::default() },
+        partners::PartnerSortField::Name,
+        false,
+        &crate::service::page::PageRequest::new(Some(10), None)?,
+    )
+    .await?;
+    let leads = [
+        ("Morgan Lee", None, None),
+        ("Priya Shah", Some(S::Qualified), Some("Demo")),
+        ("Tom Becker", Some(S::RequiresInfo), None),
+        ("Ana Souza", Some(S::Approved), Some("Closed won")),
+        ("Sam Ortiz", Some(S::Denied), None),
+    ];
+    for (i, (name, status, stage)) in leads.into_iter().enumerate() {
+        let (_, partner) = &active.items[i % active.items.len()];
+        let input = NewReferral {
+            partner_id: Some(partner.id),
+            program_id: None,
+            lead: Lead {
+                name: Some(name.into()),
+                email: Some(format!("{}@example.net", name.to_lowercase().replace(' ', "."))),
+                ..Lead::default()
+            },
+            external_id: Some(format!("CRM-{}", 1000 + i)),
+            source: ReferralSource::Manual,
+        };
+        let r = referrals::submit(ctx, me, input).await?;
+        if let Some(status) = status {
+            let note = (status == S::RequiresInfo).then(|| "Please add a phone number".to_owned());
+            let req = StatusRequest { status: Some(status), note, ..StatusRequest::default() };
+            referrals::set_status(ctx, me, r.id, req).await?;
+        }
+        if let Some(stage) = stage {
+            referrals::set_stage(ctx, me, r.id, stage, None, None).await?;
+        }
+    }
+    Ok(())
+}
+
 /// What was created, for the CLI to print.
 #[derive(Debug)]
 pub struct Demo {
@@ -118,5 +164,6 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
     }
     // Partners whose last lead is older than the lapse period become LAPSED.
     jobs::run(ctx, JobName::LapsePartners, jobs::manual_slot(), JobTrigger::Manual, now, None).await?;
+    referrals_for_demo(ctx, &me).await?;
     Ok(Demo { vendor_org_id: vendor.id, partner_org_id: partner_org.id, program_id: program.id, partners: plan.len() })
 }
