@@ -55,6 +55,19 @@ pub struct Config {
     #[arg(long, env = "LINK_RATE_PER_CODE", default_value_t = 60, global = true)]
     pub link_rate_per_code: u32,
 
+    /// SMTP server for e-mail notifications, e.g. `smtp://localhost:2525` or
+    /// `smtps://user:password@smtp.example.com`. Unset: no e-mail.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From address of notification e-mail.
+    #[arg(long, env = "SMTP_FROM", default_value = "Referral Hub <noreply@referral-hub.local>", global = true)]
+    pub smtp_from: String,
+
+    /// Seconds between dispatcher runs (e-mail, webhooks) in `serve`; 0 turns it off.
+    #[arg(long, env = "DISPATCH_INTERVAL_SECS", default_value_t = 5, global = true)]
+    pub dispatch_interval_secs: u64,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: String,
@@ -118,6 +131,9 @@ impl Config {
             introspection: true,
             link_rate_per_ip: 20,
             link_rate_per_code: 60,
+            smtp_url: None,
+            smtp_from: "Referral Hub <noreply@referral-hub.local>".into(),
+            dispatch_interval_secs: 0,
             log_format: "pretty".into(),
         }
     }

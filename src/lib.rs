@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
@@ -34,7 +35,8 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let ctx = Ctx::connect(&config.database_url(), clock).await?;
+        let channels = events::dispatch::Channels::new(config.smtp_url.as_deref(), &config.smtp_from)?;
+        let ctx = Ctx::connect(&config.database_url(), clock).await?.with_channels(channels);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
         Ok(Self { ctx, keys, config, listener })

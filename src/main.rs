@@ -48,7 +48,7 @@ enum Command {
         #[arg(long, default_value = "24h")]
         ttl: String,
     },
-    /// Run a job now: lapse-partners or task-reminders.
+    /// Run a job now: lapse-partners, task-reminders or notification-dispatch.
     RunJob {
         name: String,
         /// The time the job acts as of (RFC 3339); default now.
@@ -83,7 +83,8 @@ fn init_logging(format: &str) {
 }
 
 async fn connect(config: &Config) -> Result<Ctx, String> {
-    Ctx::connect(&config.database_url(), Arc::new(SystemClock)).await
+    let channels = referral_hub::events::dispatch::Channels::new(config.smtp_url.as_deref(), &config.smtp_from)?;
+    Ok(Ctx::connect(&config.database_url(), Arc::new(SystemClock)).await?.with_channels(channels))
 }
 
 async fn shutdown_signal() {
@@ -137,8 +138,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::RunJob { name, as_of } => {
-            let job = JobName::parse(&name)
-                .ok_or_else(|| format!("unknown job {name}: use lapse-partners or task-reminders"))?;
+            let job = JobName::parse(&name).ok_or_else(|| {
+                format!("unknown job {name}: use lapse-partners, task-reminders or notification-dispatch")
+            })?;
             let ctx = connect(&config).await?;
             let as_of = as_of.unwrap_or_else(|| ctx.now());
             match jobs::run(&ctx, job, jobs::manual_slot(), JobTrigger::Manual, as_of, None)

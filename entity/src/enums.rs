@@ -221,3 +221,27 @@ pub enum PayoutView {
     #[sea_orm(string_value = "RECURRING")]
     Recurring,
 }
+
+/// How a notification leaves the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DeliveryChannel {
+    #[sea_orm(string_value = "EMAIL")]
+    Email,
+    #[sea_orm(string_value = "WEBHOOK")]
+    Webhook,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "SENT")]
+    Sent,
+    /// Given up after the last retry, or its endpoint was disabled.
+    #[sea_orm(string_value = "DEAD")]
+    Dead,
+}

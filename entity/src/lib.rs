@@ -5,6 +5,8 @@
 //! in the server's `domain` module use these enums as plain values; nothing in
 //! this crate knows about GraphQL.
 
+pub mod delivery;
+pub mod delivery_attempt;
 pub mod enums;
 pub mod job_run;
 pub mod note;
@@ -18,5 +20,6 @@ pub mod reward;
 pub mod status_change;
 pub mod task;
 pub mod user;
+pub mod webhook_endpoint;
 
 pub use enums::*;

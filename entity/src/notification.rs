@@ -22,6 +22,16 @@ pub struct Model {
     pub job_run_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub read_at: Option<DateTimeUtc>,
+    /// The vendor whose program the event belongs to.
+    pub vendor_org_id: Option<i64>,
+    /// The partnership the event concerns, and its partner organization
+    /// when linked (at the time of the event).
+    pub partner_id: Option<i64>,
+    pub partner_org_id: Option<i64>,
+    /// Whether the partner side may see the event (subscriptions).
+    pub partner_visible: bool,
+    /// When the dispatcher created its e-mail and webhook deliveries.
+    pub fanned_out_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

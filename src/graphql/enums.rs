@@ -102,6 +102,7 @@ pub enum SortDirection {
 pub enum JobName {
     LapsePartners,
     TaskReminders,
+    NotificationDispatch,
 }
 
 impl From<JobName> for crate::jobs::JobName {
@@ -109,6 +110,7 @@ impl From<JobName> for crate::jobs::JobName {
         match j {
             JobName::LapsePartners => Self::LapsePartners,
             JobName::TaskReminders => Self::TaskReminders,
+            JobName::NotificationDispatch => Self::NotificationDispatch,
         }
     }
 }

@@ -4,12 +4,13 @@
 //! audit and outbox rows of what it changed.
 
 use chrono::{DateTime, Utc};
-use entity::{PartnerStatus, Subject, job_run, notification, partner};
+use entity::{PartnerStatus, Subject, job_run, partner};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::domain::partner_status::{PartnerEvent, status_name};
 use crate::error::AppResult;
+use crate::events;
 use crate::service::audit::{self, Actor, Change};
 
 pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
@@ -37,26 +38,29 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
         })
         .collect();
     audit::record_many(tx, changes, Actor::job(run.id), now).await?;
-    let notices: Vec<_> = lapsed
+    // The vendor is told; LAPSED is the vendor's own classification, so
+    // the partner side does not see it.
+    let notices = lapsed
         .iter()
-        .map(|p| notification::ActiveModel {
-            recipient_org_id: Set(Some(p.vendor_org_id)),
-            kind: Set("PARTNER_LAPSED".into()),
-            subject: Set(Some("PARTNER".into())),
-            subject_id: Set(Some(p.id)),
-            message: Set(format!(
+        .map(|p| events::Event {
+            kind: "PARTNER_LAPSED".into(),
+            subject: "PARTNER",
+            subject_id: p.id,
+            vendor_org_id: p.vendor_org_id,
+            partner_id: Some(p.id),
+            partner_org_id: p.partner_org_id,
+            partner_visible: false,
+            recipient_org_id: Some(p.vendor_org_id),
+            message: format!(
                 "{} lapsed: no lead since {}",
                 p.name,
                 p.last_lead_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-            )),
-            payload: Set(serde_json::json!({ "partnerId": p.id, "status": "LAPSED" })),
-            job_run_id: Set(Some(run.id)),
-            created_at: Set(now),
-            ..Default::default()
+            ),
+            payload: serde_json::json!({ "partnerId": p.id, "status": "LAPSED" }),
+            job_run_id: Some(run.id),
+            ..events::Event::default()
         })
         .collect();
-    for chunk in notices.chunks(500) {
-        notification::Entity::insert_many(chunk.to_vec()).exec(tx).await?;
-    }
+    events::record_many(tx, notices, run.id, now).await?;
     Ok(lapsed.len() as i64)
 }

@@ -19,15 +19,17 @@ use crate::service::Ctx;
 pub enum JobName {
     LapsePartners,
     TaskReminders,
+    NotificationDispatch,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 2] = [Self::LapsePartners, Self::TaskReminders];
+    pub const ALL: [JobName; 3] = [Self::LapsePartners, Self::TaskReminders, Self::NotificationDispatch];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LapsePartners => "lapse-partners",
             Self::TaskReminders => "task-reminders",
+            Self::NotificationDispatch => "notification-dispatch",
         }
     }
 
@@ -37,12 +39,21 @@ impl JobName {
         Self::ALL.into_iter().find(|j| j.as_str() == normalized)
     }
 
-    /// Does the work of one run; returns how many items it touched.
+    /// Does the work of one run inside the claiming transaction; returns
+    /// how many items it touched.
     async fn execute(self, tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
         match self {
             Self::LapsePartners => lapse_partners::run(tx, run, now).await,
             Self::TaskReminders => task_reminders::run(tx, run, now).await,
+            Self::NotificationDispatch => unreachable!("the dispatcher runs outside a transaction"),
         }
+    }
+
+    /// The dispatcher talks to SMTP servers and webhooks: it must not hold
+    /// a database transaction open meanwhile, so it claims its tick first
+    /// and manages its own short transactions.
+    fn transactional(self) -> bool {
+        self != Self::NotificationDispatch
     }
 }
 
@@ -89,6 +100,9 @@ pub async fn run(
         error: Set(None),
         ..Default::default()
     };
+    if !job.transactional() {
+        return run_outside_transaction(ctx, job, claim).await;
+    }
     let tx = ctx.db.begin().await?;
     // On PostgreSQL a second claimer blocks on the unique index until the
     // first commits (then loses) or rolls back (then wins and retries the tick).
@@ -125,4 +139,25 @@ pub async fn run(
             Ok(RunOutcome::Ran(failed.insert(&ctx.db).await?))
         }
     }
+}
+
+/// Claims the tick in its own statement, then runs the job, then records
+/// the outcome on the claim row.
+async fn run_outside_transaction(ctx: &Ctx, job: JobName, claim: job_run::ActiveModel) -> AppResult<RunOutcome> {
+    let run = match claim.insert(&ctx.db).await {
+        Ok(run) => run,
+        Err(e) if AppError::is_unique_violation(&e) => return Ok(RunOutcome::AlreadyClaimed),
+        Err(e) => return Err(e.into()),
+    };
+    let result = match job {
+        JobName::NotificationDispatch => crate::events::dispatch::run(ctx, run.as_of).await,
+        _ => unreachable!("transactional jobs run in `run`"),
+    };
+    let mut done = run.into_active_model();
+    done.finished_at = Set(Some(ctx.now()));
+    match result {
+        Ok(report) => done.items_touched = Set((report.fanned_out + report.sent + report.failed) as i64),
+        Err(e) => done.error = Set(Some(e.message())),
+    }
+    Ok(RunOutcome::Ran(done.update(&ctx.db).await?))
 }

@@ -2,11 +2,12 @@
 //! and that was not yet reminded notifies its owner, once.
 
 use chrono::{DateTime, Utc};
-use entity::{job_run, notification, task};
+use entity::{job_run, task};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::error::AppResult;
+use crate::events;
 
 pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
     use task::Column as C;
@@ -17,23 +18,21 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
         .filter(C::DueAt.lte(run.as_of))
         .exec_with_returning(tx)
         .await?;
-    let notices: Vec<_> = due
+    let notices = due
         .iter()
-        .map(|t| notification::ActiveModel {
-            recipient_org_id: Set(Some(t.vendor_org_id)),
-            recipient_user_id: Set(Some(t.owner_user_id)),
-            kind: Set("TASK_DUE".into()),
-            subject: Set(Some("TASK".into())),
-            subject_id: Set(Some(t.id)),
-            message: Set(format!("Task due: {}", t.title)),
-            payload: Set(serde_json::json!({ "taskId": t.id, "partnerId": t.partner_id, "dueAt": t.due_at })),
-            job_run_id: Set(Some(run.id)),
-            created_at: Set(now),
-            ..Default::default()
+        .map(|t| events::Event {
+            kind: "TASK_DUE".into(),
+            subject: "TASK",
+            subject_id: t.id,
+            vendor_org_id: t.vendor_org_id,
+            partner_id: Some(t.partner_id),
+            recipient_user_id: Some(t.owner_user_id),
+            message: format!("Task due: {}", t.title),
+            payload: serde_json::json!({ "taskId": t.id, "partnerId": t.partner_id, "dueAt": t.due_at }),
+            job_run_id: Some(run.id),
+            ..events::Event::default()
         })
         .collect();
-    for chunk in notices.chunks(500) {
-        notification::Entity::insert_many(chunk.to_vec()).exec(tx).await?;
-    }
+    events::record_many(tx, notices, run.id, now).await?;
     Ok(due.len() as i64)
 }

@@ -31,6 +31,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// Statements run on `db` so far.
     pub statements: Arc<AtomicU64>,
+    /// SMTP and HTTP for the dispatcher.
+    pub channels: Arc<crate::events::dispatch::Channels>,
 }
 
 impl Ctx {
@@ -39,7 +41,12 @@ impl Ctx {
         let statements = Arc::new(AtomicU64::new(0));
         let db = crate::db::connect_counted(url, statements.clone()).await?;
         crate::db::migrate(&db).await?;
-        Ok(Self { db, clock, statements })
+        Ok(Self { db, clock, statements, channels: Arc::new(crate::events::dispatch::Channels::none()) })
+    }
+
+    pub fn with_channels(mut self, channels: crate::events::dispatch::Channels) -> Self {
+        self.channels = Arc::new(channels);
+        self
     }
 
     pub fn statement_count(&self) -> u64 {

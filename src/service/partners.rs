@@ -150,6 +150,8 @@ pub async fn create(ctx: &Ctx, principal: &Principal, input: NewPartner) -> AppR
         reason: None,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    announce(&tx, principal, &created, "PARTNER_CREATED", format!("{} was added as a partner", created.name), now)
+        .await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -320,8 +322,50 @@ pub async fn apply_event(
         reason,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    let kind = if event == PartnerEvent::SendTerms { "PARTNER_TERMS_SENT" } else { "PARTNER_STATUS_CHANGED" };
+    let message = format!("{}: {} ({} → {})", updated.name, event.name(), status_name(from), status_name(to));
+    announce(&tx, principal, &updated, kind, message, now).await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// Announces a partner change (outbox row, same transaction). The vendor's
+/// changes go to the linked partner organization; terms sent to a partner
+/// not yet linked go to its contact e-mail; the partner side's changes go to
+/// the vendor.
+async fn announce(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    p: &partner::Model,
+    kind: &str,
+    message: String,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let (recipient_org_id, recipient_email) = if principal.is_partner_side() {
+        (Some(p.vendor_org_id), None)
+    } else if p.partner_org_id.is_some() {
+        (p.partner_org_id, None)
+    } else if kind == "PARTNER_TERMS_SENT" {
+        (None, p.contact_email.clone())
+    } else {
+        (None, None)
+    };
+    let event = crate::events::Event {
+        kind: kind.to_owned(),
+        subject: "PARTNER",
+        subject_id: p.id,
+        vendor_org_id: p.vendor_org_id,
+        partner_id: Some(p.id),
+        partner_org_id: p.partner_org_id,
+        partner_visible: true,
+        recipient_org_id,
+        recipient_email,
+        message,
+        payload: serde_json::json!({ "partnerId": p.id, "status": status_name(p.status), "version": p.version }),
+        ..crate::events::Event::default()
+    };
+    crate::events::record(db, event, now).await?;
+    Ok(())
 }
 
 fn bump(mut m: partner::ActiveModel, current: &partner::Model, now: DateTime<Utc>) -> partner::ActiveModel {
@@ -411,6 +455,8 @@ pub async fn accept_invite(ctx: &Ctx, principal: &Principal, code: &str) -> AppR
         reason: None,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    let message = format!("{} accepted the partnership invite", updated.name);
+    announce(&tx, principal, &updated, "PARTNER_LINKED", message, now).await?;
     tx.commit().await?;
     Ok(updated)
 }

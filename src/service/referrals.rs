@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardModel, Role, Subject,
-    notification, organization, partner, program, referral, reward,
+    organization, partner, program, referral, reward,
 };
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
@@ -23,6 +23,7 @@ use crate::auth::Principal;
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
+use crate::events;
 
 /// The lead's details as submitted or edited.
 #[derive(Debug, Clone, Default)]
@@ -276,10 +277,11 @@ fn status_change(
     }
 }
 
-/// Tells the other side of the partnership about a change (outbox row).
-/// A change by the partner side (or a referral link) goes to the vendor; a
-/// change by the vendor goes to the linked partner organization, or to the
-/// partner's contact e-mail while it is not linked.
+/// Announces a change (outbox row, same transaction). Both sides of the
+/// partnership may see it live; the other side is told: a change by the
+/// partner side (or a referral link) goes to the vendor, a change by the
+/// vendor to the linked partner organization, or to the partner's contact
+/// e-mail while it is not linked.
 async fn notify(
     db: &impl ConnectionTrait,
     principal: Option<&Principal>,
@@ -288,33 +290,40 @@ async fn notify(
     message: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let to_vendor = principal.is_none_or(|p| p.is_partner_side());
-    let (org, email) = if to_vendor {
-        (Some(r.vendor_org_id), None)
-    } else {
-        let Some(partner_id) = r.partner_id else { return Ok(()) };
-        let Some(p) = partner::Entity::find_by_id(partner_id).one(db).await? else { return Ok(()) };
-        (p.partner_org_id, if p.partner_org_id.is_none() { p.contact_email } else { None })
+    let partner = match r.partner_id {
+        Some(id) => partner::Entity::find_by_id(id).one(db).await?,
+        None => None,
     };
-    if org.is_none() && email.is_none() {
-        return Ok(());
-    }
-    notification::ActiveModel {
-        recipient_org_id: Set(org),
-        recipient_user_id: Set(None),
-        recipient_email: Set(email),
-        kind: Set(kind.to_owned()),
-        subject: Set(Some("REFERRAL".into())),
-        subject_id: Set(Some(r.id)),
-        message: Set(message.to_owned()),
-        payload: Set(serde_json::json!({ "referralId": r.id, "referenceId": r.reference_id, "status": r.status.map(status_name) })),
-        job_run_id: Set(None),
-        created_at: Set(now),
-        read_at: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let partner_org_id = partner.as_ref().and_then(|p| p.partner_org_id);
+    let to_vendor = principal.is_none_or(|p| p.is_partner_side());
+    let (recipient_org_id, recipient_email) = match (&partner, to_vendor) {
+        (_, true) => (Some(r.vendor_org_id), None),
+        (Some(p), false) if p.partner_org_id.is_some() => (p.partner_org_id, None),
+        (Some(p), false) => (None, p.contact_email.clone()),
+        // A direct lead has no other side.
+        (None, false) => (None, None),
+    };
+    let event = events::Event {
+        kind: kind.to_owned(),
+        subject: "REFERRAL",
+        subject_id: r.id,
+        vendor_org_id: r.vendor_org_id,
+        partner_id: r.partner_id,
+        partner_org_id,
+        partner_visible: r.partner_id.is_some(),
+        recipient_org_id,
+        recipient_user_id: None,
+        recipient_email,
+        message: message.to_owned(),
+        payload: serde_json::json!({
+            "referralId": r.id,
+            "referenceId": r.reference_id,
+            "status": r.status.map(status_name),
+            "stage": r.stage,
+        }),
+        job_run_id: None,
+    };
+    events::record(db, event, now).await?;
     Ok(())
 }
 

@@ -1,0 +1,144 @@
+//! Change events. Every change writes one outbox row (`notification`) in
+//! the transaction that makes the change, so nothing is announced for a
+//! change that rolled back and nothing is lost for one that committed.
+//!
+//! After commit the row reaches:
+//! - GraphQL subscriptions, through a per-process broadcast hub fed by the
+//!   relay: on PostgreSQL from `LISTEN` (writers `pg_notify` inside their
+//!   transaction, so the signal leaves only on commit, to every server); on
+//!   SQLite by polling the table for new ids (one writer at a time, so ids
+//!   arrive in commit order);
+//! - e-mail and signed webhooks, through the dispatcher (`dispatch`), which
+//!   fans each row out to one delivery per recipient and retries with backoff.
+
+pub mod dispatch;
+mod relay;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::notification;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement};
+use tokio::sync::broadcast;
+
+use crate::error::AppResult;
+
+pub use relay::spawn_relay;
+
+/// The PostgreSQL channel events are announced on.
+pub const CHANNEL: &str = "referral_hub_events";
+
+/// One change to announce.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// e.g. REFERRAL_STATUS_CHANGED, PARTNER_TERMS_SENT, TASK_DUE.
+    pub kind: String,
+    /// REFERRAL, PARTNER or TASK.
+    pub subject: &'static str,
+    pub subject_id: i64,
+    pub vendor_org_id: i64,
+    pub partner_id: Option<i64>,
+    pub partner_org_id: Option<i64>,
+    /// Whether the partner side may see it.
+    pub partner_visible: bool,
+    /// Who is told (the notifications feed, e-mail): an organization, one
+    /// user, or an e-mail address for a partner not yet linked.
+    pub recipient_org_id: Option<i64>,
+    pub recipient_user_id: Option<i64>,
+    pub recipient_email: Option<String>,
+    pub message: String,
+    pub payload: serde_json::Value,
+    pub job_run_id: Option<i64>,
+}
+
+impl Event {
+    pub fn into_row(self, now: DateTime<Utc>) -> notification::ActiveModel {
+        notification::ActiveModel {
+            recipient_org_id: Set(self.recipient_org_id),
+            recipient_user_id: Set(self.recipient_user_id),
+            recipient_email: Set(self.recipient_email),
+            kind: Set(self.kind),
+            subject: Set(Some(self.subject.to_owned())),
+            subject_id: Set(Some(self.subject_id)),
+            message: Set(self.message),
+            payload: Set(self.payload),
+            job_run_id: Set(self.job_run_id),
+            created_at: Set(now),
+            read_at: Set(None),
+            vendor_org_id: Set(Some(self.vendor_org_id)),
+            partner_id: Set(self.partner_id),
+            partner_org_id: Set(self.partner_org_id),
+            partner_visible: Set(self.partner_visible),
+            fanned_out_at: Set(None),
+            ..Default::default()
+        }
+    }
+}
+
+/// Writes the outbox row inside the caller's transaction and, on
+/// PostgreSQL, announces it on commit.
+pub async fn record(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<notification::Model> {
+    let row = event.into_row(now).insert(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), row.id.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(row)
+}
+
+/// Writes many outbox rows of one job run (set-based) and announces them.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    events: Vec<Event>,
+    job_run_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let rows: Vec<_> = events.into_iter().map(|e| e.into_row(now)).collect();
+    for chunk in rows.chunks(200) {
+        notification::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+    }
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, id::text) FROM notification WHERE job_run_id = $2 ORDER BY id",
+            [CHANNEL.into(), job_run_id.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+use sea_orm::EntityTrait;
+
+/// The per-process fan-out point for subscriptions.
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<notification::Model>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        // Slow subscribers that fall this far behind skip events (logged).
+        Self { tx: broadcast::channel(4096).0 }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<notification::Model>> {
+        self.tx.subscribe()
+    }
+
+    pub fn publish(&self, n: notification::Model) {
+        // No receivers is fine: nobody is subscribed.
+        let _ = self.tx.send(Arc::new(n));
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
