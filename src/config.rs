@@ -68,6 +68,10 @@ pub struct Config {
     #[arg(long, env = "DISPATCH_INTERVAL_SECS", default_value_t = 5, global = true)]
     pub dispatch_interval_secs: u64,
 
+    /// Seconds a WebSocket may take to send `connection_init`.
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub ws_init_timeout_secs: u64,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: String,
@@ -134,6 +138,7 @@ impl Config {
             smtp_url: None,
             smtp_from: "Referral Hub <noreply@referral-hub.local>".into(),
             dispatch_interval_secs: 0,
+            ws_init_timeout_secs: 2,
             log_format: "pretty".into(),
         }
     }

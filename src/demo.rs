@@ -91,6 +91,7 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
         org_kind: Some(OrganizationKind::Vendor),
         role: Role::Vendor,
         name: staff.name.clone(),
+        expires_at: None,
     };
     let program = programs::create(
         ctx,

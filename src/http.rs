@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::Variables;
+use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{Data, Variables};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State, WebSocketUpgrade};
@@ -41,6 +40,8 @@ pub struct HttpState {
     pub ctx: Ctx,
     pub keys: Arc<JwtKeys>,
     pub schema: AppSchema,
+    /// A socket that sends no `connection_init` within this is closed (4408).
+    pub ws_init_timeout: Duration,
 }
 
 pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
@@ -216,7 +217,7 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_upgrade {
-        return websocket(state, req).await;
+        return websocket(state, peer, req).await;
     }
     let (mut parts, _) = req.into_parts();
     let query: HashMap<String, String> = match Query::try_from_uri(&parts.uri) {
@@ -317,36 +318,21 @@ fn default_error_codes(body: &mut Value) {
     }
 }
 
-/// graphql-ws / graphql-transport-ws: the token travels in the
-/// `connection_init` payload as `Authorization` or `token`.
-async fn websocket(state: HttpState, req: Request) -> Response {
+/// `graphql-transport-ws` (see `ws.rs`), with small buffers so an idle
+/// socket costs little, and a message size limit.
+async fn websocket(state: HttpState, peer: SocketAddr, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
+    let timeout = state.ws_init_timeout;
     upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let header = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .or_else(|| payload.get("token").and_then(Value::as_str).map(|t| format!("Bearer {t}")));
-                    let principal = authenticate(&state.ctx, &state.keys, header.as_deref()).await?;
-                    let mut data = Data::default();
-                    data.insert(Caller(principal));
-                    Ok(data)
-                })
-                .serve()
-        })
+        .protocols([crate::ws::PROTOCOL])
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(crate::ws::MAX_MESSAGE_BYTES)
+        .max_frame_size(crate::ws::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| crate::ws::serve(socket, state, peer.ip(), timeout))
         .into_response()
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod jobs;
 pub mod ratelimit;
 pub mod service;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +55,18 @@ impl App {
             None
         };
         let limits = ratelimit::LinkLimits::new(self.config.link_rate_per_ip, self.config.link_rate_per_code);
-        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection, limits);
-        let state = http::HttpState { ctx: self.ctx.clone(), keys: self.keys.clone(), schema };
+        let hub = events::Hub::default();
+        let relay = events::spawn_relay(self.ctx.clone(), hub.clone());
+        let dispatcher = (self.config.jobs_enabled && self.config.dispatch_interval_secs > 0).then(|| {
+            events::dispatch::spawn_loop(self.ctx.clone(), Duration::from_secs(self.config.dispatch_interval_secs))
+        });
+        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection, limits, hub);
+        let state = http::HttpState {
+            ctx: self.ctx.clone(),
+            keys: self.keys.clone(),
+            schema,
+            ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
+        };
         let router =
             http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);
         // Peer addresses feed the referral-link rate limit.
@@ -64,6 +75,10 @@ impl App {
             axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
         if let Some(s) = scheduler.as_mut() {
             let _ = s.shutdown().await;
+        }
+        relay.abort();
+        if let Some(d) = dispatcher {
+            d.abort();
         }
         result
     }

@@ -4,10 +4,7 @@
 mod common;
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[tokio::test]
 async fn mutations_over_get_are_refused_with_405() {
@@ -111,28 +108,4 @@ async fn oversized_bodies_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
-}
-
-#[tokio::test]
-async fn websocket_connections_authenticate_in_connection_init() {
-    let app = spawn_app().await;
-    let url = format!("{}/graphql", app.base.replace("http://", "ws://"));
-    let handshake = |payload: Value| {
-        let url = url.clone();
-        async move {
-            let mut req = url.into_client_request().unwrap();
-            req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-            let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-            ws.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await.unwrap();
-            ws.next().await
-        }
-    };
-    let ok = handshake(json!({ "Authorization": format!("Bearer {}", app.admin()) })).await;
-    let Some(Ok(Message::Text(text))) = ok else { panic!("expected an ack, got {ok:?}") };
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["type"], "connection_ack");
-    let refused = handshake(json!({ "Authorization": "Bearer garbage" })).await;
-    assert!(
-        !matches!(&refused, Some(Ok(Message::Text(t))) if t.contains("connection_ack")),
-        "a bad token gets no ack: {refused:?}"
-    );
 }

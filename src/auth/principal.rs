@@ -18,6 +18,8 @@ pub struct Principal {
     pub org_kind: Option<OrganizationKind>,
     pub role: Role,
     pub name: Option<String>,
+    /// When the token ends (a WebSocket is closed then).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -109,7 +111,14 @@ pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> Ap
         return Err(AppError::Unauthenticated("invalid token: role does not fit the organization".into()));
     }
     let user = provision(ctx, &claims.sub, org_id, role, claims.name.clone(), claims.email.clone()).await?;
-    Ok(Some(Principal { user_id: user.id, org_id, org_kind: org.map(|o| o.kind), role, name: user.name }))
+    Ok(Some(Principal {
+        user_id: user.id,
+        org_id,
+        org_kind: org.map(|o| o.kind),
+        role,
+        name: user.name,
+        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0),
+    }))
 }
 
 /// Finds or creates the user of a token, keeping its role and profile as the

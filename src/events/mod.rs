@@ -142,3 +142,31 @@ impl Hub {
         self.tx.receiver_count()
     }
 }
+
+/// Whether `principal` may see the event live: ADMIN everything; a vendor's
+/// people their vendor's events; a partner organization's people the events
+/// of its partnerships that the partner side may see.
+pub fn visible_to(principal: &crate::auth::Principal, n: &notification::Model) -> bool {
+    if principal.is_admin() {
+        return true;
+    }
+    if n.recipient_user_id.is_some() {
+        // Personal notices (task reminders) are for their owner only.
+        return n.recipient_user_id == Some(principal.user_id);
+    }
+    if principal.is_vendor_side() {
+        return n.vendor_org_id.is_some() && n.vendor_org_id == principal.org_id;
+    }
+    principal.is_partner_side()
+        && n.partner_visible
+        && n.partner_org_id.is_some()
+        && n.partner_org_id == principal.org_id
+}
+
+/// Whether the event is addressed to `principal` (the notifications feed).
+pub fn addressed_to(principal: &crate::auth::Principal, n: &notification::Model) -> bool {
+    match n.recipient_user_id {
+        Some(user) => user == principal.user_id,
+        None => n.recipient_org_id.is_some() && n.recipient_org_id == principal.org_id,
+    }
+}

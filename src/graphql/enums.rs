@@ -60,8 +60,9 @@ mirror!(
     JobTrigger => entity::JobTrigger { Scheduled, Manual }
 );
 
-/// The partner lifecycle events a person can trigger.
+/// The events of the partner lifecycle (PRODUCT.md §3).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "PartnerLifecycleEvent")]
 pub enum PartnerEvent {
     SendTerms,
     TermsSigned,

@@ -13,13 +13,15 @@ mod organization;
 mod partner;
 mod program;
 mod referral;
+mod subscription;
 mod viewer;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
+use crate::events::Hub;
 use crate::ratelimit::LinkLimits;
 use crate::service::Ctx;
 
@@ -46,7 +48,7 @@ pub struct Mutation(
     jobs::JobMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 
 /// The caller of one request, put into the request's data by the HTTP layer.
 #[derive(Debug, Clone)]
@@ -56,8 +58,9 @@ pub struct Caller(pub Option<Principal>);
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
-pub fn build_schema(ctx: Ctx, introspection: bool, link_limits: LinkLimits) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn build_schema(ctx: Ctx, introspection: bool, link_limits: LinkLimits, hub: Hub) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
+        .data(hub)
         .data(loaders::loader(&ctx))
         .data(link_limits)
         .data(ctx)
@@ -71,7 +74,7 @@ pub fn build_schema(ctx: Ctx, introspection: bool, link_limits: LinkLimits) -> A
 
 /// The SDL printed by `referral-hub schema` and kept in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot).finish().sdl()
 }
 
 /// The service context.

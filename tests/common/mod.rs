@@ -19,6 +19,8 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
 pub struct TestApp {
     pub base: String,
+    /// The database URL, for a second server on the same database.
+    pub url: String,
     pub clock: ManualClock,
     pub ctx: Ctx,
     pub keys: Arc<JwtKeys>,
@@ -28,6 +30,7 @@ pub struct TestApp {
 }
 
 enum Cleanup {
+    None,
     File(std::path::PathBuf),
     Postgres { admin_url: String, name: String },
 }
@@ -42,6 +45,25 @@ pub fn is_postgres() -> bool {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A second server on the same database as `app` (as behind a load
+/// balancer); it shares nothing with the first but the database.
+pub async fn spawn_peer(app: &TestApp) -> TestApp {
+    let url = app.url.clone();
+    let clock = app.clock.clone();
+    let built = App::build(Config::for_tests(&url, SECRET), Arc::new(clock.clone())).await.expect("peer builds");
+    let base = format!("http://127.0.0.1:{}", built.port());
+    let (ctx, keys) = (built.ctx.clone(), built.keys.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(built.serve(async move {
+        let _ = rx.await;
+    }));
+    TestApp { base, url, clock, ctx, keys, client: reqwest::Client::new(), shutdown: Some(tx), cleanup: Cleanup::None }
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let (url, cleanup) = match std::env::var("TEST_DATABASE_URL") {
         Ok(admin) if admin.starts_with("postgres") => {
             let name = postgres_database(&admin).await;
@@ -53,7 +75,9 @@ pub async fn spawn_app() -> TestApp {
         }
     };
     let clock = ManualClock::new(start_time());
-    let app = App::build(Config::for_tests(&url, SECRET), Arc::new(clock.clone())).await.expect("app builds");
+    let mut config = Config::for_tests(&url, SECRET);
+    configure(&mut config);
+    let app = App::build(config, Arc::new(clock.clone())).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.ctx.clone();
     let keys = app.keys.clone();
@@ -61,7 +85,7 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(app.serve(async move {
         let _ = rx.await;
     }));
-    TestApp { base, clock, ctx, keys, client: reqwest::Client::new(), shutdown: Some(tx), cleanup }
+    TestApp { base, url, clock, ctx, keys, client: reqwest::Client::new(), shutdown: Some(tx), cleanup }
 }
 
 fn uuid() -> String {
@@ -119,6 +143,7 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
         match &self.cleanup {
+            Cleanup::None => {}
             Cleanup::File(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -285,4 +310,72 @@ pub async fn run_job(app: &TestApp, name: &str, as_of: DateTime<Utc>) -> Value {
         )
         .await;
     data["runJob"].clone()
+}
+
+/// A `graphql-transport-ws` client for tests.
+pub struct Ws {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Ws {
+    pub async fn connect(app: &TestApp) -> Ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/graphql", app.base.replace("http://", "ws://")).into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (socket, response) = tokio_tungstenite::connect_async(req).await.expect("WebSocket connects");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
+        Ws { socket }
+    }
+
+    /// Connects and initialises with a token; expects the ack.
+    pub async fn init(app: &TestApp, token: &str) -> Ws {
+        let mut ws = Ws::connect(app).await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(ws.recv().await["type"], "connection_ack");
+        ws
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        use futures_util::SinkExt;
+        self.socket.send(tokio_tungstenite::tungstenite::Message::text(value.to_string())).await.unwrap();
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next protocol message (a close fails the test).
+    pub async fn recv(&mut self) -> Value {
+        match self.next().await {
+            Ok(v) => v,
+            Err(code) => panic!("socket closed with {code}"),
+        }
+    }
+
+    /// The next message, or the close code.
+    pub async fn next(&mut self) -> Result<Value, u16> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(1006),
+            }
+        }
+    }
+
+    /// Waits for the server to close; returns the code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            if let Err(code) = self.next().await {
+                return code;
+            }
+        }
+    }
 }

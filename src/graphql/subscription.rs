@@ -1,0 +1,198 @@
+//! Subscriptions: live events, each delivered only to those who may see it.
+//! Event fields come from the outbox row, so fanning one event out to many
+//! subscribers costs no queries; `referral` / `partner` load on demand.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, Object, Result, Subscription};
+use chrono::{DateTime, Utc};
+use entity::notification;
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::enums::{PartnerStatus, ReferralStatus};
+use super::notification::Notification;
+use super::partner::Partner;
+use super::referral::Referral;
+use super::{ids, principal, svc};
+use crate::auth::Principal;
+use crate::events::{Hub, addressed_to, visible_to};
+use crate::service::{partners, referrals};
+
+/// The events a subscriber may see, as a stream.
+fn events<F>(ctx: &Context<'_>, keep: F) -> Result<impl Stream<Item = Arc<notification::Model>> + use<F>>
+where
+    F: Fn(&Principal, &notification::Model) -> bool + Send + 'static,
+{
+    let p = principal(ctx)?.clone();
+    let rx = ctx.data_unchecked::<Hub>().subscribe();
+    Ok(BroadcastStream::new(rx).filter_map(move |item| {
+        let out = match item {
+            Ok(n) if keep(&p, &n) => Some(n),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "a slow subscriber skipped events");
+                None
+            }
+        };
+        async move { out }
+    }))
+}
+
+fn payload_str(n: &notification::Model, key: &str) -> Option<String> {
+    n.payload.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+pub struct ReferralEvent(Arc<notification::Model>);
+
+#[Object]
+impl ReferralEvent {
+    /// The event's id (the outbox row), for de-duplication.
+    async fn id(&self) -> ID {
+        ids::encode("Notification", self.0.id)
+    }
+
+    /// REFERRAL_SUBMITTED, REFERRAL_STATUS_CHANGED, REFERRAL_STAGE_CHANGED,
+    /// REFERRAL_INFO_SUPPLIED, NOTE_ADDED, …
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn referral_id(&self) -> Option<ID> {
+        self.0.subject_id.map(|id| ids::encode("Referral", id))
+    }
+
+    async fn reference_id(&self) -> Option<String> {
+        payload_str(&self.0, "referenceId")
+    }
+
+    /// The status after the change.
+    async fn status(&self) -> Option<ReferralStatus> {
+        let raw = payload_str(&self.0, "status")?;
+        async_graphql::InputType::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
+    }
+
+    async fn stage(&self) -> Option<String> {
+        payload_str(&self.0, "stage")
+    }
+
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The referral as it is now (a query; null if no longer visible).
+    async fn referral(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
+        let Some(id) = self.0.subject_id else { return Ok(None) };
+        Ok(referrals::get(svc(ctx), principal(ctx)?, id).await.ok().map(Referral))
+    }
+}
+
+pub struct PartnerEvent(Arc<notification::Model>);
+
+#[Object]
+impl PartnerEvent {
+    async fn id(&self) -> ID {
+        ids::encode("Notification", self.0.id)
+    }
+
+    /// PARTNER_CREATED, PARTNER_TERMS_SENT, PARTNER_STATUS_CHANGED,
+    /// PARTNER_LINKED, PARTNER_LAPSED.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn partner_id(&self) -> Option<ID> {
+        self.0.subject_id.map(|id| ids::encode("Partner", id))
+    }
+
+    async fn status(&self) -> Option<PartnerStatus> {
+        let raw = payload_str(&self.0, "status")?;
+        async_graphql::InputType::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
+    }
+
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        let Some(id) = self.0.subject_id else { return Ok(None) };
+        Ok(partners::get(svc(ctx), principal(ctx)?, id).await.ok().map(Partner))
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct ReferralEventFilter {
+    pub referral_id: Option<ID>,
+    pub partner_id: Option<ID>,
+    /// Only these kinds.
+    pub kinds: Option<Vec<String>>,
+}
+
+#[derive(InputObject, Default)]
+pub struct PartnerEventFilter {
+    pub partner_id: Option<ID>,
+    pub kinds: Option<Vec<String>>,
+}
+
+fn wanted(kinds: &Option<Vec<String>>, n: &notification::Model) -> bool {
+    kinds.as_ref().is_none_or(|k| k.contains(&n.kind))
+}
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Changes to referrals the caller may see: submissions, status and
+    /// stage changes, shared notes.
+    async fn referral_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ReferralEventFilter>,
+    ) -> Result<impl Stream<Item = ReferralEvent> + use<>> {
+        let f = filter.unwrap_or_default();
+        let referral = f.referral_id.map(|id| ids::decode("Referral", &id)).transpose()?;
+        let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
+        let kinds = f.kinds;
+        let stream = events(ctx, move |p, n| {
+            n.subject.as_deref() == Some("REFERRAL")
+                && visible_to(p, n)
+                && referral.is_none_or(|id| n.subject_id == Some(id))
+                && partner.is_none_or(|id| n.partner_id == Some(id))
+                && wanted(&kinds, n)
+        })?;
+        Ok(stream.map(ReferralEvent))
+    }
+
+    /// Changes to partner records the caller may see.
+    async fn partner_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PartnerEventFilter>,
+    ) -> Result<impl Stream<Item = PartnerEvent> + use<>> {
+        let f = filter.unwrap_or_default();
+        let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
+        let kinds = f.kinds;
+        let stream = events(ctx, move |p, n| {
+            n.subject.as_deref() == Some("PARTNER")
+                && visible_to(p, n)
+                && partner.is_none_or(|id| n.subject_id == Some(id))
+                && wanted(&kinds, n)
+        })?;
+        Ok(stream.map(PartnerEvent))
+    }
+
+    /// Notifications addressed to the caller or its organization, as they happen.
+    async fn notifications(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Notification> + use<>> {
+        let stream = events(ctx, addressed_to)?;
+        Ok(stream.map(|n| Notification(n.as_ref().clone())))
+    }
+}
