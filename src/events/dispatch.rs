@@ -139,11 +139,13 @@ async fn fan_out(ctx: &Ctx) -> AppResult<u64> {
             );
             tx.execute_raw(stmt(backend, &sql, vec![now.into(), now.into()])).await?;
         }
-        // Webhooks get every event of their vendor but personal reminders.
+        // Webhooks get every event of their vendor since they were
+        // registered, but personal reminders.
         let sql = format!(
             "INSERT INTO delivery (notification_id, channel, recipient, endpoint_id, status, attempts, next_attempt_at, created_at)
              SELECT n.id, 'WEBHOOK', CAST(w.id AS TEXT), w.id, 'PENDING', 0, $1, $2
-             FROM notification n JOIN webhook_endpoint w ON w.vendor_org_id = n.vendor_org_id AND w.active = $3
+             FROM notification n JOIN webhook_endpoint w
+               ON w.vendor_org_id = n.vendor_org_id AND w.active = $3 AND n.created_at >= w.created_at
              WHERE n.id IN ({list}) AND n.recipient_user_id IS NULL
              ON CONFLICT (notification_id, channel, recipient) DO NOTHING"
         );

@@ -15,6 +15,7 @@ mod program;
 mod referral;
 mod subscription;
 mod viewer;
+mod webhook;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema};
@@ -37,6 +38,7 @@ pub struct Query(
     referral::ReferralQuery,
     jobs::JobQuery,
     notification::NotificationQuery,
+    webhook::WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -46,6 +48,7 @@ pub struct Mutation(
     partner::PartnerMutation,
     referral::ReferralMutation,
     jobs::JobMutation,
+    webhook::WebhookMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -23,6 +23,7 @@ pub mod programs;
 pub mod referrals;
 pub mod rewards;
 pub mod tasks;
+pub mod webhooks;
 
 /// What every use case needs: the database and the clock.
 #[derive(Clone)]
