@@ -1,0 +1,187 @@
+//! Benchmarks with recorded figures (see the README), not timed tests.
+//!
+//! `cargo run --release --bin bench -- subscribers --count 5000` starts the
+//! real server (`referral-hub serve`, the sibling binary) on a fresh
+//! embedded database (or `DATABASE_URL`), opens COUNT idle WebSocket
+//! subscribers, reads the server's resident memory before and after, then
+//! makes one change and measures how long the event takes to reach every
+//! subscriber.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+struct Server {
+    child: Child,
+    port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+impl Server {
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin).arg("--data-dir").arg(&self.data).args(args).output().expect("CLI runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+async fn start(bin: &Path) -> Server {
+    let data = std::env::temp_dir().join(format!("rh-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(bin)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .env("DISPATCH_INTERVAL_SECS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let server = Server { child, port, bin: bin.to_owned(), data };
+    for _ in 0..100 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+async fn subscriber(port: u16, token: String, ready: tokio::sync::mpsc::Sender<()>) -> Option<Instant> {
+    let mut req = format!("ws://127.0.0.1:{port}/graphql").into_client_request().unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.ok()?;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.ok()?;
+    ws.next().await?.ok()?;
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { referralEvents { kind referenceId } }" } });
+    ws.send(Message::text(sub.to_string())).await.ok()?;
+    ready.send(()).await.ok()?;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Text(t) = msg
+            && t.contains("\"next\"")
+        {
+            let at = Instant::now();
+            // Keep the socket open until every subscriber has its event.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            return Some(at);
+        }
+    }
+    None
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn subscribers(count: usize) {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.with_file_name("referral-hub");
+    let server = start(&bin).await;
+    server.cli(&["demo-data"]);
+    let token = server.cli(&["token", "--role", "VENDOR", "--org", "1", "--sub", "demo-vendor"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+    let (ready_tx, mut ready) = tokio::sync::mpsc::channel(count);
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        tasks.push(tokio::spawn(subscriber(server.port, token.clone(), ready_tx.clone())));
+        if i % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for _ in 0..count {
+        ready.recv().await.expect("every subscriber connects");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    let per_socket = (after.saturating_sub(before)) as f64 * 1024.0 / count as f64;
+
+    let client = reqwest::Client::new();
+    let query = "{ partners(filter: { status: [ACTIVE] }, first: 1) { edges { node { id } } } }";
+    let body: Value = client
+        .post(format!("http://127.0.0.1:{}/graphql", server.port))
+        .bearer_auth(&token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partner = body["data"]["partners"]["edges"][0]["node"]["id"].clone();
+    let submit = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { referenceId } }";
+    let sent = Instant::now();
+    client
+        .post(format!("http://127.0.0.1:{}/graphql", server.port))
+        .bearer_auth(&token)
+        .json(&json!({ "query": submit, "variables": { "i": { "partnerId": partner, "lead": { "name": "Bench" } } } }))
+        .send()
+        .await
+        .unwrap();
+    let mut latencies = Vec::with_capacity(count);
+    for t in tasks {
+        if let Ok(Some(at)) = t.await {
+            latencies.push(at - sent);
+        }
+    }
+    latencies.sort();
+    println!("idle subscribers:          {count}");
+    println!("server RSS before / after: {before} KiB / {after} KiB");
+    println!("memory per idle socket:    {:.1} KiB", per_socket / 1024.0);
+    println!("events received:           {}/{count}", latencies.len());
+    if !latencies.is_empty() {
+        println!(
+            "event latency p50 / p99 / max: {:?} / {:?} / {:?}",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().unwrap()
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("subscribers") => {
+            let count = args
+                .iter()
+                .position(|a| a == "--count")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(5000);
+            subscribers(count).await;
+        }
+        _ => {
+            eprintln!("usage: bench subscribers [--count N]");
+            std::process::exit(2);
+        }
+    }
+}
