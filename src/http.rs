@@ -42,6 +42,8 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// A socket that sends no `connection_init` within this is closed (4408).
     pub ws_init_timeout: Duration,
+    /// Bounds how many WebSocket messages are handled at once.
+    pub ws_handling: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
@@ -329,8 +331,8 @@ async fn websocket(state: HttpState, peer: SocketAddr, req: Request) -> Response
     let timeout = state.ws_init_timeout;
     upgrade
         .protocols([crate::ws::PROTOCOL])
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
+        .read_buffer_size(512)
+        .write_buffer_size(0)
         .max_message_size(crate::ws::MAX_MESSAGE_BYTES)
         .max_frame_size(crate::ws::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| crate::ws::serve(socket, state, peer.ip(), timeout))

@@ -66,6 +66,7 @@ impl App {
             keys: self.keys.clone(),
             schema,
             ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
+            ws_handling: Arc::new(tokio::sync::Semaphore::new(64)),
         };
         let router =
             http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);

@@ -15,7 +15,6 @@
 //! | the token expires                            | close 4403                      |
 //! | more than `MAX_SUBSCRIPTIONS` at once        | `error` for that id             |
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -23,8 +22,10 @@ use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use tokio_stream::StreamMap;
 
 use crate::auth::{Principal, authenticate};
 use crate::graphql::Caller;
@@ -42,21 +43,14 @@ enum Close {
     Gone,
 }
 
-pub async fn serve(socket: WebSocket, state: HttpState, peer: IpAddr, init_timeout: Duration) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(32);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = outgoing.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    let (done_tx, mut done) = mpsc::channel::<String>(MAX_SUBSCRIPTIONS);
-    let mut conn =
-        Connection { state, peer, out: out.clone(), done_tx, principal: None, init: false, subs: HashMap::new() };
+/// A running operation's responses; `None` marks its end.
+type Operation = Pin<Box<dyn Stream<Item = Option<async_graphql::Response>> + Send>>;
+
+pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_timeout: Duration) {
+    // One task per socket reads, writes, keeps the protocol state and polls
+    // its operations' streams: no task or channel per subscription, so an
+    // idle subscriber costs little memory.
+    let mut conn = Connection { state, peer, principal: None, init: false, ops: StreamMap::new() };
     let init_deadline = tokio::time::sleep(init_timeout);
     tokio::pin!(init_deadline);
     let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
@@ -66,64 +60,103 @@ pub async fn serve(socket: WebSocket, state: HttpState, peer: IpAddr, init_timeo
         tokio::select! {
             _ = &mut init_deadline, if !conn.init => break Close::Code(4408, "Connection initialisation timeout"),
             _ = &mut expiry, if conn.principal.is_some() => break Close::Code(4403, "Forbidden: the token expired"),
-            Some(id) = done.recv() => { conn.subs.remove(&id); }
-            msg = stream.next() => match msg {
+            Some((id, item)) = conn.ops.next(), if !conn.ops.is_empty() => {
+                let reply = match item {
+                    // A request rejected before it ran ends at its error,
+                    // without a `complete`.
+                    Some(response) if rejected(&response) => {
+                        conn.ops.remove(&id);
+                        let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+                        json!({ "type": "error", "id": id, "payload": errors })
+                    }
+                    Some(response) => {
+                        json!({ "type": "next", "id": id, "payload": serde_json::to_value(&response).unwrap_or_default() })
+                    }
+                    None => {
+                        conn.ops.remove(&id);
+                        json!({ "type": "complete", "id": id })
+                    }
+                };
+                if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                    break Close::Gone;
+                }
+            }
+            msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break Close::Gone,
-                Some(Ok(Message::Text(text))) => match conn.handle(text.as_str()).await {
-                    Ok(Some(expires_in)) => expiry.as_mut().reset(tokio::time::Instant::now() + expires_in),
-                    Ok(None) => {}
-                    Err(close) => break close,
-                },
+                Some(Ok(Message::Text(text))) => {
+                    // Handling (authentication, queries) needs a large future:
+                    // boxed, it exists only while a message is handled, not for
+                    // the whole idle life of the socket; and a bounded number
+                    // run at once, so a reconnect storm does not pile up a
+                    // large future per socket while they wait for the database.
+                    let permit = conn.state.ws_handling.clone().acquire_owned().await;
+                    let (replies, result) = Box::pin(conn.handle(text.as_str())).await;
+                    drop(permit);
+                    for reply in replies {
+                        if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    match result {
+                        Ok(Some(expires_in)) => expiry.as_mut().reset(tokio::time::Instant::now() + expires_in),
+                        Ok(None) => {}
+                        Err(close) => break close,
+                    }
+                }
                 Some(Ok(Message::Binary(_))) => break Close::Code(4400, "Binary messages are not supported"),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             },
         }
     };
-    for (_, task) in conn.subs.drain() {
-        task.abort();
-    }
     if let Close::Code(code, reason) = close {
-        let _ = out.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
     }
-    drop(out);
-    drop(conn);
-    let _ = writer.await;
+    let _ = socket.close().await;
+}
+
+/// Errors without a path come from parsing or validation: nothing ran.
+fn rejected(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 struct Connection {
     state: HttpState,
     peer: IpAddr,
-    out: mpsc::Sender<Message>,
-    done_tx: mpsc::Sender<String>,
     principal: Option<Principal>,
     init: bool,
-    subs: HashMap<String, AbortHandle>,
-}
-
-async fn send(out: &mpsc::Sender<Message>, value: Value) {
-    let _ = out.send(Message::Text(value.to_string().into())).await;
+    ops: StreamMap<String, Operation>,
 }
 
 impl Connection {
-    /// Handles one message. `Ok(Some(d))` means the connection was just
-    /// acknowledged and its token expires in `d`.
-    async fn handle(&mut self, text: &str) -> Result<Option<Duration>, Close> {
+    /// Handles one message: the replies to write now, and `Ok(Some(d))`
+    /// when the connection was just acknowledged and its token expires in `d`.
+    async fn handle(&mut self, text: &str) -> (Vec<Value>, Result<Option<Duration>, Close>) {
+        let mut replies = Vec::new();
+        let result = self.dispatch(text, &mut replies).await;
+        (replies, result)
+    }
+
+    async fn dispatch(&mut self, text: &str, replies: &mut Vec<Value>) -> Result<Option<Duration>, Close> {
         let invalid = Close::Code(4400, "Invalid message");
         let msg: Value = serde_json::from_str(text).map_err(|_| Close::Code(4400, "Invalid message"))?;
         let kind = msg.get("type").and_then(Value::as_str).ok_or(invalid)?;
         match kind {
-            "connection_init" => self.init(msg.get("payload")).await.map(Some),
+            "connection_init" => {
+                let expires_in = self.init(msg.get("payload")).await?;
+                replies.push(json!({ "type": "connection_ack" }));
+                Ok(Some(expires_in))
+            }
             "ping" => {
-                send(&self.out, json!({ "type": "pong" })).await;
+                replies.push(json!({ "type": "pong" }));
                 Ok(None)
             }
             "pong" => Ok(None),
-            "subscribe" => self.subscribe(&msg).await.map(|_| None),
+            "subscribe" => self.subscribe(&msg, replies).await.map(|_| None),
             "complete" => {
                 let id = msg.get("id").and_then(Value::as_str).ok_or(Close::Code(4400, "Invalid message"))?;
-                if let Some(task) = self.subs.remove(id) {
-                    task.abort();
-                }
+                self.ops.remove(id);
                 Ok(None)
             }
             _ => Err(Close::Code(4400, "Invalid message")),
@@ -153,24 +186,23 @@ impl Connection {
             .map(|at| (at - now).to_std().unwrap_or_default())
             .unwrap_or(Duration::from_secs(u32::MAX as u64));
         self.principal = Some(principal);
-        send(&self.out, json!({ "type": "connection_ack" })).await;
         Ok(expires_in)
     }
 
-    async fn subscribe(&mut self, msg: &Value) -> Result<(), Close> {
+    async fn subscribe(&mut self, msg: &Value, replies: &mut Vec<Value>) -> Result<(), Close> {
         let Some(principal) = self.principal.clone() else {
             return Err(Close::Code(4401, "Unauthorized"));
         };
         let id = msg.get("id").and_then(Value::as_str).ok_or(Close::Code(4400, "Invalid message"))?.to_owned();
         let payload = msg.get("payload").ok_or(Close::Code(4400, "Invalid message"))?;
         let query = payload.get("query").and_then(Value::as_str).ok_or(Close::Code(4400, "Invalid message"))?;
-        if self.subs.contains_key(&id) {
+        if self.ops.contains_key(&id) {
             return Err(Close::Code(4409, "Subscriber for this id already exists"));
         }
-        if self.subs.len() >= MAX_SUBSCRIPTIONS {
+        if self.ops.len() >= MAX_SUBSCRIPTIONS {
             let error =
                 json!([{ "message": "too many operations on this socket", "extensions": { "code": "RATE_LIMITED" } }]);
-            send(&self.out, json!({ "type": "error", "id": id, "payload": error })).await;
+            replies.push(json!({ "type": "error", "id": id, "payload": error }));
             return Ok(());
         }
         let mut request = async_graphql::Request::new(query);
@@ -184,33 +216,13 @@ impl Connection {
         data.insert(Caller(Some(principal)));
         data.insert(ClientIp(Some(self.peer)));
         request.data = data;
-        let schema = self.state.schema.clone();
-        let out = self.out.clone();
-        let done = self.done_tx.clone();
-        let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            let mut responses = schema.execute_stream(request);
-            let mut first = true;
-            while let Some(response) = responses.next().await {
-                // Errors before execution (syntax, validation) end the operation.
-                let rejected = first
-                    && response.data == async_graphql::Value::Null
-                    && !response.errors.is_empty()
-                    && response.errors.iter().all(|e| e.path.is_empty());
-                if rejected {
-                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-                    send(&out, json!({ "type": "error", "id": task_id, "payload": errors })).await;
-                    let _ = done.send(task_id).await;
-                    return;
-                }
-                first = false;
-                let payload = serde_json::to_value(&response).unwrap_or_default();
-                send(&out, json!({ "type": "next", "id": task_id, "payload": payload })).await;
-            }
-            send(&out, json!({ "type": "complete", "id": task_id })).await;
-            let _ = done.send(task_id).await;
-        });
-        self.subs.insert(id, task.abort_handle());
+        let op = self
+            .state
+            .schema
+            .execute_stream(request)
+            .map(Some)
+            .chain(futures_util::stream::once(futures_util::future::ready(None)));
+        self.ops.insert(id, Box::pin(op));
         Ok(())
     }
 }

@@ -25,6 +25,14 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM: a graceful stop, so a profiler wrapping the server writes its report.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
@@ -53,7 +61,19 @@ async fn start(bin: &Path) -> Server {
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin)
+    // BENCH_WRAP runs the server under a profiler, e.g.
+    // BENCH_WRAP="valgrind --tool=massif --massif-out-file=/tmp/massif.out".
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = command
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(&data)
@@ -64,7 +84,7 @@ async fn start(bin: &Path) -> Server {
         .spawn()
         .expect("server starts");
     let server = Server { child, port, bin: bin.to_owned(), data };
-    for _ in 0..100 {
+    for _ in 0..600 {
         if reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
             return server;
         }
@@ -73,15 +93,22 @@ async fn start(bin: &Path) -> Server {
     panic!("the server did not become ready");
 }
 
-async fn subscriber(port: u16, token: String, ready: tokio::sync::mpsc::Sender<()>) -> Option<Instant> {
+async fn subscriber(
+    port: u16,
+    token: String,
+    ready: tokio::sync::mpsc::Sender<()>,
+    subscribe: bool,
+) -> Option<Instant> {
     let mut req = format!("ws://127.0.0.1:{port}/graphql").into_client_request().unwrap();
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.ok()?;
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     ws.send(Message::text(init.to_string())).await.ok()?;
     ws.next().await?.ok()?;
-    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { referralEvents { kind referenceId } }" } });
-    ws.send(Message::text(sub.to_string())).await.ok()?;
+    if subscribe {
+        let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { referralEvents { kind referenceId } }" } });
+        ws.send(Message::text(sub.to_string())).await.ok()?;
+    }
     ready.send(()).await.ok()?;
     while let Some(Ok(msg)) = ws.next().await {
         if let Message::Text(t) = msg
@@ -100,7 +127,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn subscribers(count: usize) {
+async fn subscribers(count: usize, subscribe: bool) {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.with_file_name("referral-hub");
     let server = start(&bin).await;
@@ -111,7 +138,7 @@ async fn subscribers(count: usize) {
     let (ready_tx, mut ready) = tokio::sync::mpsc::channel(count);
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
-        tasks.push(tokio::spawn(subscriber(server.port, token.clone(), ready_tx.clone())));
+        tasks.push(tokio::spawn(subscriber(server.port, token.clone(), ready_tx.clone(), subscribe)));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -122,6 +149,11 @@ async fn subscribers(count: usize) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server.rss_kib();
     let per_socket = (after.saturating_sub(before)) as f64 * 1024.0 / count as f64;
+    if !subscribe {
+        println!("idle sockets (initialised, no subscription): {count}");
+        println!("memory per socket: {:.1} KiB", per_socket / 1024.0);
+        return;
+    }
 
     let client = reqwest::Client::new();
     let query = "{ partners(filter: { status: [ACTIVE] }, first: 1) { edges { node { id } } } }";
@@ -177,10 +209,10 @@ async fn main() {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(5000);
-            subscribers(count).await;
+            subscribers(count, !args.iter().any(|a| a == "--sockets-only")).await;
         }
         _ => {
-            eprintln!("usage: bench subscribers [--count N]");
+            eprintln!("usage: bench subscribers [--count N] [--sockets-only]");
             std::process::exit(2);
         }
     }
