@@ -43,6 +43,12 @@ fn payload_str(n: &notification::Model, key: &str) -> Option<String> {
     n.payload.get(key).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
+/// A GraphQL enum value stored by name in the event's payload.
+fn payload_enum<T: async_graphql::InputType>(n: &notification::Model, key: &str) -> Option<T> {
+    let raw = payload_str(n, key)?;
+    T::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
+}
+
 pub struct ReferralEvent(Arc<notification::Model>);
 
 #[Object]
@@ -68,8 +74,7 @@ impl ReferralEvent {
 
     /// The status after the change.
     async fn status(&self) -> Option<ReferralStatus> {
-        let raw = payload_str(&self.0, "status")?;
-        async_graphql::InputType::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
+        payload_enum(&self.0, "status")
     }
 
     async fn stage(&self) -> Option<String> {
@@ -110,8 +115,7 @@ impl PartnerEvent {
     }
 
     async fn status(&self) -> Option<PartnerStatus> {
-        let raw = payload_str(&self.0, "status")?;
-        async_graphql::InputType::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
+        payload_enum(&self.0, "status")
     }
 
     async fn message(&self) -> &str {
