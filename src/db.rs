@@ -47,3 +47,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), String> {
     Migrator::up(db, None).await.map_err(|e| format!("migrating the database: {e}"))
 }
+
+/// SQL written with `$1…` placeholders; SQLite takes them as `?1…`.
+pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    let sql = if backend == DbBackend::Sqlite { sql.replace('$', "?") } else { sql.to_owned() };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}

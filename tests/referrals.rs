@@ -605,6 +605,9 @@ async fn a_page_of_referrals_with_relations_costs_a_constant_number_of_statement
                 w.app.ok(&w.vendor, SUBMIT, json!({ "i": input })).await;
             }
         }
+        // The event relay reads the outbox on the same pool: let it finish
+        // with the submissions above before counting.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = w.app.ctx.statement_count();
         let page = w.app.ok(&w.vendor, q, json!({})).await;
         costs.push(w.app.ctx.statement_count() - before);
@@ -612,8 +615,9 @@ async fn a_page_of_referrals_with_relations_costs_a_constant_number_of_statement
     }
     // Auth (2), the page, the count, and one batch per relation kind: the
     // program loader may run as one batch or two (referral.program and
-    // partner.program resolve at different depths), never once per row.
-    assert!(costs.iter().all(|c| *c <= 8), "the cost does not grow with the page: {costs:?}");
+    // partner.program resolve at different depths), never once per row. The
+    // SQLite event relay's 50 ms poll may land in the window (one more).
+    assert!(costs.iter().all(|c| *c <= 9), "the cost does not grow with the page: {costs:?}");
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod enums;
+pub mod import_batch;
+pub mod import_row;
 pub mod job_run;
 pub mod note;
 pub mod notification;

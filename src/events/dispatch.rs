@@ -18,10 +18,11 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement, TransactionTrait, Value,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use super::webhook;
+use crate::db::stmt;
 use crate::error::AppResult;
 use crate::service::Ctx;
 
@@ -85,12 +86,6 @@ pub struct Report {
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 16) - 1;
     Duration::seconds((30_i64 << exp).min(6 * 3600))
-}
-
-/// SQL written with `$1…` placeholders; SQLite takes them as `?1…`.
-fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Sqlite { sql.replace('$', "?") } else { sql.to_owned() };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 pub async fn run(ctx: &Ctx, as_of: DateTime<Utc>) -> AppResult<Report> {

@@ -5,6 +5,7 @@
 mod connection;
 mod enums;
 mod ids;
+mod imports;
 mod jobs;
 mod loaders;
 mod node;
@@ -28,6 +29,11 @@ use crate::service::Ctx;
 
 pub use connection::PageInfo;
 
+/// A Relay global id's type and row id.
+pub fn parse_global_id(raw: &str) -> Option<(String, i64)> {
+    ids::parse(&async_graphql::ID(raw.to_owned()))
+}
+
 #[derive(MergedObject, Default)]
 pub struct Query(
     viewer::ViewerQuery,
@@ -36,6 +42,7 @@ pub struct Query(
     program::ProgramQuery,
     partner::PartnerQuery,
     referral::ReferralQuery,
+    imports::ImportQuery,
     jobs::JobQuery,
     notification::NotificationQuery,
     webhook::WebhookQuery,
@@ -47,6 +54,7 @@ pub struct Mutation(
     program::ProgramMutation,
     partner::PartnerMutation,
     referral::ReferralMutation,
+    imports::ImportMutation,
     jobs::JobMutation,
     webhook::WebhookMutation,
 );

@@ -29,7 +29,8 @@ async fn rewards_of(db: &impl ConnectionTrait, referral_id: i64) -> AppResult<Ve
     Ok(reward::Entity::find().filter(reward::Column::ReferralId.eq(referral_id)).all(db).await?)
 }
 
-fn ledger(rows: &[reward::Model]) -> Ledger {
+/// The trigger cycle of a referral's rewards, for the reward rule.
+pub fn ledger_of(rows: &[reward::Model]) -> Ledger {
     let live = |kind| rows.iter().filter(|r| r.kind == kind && r.status != RewardStatus::Void).count() as u32;
     Ledger {
         trigger: rows.iter().find(|r| r.kind == RewardKind::Trigger).map(|r| r.status),
@@ -93,7 +94,7 @@ pub async fn on_status_change(
             .map_err(|m| AppError::validation("saleAmountMinor", m))
     };
     let trigger_row = rows.iter().find(|r| r.kind == RewardKind::Trigger);
-    match reward_rule::on_status(rule.trigger, status, ledger(&rows)) {
+    match reward_rule::on_status(rule.trigger, status, ledger_of(&rows)) {
         Action::None => {}
         Action::Earn => insert(tx, referral, program, RewardKind::Trigger, String::new(), amount()?, now).await?,
         Action::Void => {

@@ -1,0 +1,269 @@
+//! Bulk status updates by CSV: preview with per-row errors, commit once,
+//! stale and expired previews, real-world CSV, tenancy, side effects.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use serde_json::{Value, json};
+
+const PREVIEW: &str = "mutation($csv: String!) { previewReferralImport(csv: $csv) {
+    id status rowCount validCount errorCount errors { row column message }
+    sample { row referenceId statusFrom statusTo stageTo note changes } } }";
+const COMMIT: &str = "mutation($id: ID!) { commitReferralImport(batchId: $id) { status result committedAt } }";
+
+struct World {
+    app: TestApp,
+    vendor: String,
+    partner_user: String,
+    /// (id, referenceId) of eight referrals: leads a..h, e-mails a@x.io …,
+    /// external ids EXT-a … EXT-h; d and e share one e-mail.
+    refs: Vec<(String, String)>,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    app.ok(
+        &vendor,
+        "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: 1000, rewardTrigger: APPROVED }) { id } }",
+        json!({ "id": program }),
+    )
+    .await;
+    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
+    let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
+    let org = app.organization("Realty Inc", "PARTNER").await;
+    let partner_user = app.token("PARTNER", Some(org), "realtor");
+    app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
+        .await;
+    let mut refs = Vec::new();
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        let email = if name == "e" { "d@x.io".to_owned() } else { format!("{name}@x.io") };
+        let input = json!({ "partnerId": partner, "externalId": format!("EXT-{name}"), "lead": { "name": name, "email": email } });
+        let r = app
+            .ok(
+                &vendor,
+                "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id referenceId } }",
+                json!({ "i": input }),
+            )
+            .await["submitReferral"]
+            .clone();
+        refs.push((r["id"].as_str().unwrap().to_owned(), r["referenceId"].as_str().unwrap().to_owned()));
+    }
+    World { app, vendor, partner_user, refs }
+}
+
+impl World {
+    async fn preview(&self, csv: &str) -> Value {
+        self.app.ok(&self.vendor, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone()
+    }
+
+    async fn commit(&self, batch: &Value) -> Value {
+        self.app.ok(&self.vendor, COMMIT, json!({ "id": batch["id"] })).await["commitReferralImport"].clone()
+    }
+
+    async fn status(&self, i: usize) -> Value {
+        let q = "query($id: ID!) { referral(id: $id) { status stage version payoutView } }";
+        self.app.ok(&self.vendor, q, json!({ "id": self.refs[i].0 })).await["referral"].clone()
+    }
+}
+
+fn errors(batch: &Value) -> Vec<(i64, Option<String>, String)> {
+    batch["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap(),
+                e["column"].as_str().map(str::to_owned),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
+    let w = world().await;
+    // b is APPROVED already, so moving it back is illegal.
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { setReferralStatus(id: $id, status: APPROVED) { status } }",
+            json!({ "id": w.refs[1].0 }),
+        )
+        .await;
+    let (a, b, c) = (&w.refs[0].1, &w.refs[1].1, &w.refs[2].1);
+    let csv = format!(
+        "referralkey_ID,referralkey_externalid,referralkey_email,status,stage,note,sale_amount,outcome\n\
+         {a},,,QUALIFIED,Demo,Looks promising,,\n\
+         R-NOPE99,,,QUALIFIED,,,,\n\
+         ,,d@x.io,DENIED,,,,\n\
+         {c},EXT-c,,DENIED,,,,\n\
+         {b},,,PENDING,,,,\n\
+         ,EXT-f,,Maybe,,,12.345,\n\
+         ,EXT-g,,REQUIRES_INFO,,,,\n\
+         ,EXT-h,,,Demo,,,\n\
+         ,EXT-c,,,,,,SOLD\n\
+         ,EXT-e,,APPROVED,,,1234.50,\n\
+         ,,,QUALIFIED,,,,\n\
+         {a},,,DENIED,,,,\n"
+    );
+    let batch = w.preview(&csv).await;
+    assert_eq!(
+        (batch["rowCount"].as_i64(), batch["validCount"].as_i64(), batch["errorCount"].as_i64()),
+        (Some(12), Some(2), Some(10))
+    );
+    let errs = errors(&batch);
+    let at = |row: i64| {
+        errs.iter()
+            .filter(|e| e.0 == row)
+            .map(|e| format!("{}: {}", e.1.clone().unwrap_or_default(), e.2))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    assert!(at(3).contains("no referral R-NOPE99"), "{}", at(3));
+    assert!(at(4).contains("2 referrals have this e-mail"), "{}", at(4));
+    assert!(at(5).contains("more than one key"), "{}", at(5));
+    assert!(at(6).contains("status: APPROVED → PENDING is not allowed: nothing changes after APPROVED"), "{}", at(6));
+    assert!(
+        at(7).contains("status: not a status: Maybe") && at(7).contains("sale_amount: not an amount: 12.345"),
+        "{}",
+        at(7)
+    );
+    assert!(at(8).contains("note: REQUIRES_INFO needs a note"), "{}", at(8));
+    assert!(at(9).contains("stage: the stage unlocks once the referral is QUALIFIED or APPROVED"), "{}", at(9));
+    assert!(at(10).contains("outcome: outcome is not supported yet"), "{}", at(10));
+    assert!(at(12).contains("no key"), "{}", at(12));
+    assert!(at(13).contains("line 2 already updates this referral"), "{}", at(13));
+    assert!(at(11).is_empty(), "{}", at(11));
+    let sample = batch["sample"].as_array().unwrap();
+    assert_eq!(
+        sample[0],
+        json!({ "row": 2, "referenceId": a, "statusFrom": "PENDING", "statusTo": "QUALIFIED", "stageTo": "Demo", "note": "Looks promising", "changes": true })
+    );
+
+    // Nothing changed yet.
+    assert_eq!(w.status(0).await["status"], "PENDING");
+    let done = w.commit(&batch).await;
+    assert_eq!(done["status"], "COMMITTED");
+    assert_eq!(done["result"]["applied"], 2);
+    assert_eq!(done["result"]["statusChanges"], 2);
+    assert_eq!(done["result"]["rewardsEarned"], 1, "e reached APPROVED");
+    assert_eq!(
+        w.status(0).await,
+        json!({ "status": "QUALIFIED", "stage": "Demo", "version": 2, "payoutView": "NONE" })
+    );
+    assert_eq!(w.status(4).await["payoutView"], "READY_FOR_PAYOUT");
+    let q = "query($id: ID!) { referralTimeline(id: $id) { kind source to note { body } } }";
+    let timeline = w.app.ok(&w.vendor, q, json!({ "id": w.refs[0].0 })).await["referralTimeline"].clone();
+    let last_two: Vec<_> = timeline.as_array().unwrap().iter().rev().take(3).collect();
+    assert!(last_two.iter().any(|e| e["kind"] == "STATUS_CHANGE" && e["source"] == "IMPORT"));
+    assert!(last_two.iter().any(|e| e["kind"] == "STAGE_CHANGE" && e["to"] == "Demo"));
+    assert!(last_two.iter().any(|e| e["note"]["body"] == "Looks promising"));
+    // The partner organization gets one digest, not a notice per row.
+    let notes = w.app.ok(&w.partner_user, "{ notifications { edges { node { kind message } } } }", json!({})).await;
+    let digests: Vec<_> = notes["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["kind"] == "REFERRALS_IMPORTED")
+        .collect();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0]["node"]["message"], "2 of your referrals were updated");
+}
+
+#[tokio::test]
+async fn real_world_csv_quirks_are_handled() {
+    let w = world().await;
+    let (a, b) = (&w.refs[0].1, &w.refs[1].1);
+    // BOM, CRLF, header case and spacing, a quoted comma and newline, blank trailing lines.
+    let csv = format!(
+        "\u{feff} ReferralKey_ID , STATUS ,Note\r\n{a},qualified,\"Called, left a message\r\non Monday\"\r\n{b}, Rejected ,\r\n\r\n\r\n"
+    );
+    let batch = w.preview(&csv).await;
+    assert_eq!(errors(&batch), vec![]);
+    assert_eq!(batch["validCount"], 2);
+    assert_eq!(batch["sample"][0]["note"], "Called, left a message\r\non Monday");
+    assert_eq!(batch["sample"][1]["row"], 3, "rows are counted as a spreadsheet shows them");
+    w.commit(&batch).await;
+    assert_eq!(w.status(1).await["status"], "DENIED");
+    // Relay ids work as referralkey_ID too, and the seeds' status names.
+    let csv = format!("referralkey_ID,status\n{},Accepted\n", w.refs[1].0);
+    let batch = w.preview(&csv).await;
+    assert_eq!(batch["sample"][0]["statusTo"], "QUALIFIED");
+}
+
+#[tokio::test]
+async fn unknown_columns_and_missing_keys_refuse_the_whole_file() {
+    let w = world().await;
+    let batch = w.preview(&format!("referralkey_ID,statsu\n{},APPROVED\n", w.refs[0].1)).await;
+    assert_eq!(batch["validCount"], 0);
+    assert_eq!(errors(&batch), vec![(1, Some("statsu".into()), "unknown column".into())]);
+    let batch = w.preview("status\nAPPROVED\n").await;
+    assert!(errors(&batch)[0].2.contains("a key column is needed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_apply_once_even_when_repeated_or_racing() {
+    let w = world().await;
+    let csv = format!("referralkey_ID,status\n{},QUALIFIED\n{},DENIED\n", w.refs[0].1, w.refs[1].1);
+    let batch = w.preview(&csv).await;
+    let (first, second) = tokio::join!(w.commit(&batch), w.commit(&batch));
+    assert_eq!(first, second, "both see the one result");
+    let again = w.commit(&batch).await;
+    assert_eq!(again, first);
+    assert_eq!(w.status(0).await["version"], 2, "applied once");
+    let q = "query($id: ID!) { referralTimeline(id: $id) { source } }";
+    let timeline = w.app.ok(&w.vendor, q, json!({ "id": w.refs[0].0 })).await["referralTimeline"].clone();
+    assert_eq!(timeline.as_array().unwrap().iter().filter(|e| e["source"] == "IMPORT").count(), 1);
+}
+
+#[tokio::test]
+async fn stale_and_expired_previews_are_refused() {
+    let w = world().await;
+    let csv = format!("referralkey_ID,status\n{},QUALIFIED\n", w.refs[0].1);
+    let batch = w.preview(&csv).await;
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { setReferralStatus(id: $id, status: DENIED) { status } }",
+            json!({ "id": w.refs[0].0 }),
+        )
+        .await;
+    let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": batch["id"] })).await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT");
+    assert!(err["message"].as_str().unwrap().contains("changed since the preview (lines 2)"), "{err}");
+    assert_eq!(w.status(0).await["status"], "DENIED");
+    let fresh = w.preview(&csv).await;
+    w.app.clock.advance(Duration::minutes(61));
+    let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": fresh["id"] })).await;
+    assert!(err["message"].as_str().unwrap().contains("preview the file again"));
+}
+
+#[tokio::test]
+async fn another_vendors_referrals_are_unknown_and_partners_cannot_import() {
+    let w = world().await;
+    let (_, stranger, _) = w.app.vendor("Stranger").await;
+    let csv = format!("referralkey_ID,status\n{},DENIED\n{},DENIED\n", w.refs[0].1, w.refs[0].0);
+    let batch = w.app.ok(&stranger, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone();
+    assert_eq!(batch["validCount"], 0);
+    assert!(errors(&batch).iter().all(|e| e.2.starts_with("no referral")));
+    assert_eq!(w.status(0).await["status"], "PENDING");
+    assert_eq!(w.app.code(Some(&w.partner_user), PREVIEW, json!({ "csv": csv })).await, "FORBIDDEN");
+    // A batch of one vendor is not found by another.
+    let mine = w.preview(&format!("referralkey_ID,status\n{},DENIED\n", w.refs[0].1)).await;
+    assert_eq!(w.app.code(Some(&stranger), COMMIT, json!({ "id": mine["id"] })).await, "NOT_FOUND");
+}
+
+#[test]
+fn amounts_are_exact_decimals() {
+    use referral_hub::service::imports::parse_amount;
+    assert_eq!(parse_amount("1234.50"), Some(123_450));
+    assert_eq!(parse_amount("0.5"), Some(50));
+    assert_eq!(parse_amount("7"), Some(700));
+    for bad in ["12.345", "-1", "1,000", "abc", "", ".5"] {
+        assert_eq!(parse_amount(bad), None, "{bad}");
+    }
+}
