@@ -52,6 +52,7 @@ pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router 
     metrics_handle();
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/export/referrals.csv", get(export_referrals))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { metrics_handle().render() }))
@@ -337,4 +338,120 @@ async fn websocket(state: HttpState, peer: SocketAddr, req: Request) -> Response
         .max_frame_size(crate::ws::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| crate::ws::serve(socket, state, peer.ip(), timeout))
         .into_response()
+}
+
+/// `GET /export/referrals.csv`: the referral list as CSV, streamed, with the
+/// list's filters as query parameters (`status` and `payoutView` comma
+/// separated, `stage`, `partnerId`, `programId`, `createdFrom`, `createdTo`,
+/// `search`) and its order (`orderBy` = a `ReferralOrderField`, `direction`
+/// = ASC or DESC; newest first by default).
+async fn export_referrals(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
+    let principal = match authenticate(&state.ctx, &state.keys, auth).await {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(AppError::Unauthenticated(_)) => {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                "application/json",
+                &error_body("a bearer token is needed", "UNAUTHENTICATED"),
+            );
+        }
+        Err(e) => return export_error(e),
+    };
+    match export_stream(state.ctx.clone(), principal, &q) {
+        Ok(stream) => {
+            let mut response = axum::body::Body::from_stream(stream).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"referrals.csv\""));
+            response
+        }
+        Err(e) => export_error(e),
+    }
+}
+
+fn export_error(e: AppError) -> Response {
+    let status = match e.code() {
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "VALIDATION" => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let err: async_graphql::Error = e.into();
+    let code = err.extensions.as_ref().and_then(|x| x.get("code")).map(|v| v.to_string()).unwrap_or_default();
+    json_response(status, "application/json", &error_body(&err.message, code.trim_matches('"')))
+}
+
+fn export_stream(
+    ctx: Ctx,
+    principal: crate::auth::Principal,
+    q: &HashMap<String, String>,
+) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>, AppError> {
+    use crate::service::referrals::{ReferralFilter, ReferralSortField as F};
+    let list = |key: &str| {
+        q.get(key).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+    };
+    let bad = |field: &str| AppError::validation(field, format!("{field} has a value this export does not know"));
+    let statuses = list("status")
+        .map(|v| {
+            v.iter()
+                .map(|s| crate::service::imports::parse_status(s).ok_or_else(|| bad("status")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let payout_views = list("payoutView")
+        .map(|v| {
+            v.iter()
+                .map(|s| match s.to_ascii_uppercase().as_str() {
+                    "NONE" => Ok(entity::PayoutView::None),
+                    "READY_FOR_PAYOUT" => Ok(entity::PayoutView::ReadyForPayout),
+                    "PAID_OUT" => Ok(entity::PayoutView::PaidOut),
+                    "RECURRING" => Ok(entity::PayoutView::Recurring),
+                    _ => Err(bad("payoutView")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let id = |key: &str, kind: &str| {
+        q.get(key)
+            .map(|v| {
+                crate::graphql::parse_global_id(v).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(|| bad(key))
+            })
+            .transpose()
+    };
+    let time = |key: &str| {
+        q.get(key)
+            .map(|v| chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| bad(key)))
+            .transpose()
+    };
+    let filter = ReferralFilter {
+        statuses,
+        stage: q.get("stage").cloned(),
+        partner_id: id("partnerId", "Partner")?,
+        program_id: id("programId", "Program")?,
+        created_from: time("createdFrom")?,
+        created_to: time("createdTo")?,
+        payout_views,
+        search: q.get("search").cloned(),
+    };
+    let sort = match q.get("orderBy").map(|s| s.to_ascii_uppercase()).as_deref() {
+        None | Some("CREATED_AT") => F::CreatedAt,
+        Some("UPDATED_AT") => F::UpdatedAt,
+        Some("LEAD_NAME") => F::LeadName,
+        Some("LEAD_EMAIL") => F::LeadEmail,
+        Some("STATUS") => F::Status,
+        Some("STAGE") => F::Stage,
+        Some("REFERENCE_ID") => F::ReferenceId,
+        Some("EXTERNAL_ID") => F::ExternalId,
+        Some("PAYOUT_VIEW") => F::PayoutView,
+        Some("SALE_AMOUNT") => F::SaleAmount,
+        Some(_) => return Err(bad("orderBy")),
+    };
+    let descending = !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"));
+    crate::service::exports::referrals_csv(ctx, principal, filter, sort, descending)
 }

@@ -267,3 +267,73 @@ fn amounts_are_exact_decimals() {
         assert_eq!(parse_amount(bad), None, "{bad}");
     }
 }
+
+async fn export(app: &TestApp, token: &str, query: &str) -> (u16, String) {
+    let res =
+        app.client.get(format!("{}/export/referrals.csv?{query}", app.base)).bearer_auth(token).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_export_reads_back_in_after_editing() {
+    let w = world().await;
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { setReferralStatus(id: $id, status: QUALIFIED) { status } }",
+            json!({ "id": w.refs[0].0 }),
+        )
+        .await;
+    let (status, csv) = export(&w.app, &w.vendor, "orderBy=LEAD_NAME&direction=ASC").await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "referralkey_ID,status,stage,sale_amount,note,external_id,lead_name,lead_email,lead_phone,lead_company,partner,payout_view,created_at"
+    );
+    assert_eq!(lines.len(), 9, "a header and eight referrals");
+    assert!(lines[1].starts_with(&format!("{},QUALIFIED,", w.refs[0].1)), "{}", lines[1]);
+    assert!(lines[1].contains(",EXT-a,a,a@x.io,"), "{}", lines[1]);
+    // Filters apply.
+    let (_, only) = export(&w.app, &w.vendor, "status=QUALIFIED").await;
+    assert_eq!(only.lines().count(), 2);
+    // Edit: b → DENIED with a note; everything else as exported.
+    let edited: String = csv
+        .lines()
+        .map(|l| {
+            if l.starts_with(&w.refs[1].1) {
+                l.replacen(",PENDING,,,,", ",DENIED,,,\"Duplicate, see a\",", 1)
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let batch = w.preview(&edited).await;
+    assert_eq!(errors(&batch), vec![], "the export reads back in");
+    assert_eq!(batch["validCount"], 8);
+    let done = w.commit(&batch).await;
+    assert_eq!(done["result"]["applied"], 1, "only the edited row changes anything");
+    assert_eq!(w.status(1).await["status"], "DENIED");
+    assert_eq!(w.status(0).await["version"], 2, "unchanged rows are left alone");
+}
+
+#[tokio::test]
+async fn exports_respect_tenancy_and_money() {
+    let w = world().await;
+    let (_, stranger, _) = w.app.vendor("Stranger").await;
+    let (_, theirs) = export(&w.app, &stranger, "").await;
+    assert_eq!(theirs.lines().count(), 1, "only the header");
+    let (_, partners) = export(&w.app, &w.partner_user, "").await;
+    assert_eq!(partners.lines().count(), 9, "a partner exports its own referrals");
+    let org =
+        w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let viewer = w.app.token("REPORT_VIEWER", Some(row_id(&org)), "analyst");
+    let (_, viewed) = export(&w.app, &viewer, "").await;
+    assert!(!viewed.lines().next().unwrap().contains("sale_amount"), "no money column for report viewers");
+    assert_eq!(export(&w.app, &viewer, "orderBy=SALE_AMOUNT").await.0, 403);
+    let res = w.app.client.get(format!("{}/export/referrals.csv", w.app.base)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(export(&w.app, &w.vendor, "status=MAYBE").await.0, 400);
+}

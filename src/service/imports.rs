@@ -119,6 +119,20 @@ pub fn parse_amount(raw: &str) -> Option<i64> {
     whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
 }
 
+/// Columns of the export that describe the referral but are not edited by
+/// an import.
+const READ_ONLY: [&str; 9] = [
+    "external_id",
+    "lead_name",
+    "lead_email",
+    "lead_phone",
+    "lead_company",
+    "partner",
+    "payout_view",
+    "created_at",
+    "updated_at",
+];
+
 /// One parsed line.
 struct Line {
     row: i32,
@@ -143,7 +157,9 @@ fn read(csv_text: &str) -> Result<Vec<Line>, Vec<RowError>> {
         match Col::parse(h) {
             Some(c) if cols.contains(&Some(c)) => errors.push(err(1, Some(h), "this column appears twice")),
             Some(c) => cols.push(Some(c)),
-            None if h.is_empty() => cols.push(None),
+            // Blank headers and the export's read-only columns are ignored,
+            // so an exported file reads back in.
+            None if h.is_empty() || READ_ONLY.contains(&h.trim().to_ascii_lowercase().as_str()) => cols.push(None),
             None => errors.push(err(1, Some(h), "unknown column")),
         }
     }

@@ -750,7 +750,7 @@ impl ReferralSortField {
     }
 }
 
-fn payout_view_name(v: PayoutView) -> &'static str {
+pub fn payout_view_name(v: PayoutView) -> &'static str {
     match v {
         PayoutView::None => "NONE",
         PayoutView::ReadyForPayout => "READY_FOR_PAYOUT",

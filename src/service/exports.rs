@@ -1,0 +1,144 @@
+//! The referral list as CSV, streamed page by page (keyset pagination), so
+//! an export of any size is never built in memory. The file reads back into
+//! the importer: `referralkey_ID` keys each row, `status`, `stage`,
+//! `sale_amount` and `note` are editable, the other columns are read-only
+//! and ignored on import.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use entity::{Role, partner, referral};
+use futures_util::Stream;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::Ctx;
+use super::page::PageRequest;
+use super::referrals::{self, ReferralFilter, ReferralSortField};
+use crate::auth::Principal;
+use crate::domain::referral_status::status_name;
+use crate::error::{AppError, AppResult};
+
+const PAGE: u64 = 1000;
+
+/// Columns in file order. The importer reads the first five.
+pub const HEADER: [&str; 13] = [
+    "referralkey_ID",
+    "status",
+    "stage",
+    "sale_amount",
+    "note",
+    "external_id",
+    "lead_name",
+    "lead_email",
+    "lead_phone",
+    "lead_company",
+    "partner",
+    "payout_view",
+    "created_at",
+];
+
+/// Minor units as an exact decimal in major units.
+pub fn format_amount(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
+}
+
+fn csv_line(values: &[&str]) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let _ = writer.write_record(values);
+    writer.into_inner().unwrap_or_default()
+}
+
+struct State {
+    ctx: Ctx,
+    principal: Principal,
+    filter: ReferralFilter,
+    sort: ReferralSortField,
+    descending: bool,
+    after: Option<super::page::Cursor>,
+    header_sent: bool,
+    done: bool,
+}
+
+/// Checks the request and returns the body stream.
+pub fn referrals_csv(
+    ctx: Ctx,
+    principal: Principal,
+    filter: ReferralFilter,
+    sort: ReferralSortField,
+    descending: bool,
+) -> AppResult<impl Stream<Item = Result<Bytes, std::io::Error>>> {
+    if sort.is_money() && principal.role == Role::ReportViewer {
+        return Err(AppError::Forbidden("report viewers cannot sort by money fields".into()));
+    }
+    let state = State { ctx, principal, filter, sort, descending, after: None, header_sent: false, done: false };
+    Ok(futures_util::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        if !s.header_sent {
+            s.header_sent = true;
+            let columns: Vec<&str> =
+                HEADER.iter().copied().filter(|c| *c != "sale_amount" || may_see_money(&s.principal)).collect();
+            return Some((Ok(Bytes::from(csv_line(&columns))), s));
+        }
+        match next_page(&mut s).await {
+            Ok(bytes) => Some((Ok(bytes), s)),
+            Err(e) => {
+                s.done = true;
+                tracing::error!(error = %e.message(), "export failed mid-stream");
+                Some((Err(std::io::Error::other(e.message())), s))
+            }
+        }
+    }))
+}
+
+fn may_see_money(p: &Principal) -> bool {
+    p.role != Role::ReportViewer
+}
+
+async fn next_page(s: &mut State) -> AppResult<Bytes> {
+    let page = PageRequest { first: PAGE, after: s.after.take() };
+    let rows = referrals::list(&s.ctx, &s.principal, &s.filter, s.sort, s.descending, &page).await?;
+    s.done = !rows.has_next_page;
+    if let Some((cursor, _)) = rows.items.last() {
+        s.after = Some(super::page::Cursor::decode(cursor)?);
+    }
+    let partner_ids: Vec<i64> = rows.items.iter().filter_map(|(_, r)| r.partner_id).collect();
+    let names: HashMap<i64, String> = partner::Entity::find()
+        .filter(partner::Column::Id.is_in(partner_ids))
+        .all(&s.ctx.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let money = may_see_money(&s.principal);
+    let mut out = Vec::new();
+    for (_, r) in &rows.items {
+        out.extend(csv_line(&line(r, &names, money).iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    Ok(Bytes::from(out))
+}
+
+fn line(r: &referral::Model, partners: &HashMap<i64, String>, money: bool) -> Vec<String> {
+    let mut v = vec![
+        r.reference_id.clone(),
+        r.status.map(status_name).unwrap_or_default().to_owned(),
+        r.stage.clone().unwrap_or_default(),
+    ];
+    if money {
+        v.push(r.sale_amount_minor.map(format_amount).unwrap_or_default());
+    }
+    v.extend([
+        String::new(),
+        r.external_id.clone().unwrap_or_default(),
+        r.lead_name.clone(),
+        r.lead_email.clone().unwrap_or_default(),
+        r.lead_phone.clone().unwrap_or_default(),
+        r.lead_company.clone().unwrap_or_default(),
+        r.partner_id.and_then(|p| partners.get(&p).cloned()).unwrap_or_default(),
+        referrals::payout_view_name(r.payout_view).to_owned(),
+        r.created_at.to_rfc3339(),
+    ]);
+    v
+}
