@@ -283,7 +283,11 @@ async fn execute(
             return json_response(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body(&err.message, "INTERNAL"));
         }
     };
-    let mut request = async_graphql::Request::new(params.query).data(caller).data(ClientIp(Some(peer.ip())));
+    let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut request = async_graphql::Request::new(params.query)
+        .data(caller)
+        .data(ClientIp(Some(peer.ip())))
+        .data(crate::graphql::IdempotencyHeader(idempotency));
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }

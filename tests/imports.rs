@@ -337,3 +337,65 @@ async fn exports_respect_tenancy_and_money() {
     assert_eq!(res.status(), 401);
     assert_eq!(export(&w.app, &w.vendor, "status=MAYBE").await.0, 400);
 }
+
+const UPDATE: &str = "mutation($k: ReferralKeyInput!, $s: String, $n: String, $i: String) {
+    updateReferral(key: $k, status: $s, note: $n, idempotencyKey: $i) { status version } }";
+
+#[tokio::test]
+async fn the_update_integration_finds_by_any_key_and_replays_idempotent_retries() {
+    let w = world().await;
+    let by_external = w.app.ok(&w.vendor, UPDATE, json!({ "k": { "externalId": "EXT-a" }, "s": "QUALIFIED" })).await;
+    assert_eq!(by_external["updateReferral"], json!({ "status": "QUALIFIED", "version": 2 }));
+    let by_reference = w.app.ok(&w.vendor, UPDATE, json!({ "k": { "id": w.refs[1].1 }, "s": "denied" })).await;
+    assert_eq!(by_reference["updateReferral"]["status"], "DENIED");
+    let by_email = w.app.ok(&w.vendor, UPDATE, json!({ "k": { "email": "C@X.IO" }, "s": "REJECTED" })).await;
+    assert_eq!(by_email["updateReferral"]["status"], "DENIED");
+    assert_eq!(
+        w.app.code(Some(&w.vendor), UPDATE, json!({ "k": { "email": "d@x.io" }, "s": "DENIED" })).await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        w.app.code(Some(&w.vendor), UPDATE, json!({ "k": { "externalId": "EXT-a", "email": "a@x.io" } })).await,
+        "VALIDATION"
+    );
+    assert_eq!(
+        w.app.code(Some(&w.vendor), UPDATE, json!({ "k": { "externalId": "nope" }, "s": "DENIED" })).await,
+        "NOT_FOUND"
+    );
+    let source = w
+        .app
+        .ok(&w.vendor, "query($id: ID!) { referralTimeline(id: $id) { source } }", json!({ "id": w.refs[0].0 }))
+        .await;
+    assert_eq!(source["referralTimeline"].as_array().unwrap().last().unwrap()["source"], "API");
+
+    // The same key and input: the first result, no new effect.
+    let vars = json!({ "k": { "externalId": "EXT-f" }, "s": "QUALIFIED", "n": "from the CRM", "i": "crm-42" });
+    let first = w.app.ok(&w.vendor, UPDATE, vars.clone()).await;
+    let again = w.app.ok(&w.vendor, UPDATE, vars.clone()).await;
+    assert_eq!(first, again);
+    let timeline = w
+        .app
+        .ok(&w.vendor, "query($id: ID!) { referralTimeline(id: $id) { kind } }", json!({ "id": w.refs[5].0 }))
+        .await;
+    assert_eq!(timeline["referralTimeline"].as_array().unwrap().len(), 3, "submit, one status change, one note");
+    // The same key with other input is a conflict.
+    let other = json!({ "k": { "externalId": "EXT-f" }, "s": "DENIED", "i": "crm-42" });
+    assert_eq!(w.app.code(Some(&w.vendor), UPDATE, other).await, "CONFLICT");
+    // The header works like the argument.
+    let res = w
+        .app
+        .client
+        .post(format!("{}/graphql", w.app.base))
+        .bearer_auth(&w.vendor)
+        .header("idempotency-key", "crm-42")
+        .json(&json!({ "query": UPDATE, "variables": { "k": { "externalId": "EXT-f" }, "s": "QUALIFIED", "n": "from the CRM" } }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"], first, "replayed through the header");
+    // Keys are kept 48 hours, then the key is free again.
+    w.app.clock.advance(Duration::hours(49));
+    let reused = json!({ "k": { "externalId": "EXT-f" }, "s": "DENIED", "i": "crm-42" });
+    assert_eq!(w.app.ok(&w.vendor, UPDATE, reused).await["updateReferral"]["status"], "DENIED");
+}

@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod enums;
+pub mod idempotency_key;
 pub mod import_batch;
 pub mod import_row;
 pub mod job_run;

@@ -7,6 +7,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_referrals;
 mod m20261122_000003_delivery;
 mod m20261122_000004_imports;
+mod m20261122_000005_idempotency;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_referrals::Migration),
             Box::new(m20261122_000003_delivery::Migration),
             Box::new(m20261122_000004_imports::Migration),
+            Box::new(m20261122_000005_idempotency::Migration),
         ]
     }
 }

@@ -61,6 +61,10 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 
+/// The `Idempotency-Key` header of one request, if any.
+#[derive(Debug, Clone)]
+pub struct IdempotencyHeader(pub Option<String>);
+
 /// The caller of one request, put into the request's data by the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Option<Principal>);

@@ -500,6 +500,15 @@ impl ReferralQuery {
     }
 }
 
+/// Names one referral of the caller's vendor, like the importer's keys.
+#[derive(InputObject, Default)]
+pub struct ReferralKeyInput {
+    /// The Relay id or the reference id (`referralkey_ID`).
+    pub id: Option<String>,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
 #[derive(Default)]
 pub struct ReferralMutation;
 
@@ -567,8 +576,14 @@ impl ReferralMutation {
         override_reason: Option<String>,
     ) -> Result<Referral> {
         let id = ids::decode("Referral", &id)?;
-        let req =
-            StatusRequest { status: Some(status.into()), note, sale_amount_minor, expected_version, override_reason };
+        let req = StatusRequest {
+            status: Some(status.into()),
+            note,
+            sale_amount_minor,
+            expected_version,
+            override_reason,
+            source: None,
+        };
         Ok(Referral(referrals::set_status(svc(ctx), principal(ctx)?, id, req).await?))
     }
 
@@ -612,6 +627,34 @@ impl ReferralMutation {
             referrals::record_recurring_invoice(svc(ctx), principal(ctx)?, id, &invoice_reference, amount_minor)
                 .await?;
         Ok(Reward(reward))
+    }
+
+    /// The update integration: finds a referral by exactly one key and
+    /// changes its status (source API), stage or adds a shared note. With
+    /// an `Idempotency-Key` (header or argument) a retry with the same input
+    /// replays the first result; other input under the same key is CONFLICT.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_referral(
+        &self,
+        ctx: &Context<'_>,
+        key: ReferralKeyInput,
+        status: Option<String>,
+        stage: Option<String>,
+        note: Option<String>,
+        sale_amount_minor: Option<i64>,
+        idempotency_key: Option<String>,
+    ) -> Result<Referral> {
+        use crate::service::integration::{self, ReferralKey, Update};
+        let header = ctx.data_opt::<super::IdempotencyHeader>().and_then(|h| h.0.clone());
+        let updated = integration::update(
+            svc(ctx),
+            principal(ctx)?,
+            ReferralKey { id: key.id, external_id: key.external_id, email: key.email },
+            Update { status, stage, note, sale_amount_minor },
+            idempotency_key.or(header),
+        )
+        .await?;
+        Ok(Referral(updated))
     }
 
     /// A timeline note: SHARED (both sides) or INTERNAL (your organization only).

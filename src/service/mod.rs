@@ -14,6 +14,7 @@ use crate::clock::Clock;
 pub mod audit;
 pub mod exports;
 pub mod imports;
+pub mod integration;
 pub mod jobs;
 pub mod notes;
 pub mod notifications;

@@ -56,6 +56,8 @@ pub struct StatusRequest {
     pub expected_version: Option<i32>,
     /// ADMIN only: forces a change the rules refuse, recorded as ADMIN_OVERRIDE.
     pub override_reason: Option<String>,
+    /// API for the update integration; MANUAL otherwise.
+    pub source: Option<ChangeSource>,
 }
 
 /// Referrals a caller may see: its vendor's, or those of its partner
@@ -407,7 +409,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     let facts = Facts { ever_qualified: current.ever_qualified };
     let source = match referral_status::decide(from, to, facts) {
         Ok(Decision::NoOp) => return Ok(current),
-        Ok(Decision::MoveTo(_)) => ChangeSource::Manual,
+        Ok(Decision::MoveTo(_)) => req.source.unwrap_or(ChangeSource::Manual),
         Err(_) if override_reason.is_some() => ChangeSource::AdminOverride,
         Err(refusal) => {
             return Err(AppError::InvalidTransition {
