@@ -11,6 +11,7 @@ pub struct Model {
     /// The CSV line (the header is line 1).
     pub row_number: i32,
     pub referral_id: i64,
+    pub program_id: i64,
     pub referral_version: i32,
     pub partner_org_id: Option<i64>,
     pub status_from: Option<String>,

@@ -29,6 +29,7 @@ enum ImportRow {
     BatchId,
     RowNumber,
     ReferralId,
+    ProgramId,
     ReferralVersion,
     PartnerOrgId,
     StatusFrom,
@@ -69,6 +70,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer(ImportRow::BatchId))
                 .col(integer(ImportRow::RowNumber))
                 .col(big_integer(ImportRow::ReferralId))
+                .col(big_integer(ImportRow::ProgramId))
                 .col(integer(ImportRow::ReferralVersion))
                 .col(big_integer_null(ImportRow::PartnerOrgId))
                 .col(string_len_null(ImportRow::StatusFrom, 16))

@@ -198,6 +198,118 @@ async fn subscribers(count: usize, subscribe: bool) {
     }
 }
 
+fn rss_self_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Preview and commit of a CSV of `rows` status updates, in process, on a
+/// fresh embedded database (or `DATABASE_URL`).
+async fn import(rows: usize) {
+    use entity::{Direction, OrganizationKind, PayoutView, ReferralSource, ReferralStatus, Role};
+    use referral_hub::auth::Principal;
+    use referral_hub::service::{Ctx, imports, organizations, partners, programs};
+    use sea_orm::{EntityTrait, Set};
+    let data = std::env::temp_dir().join(format!("rh-bench-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", data.join("bench.db").display()));
+    let ctx = Ctx::connect(&url, std::sync::Arc::new(referral_hub::clock::SystemClock)).await.unwrap();
+    let vendor = organizations::create_unchecked(&ctx, "Bench vendor", OrganizationKind::Vendor).await.unwrap();
+    let user = entity::user::ActiveModel {
+        organization_id: Set(Some(vendor.id)),
+        subject: Set("bench".into()),
+        role: Set(Role::Vendor),
+        created_at: Set(ctx.now()),
+        last_seen_at: Set(ctx.now()),
+        ..Default::default()
+    };
+    let user = sea_orm::ActiveModelTrait::insert(user, &ctx.db).await.unwrap();
+    let me = Principal {
+        user_id: user.id,
+        org_id: Some(vendor.id),
+        org_kind: Some(OrganizationKind::Vendor),
+        role: Role::Vendor,
+        name: None,
+        expires_at: None,
+    };
+    let settings = programs::ProgramSettings { name: Some("Bench".into()), ..Default::default() };
+    let program = programs::create(&ctx, &me, None, settings).await.unwrap();
+    let partner = partners::create(
+        &ctx,
+        &me,
+        partners::NewPartner {
+            program_id: program.id,
+            name: "Bench partner".into(),
+            contact_name: None,
+            contact_email: None,
+            status: Some(entity::PartnerStatus::Live),
+            stage_editor: None,
+        },
+    )
+    .await
+    .unwrap();
+    let now = ctx.now();
+    let mut csv = String::from("referralkey_ID,status,note\n");
+    let mut batch = Vec::with_capacity(500);
+    for i in 0..rows {
+        let reference = format!("R-B{i:07}");
+        csv.push_str(&format!("{reference},QUALIFIED,Imported {i}\n"));
+        batch.push(entity::referral::ActiveModel {
+            vendor_org_id: Set(vendor.id),
+            program_id: Set(program.id),
+            partner_id: Set(Some(partner.id)),
+            reference_id: Set(reference),
+            external_id: Set(Some(format!("EXT-{i}"))),
+            direction: Set(Direction::Inbound),
+            source: Set(ReferralSource::Api),
+            status: Set(Some(ReferralStatus::Pending)),
+            ever_qualified: Set(false),
+            lead_name: Set(format!("Lead {i}")),
+            lead_email: Set(Some(format!("lead{i}@example.com"))),
+            currency: Set("USD".into()),
+            recurring: Set(false),
+            payout_view: Set(PayoutView::None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        if batch.len() == 500 {
+            entity::referral::Entity::insert_many(std::mem::take(&mut batch)).exec(&ctx.db).await.unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        entity::referral::Entity::insert_many(batch).exec(&ctx.db).await.unwrap();
+    }
+    let rss_before = rss_self_kib();
+    let started = Instant::now();
+    let previewed = imports::preview(&ctx, &me, &csv).await.unwrap();
+    let preview_time = started.elapsed();
+    let rss_preview = rss_self_kib();
+    let started = Instant::now();
+    let committed = imports::commit(&ctx, &me, previewed.id).await.unwrap();
+    let commit_time = started.elapsed();
+    let rss_after = rss_self_kib();
+    let total = preview_time + commit_time;
+    let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    println!("rows:            {rows} ({backend}), valid {}", previewed.valid_count);
+    println!("preview:         {preview_time:?}");
+    println!("commit:          {commit_time:?} ({})", committed.result.unwrap_or_default());
+    println!("end to end:      {:.0} rows/s", rows as f64 / total.as_secs_f64());
+    println!(
+        "memory growth:   {} KiB (preview peak {} KiB)",
+        rss_after.saturating_sub(rss_before),
+        rss_preview.saturating_sub(rss_before)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -211,8 +323,17 @@ async fn main() {
                 .unwrap_or(5000);
             subscribers(count, !args.iter().any(|a| a == "--sockets-only")).await;
         }
+        Some("import") => {
+            let rows = args
+                .iter()
+                .position(|a| a == "--rows")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100_000);
+            import(rows).await;
+        }
         _ => {
-            eprintln!("usage: bench subscribers [--count N] [--sockets-only]");
+            eprintln!("usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N]");
             std::process::exit(2);
         }
     }

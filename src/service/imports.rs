@@ -32,7 +32,10 @@ use crate::events;
 pub const PREVIEW_LIFETIME_MINUTES: i64 = 60;
 /// Largest CSV accepted as text.
 pub const MAX_CSV_BYTES: usize = 50 * 1024 * 1024;
-const CHUNK: usize = 500;
+/// Keys per look-up statement.
+const CHUNK: usize = 5000;
+/// Rows per INSERT (15 values each, within SQLite's 32766 variables).
+const INSERT_CHUNK: usize = 1000;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RowError {
@@ -190,13 +193,32 @@ fn err(row: i32, column: Option<&str>, message: impl Into<String>) -> RowError {
     RowError { row, column: column.map(Into::into), message: message.into() }
 }
 
+/// What validation needs of a referral: loading only these columns keeps
+/// the look-up of a large file fast.
+#[derive(Debug, Clone, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "referral::Entity")]
+struct KeyRow {
+    id: i64,
+    program_id: i64,
+    partner_id: Option<i64>,
+    reference_id: String,
+    external_id: Option<String>,
+    lead_email: Option<String>,
+    direction: Direction,
+    status: Option<ReferralStatus>,
+    ever_qualified: bool,
+    stage: Option<String>,
+    sale_amount_minor: Option<i64>,
+    version: i32,
+}
+
 /// The referrals the file names, looked up in bulk within the vendor.
 struct Found {
     by_reference: HashMap<String, i64>,
     by_id: HashSet<i64>,
     by_external: HashMap<String, i64>,
     by_email: HashMap<String, Vec<i64>>,
-    referrals: HashMap<i64, referral::Model>,
+    referrals: HashMap<i64, KeyRow>,
     programs: HashMap<i64, program::Model>,
     partners: HashMap<i64, partner::Model>,
 }
@@ -228,20 +250,20 @@ async fn look_up(db: &impl ConnectionTrait, vendor: i64, lines: &[Line]) -> AppR
             emails.insert(v.to_lowercase());
         }
     }
-    let mut rows = Vec::new();
+    let mut rows: Vec<KeyRow> = Vec::new();
     let scoped = || referral::Entity::find().filter(C::VendorOrgId.eq(vendor));
     for chunk in refs.iter().cloned().collect::<Vec<_>>().chunks(CHUNK) {
-        rows.extend(scoped().filter(C::ReferenceId.is_in(chunk.to_vec())).all(db).await?);
+        rows.extend(scoped().filter(C::ReferenceId.is_in(chunk.to_vec())).into_partial_model().all(db).await?);
     }
     for chunk in ids.iter().copied().collect::<Vec<_>>().chunks(CHUNK) {
-        rows.extend(scoped().filter(C::Id.is_in(chunk.to_vec())).all(db).await?);
+        rows.extend(scoped().filter(C::Id.is_in(chunk.to_vec())).into_partial_model().all(db).await?);
     }
     for chunk in externals.iter().cloned().collect::<Vec<_>>().chunks(CHUNK) {
-        rows.extend(scoped().filter(C::ExternalId.is_in(chunk.to_vec())).all(db).await?);
+        rows.extend(scoped().filter(C::ExternalId.is_in(chunk.to_vec())).into_partial_model().all(db).await?);
     }
     for chunk in emails.iter().cloned().collect::<Vec<_>>().chunks(CHUNK) {
         let lower = Expr::expr(Func::lower(Expr::col(C::LeadEmail)));
-        rows.extend(scoped().filter(lower.is_in(chunk.to_vec())).all(db).await?);
+        rows.extend(scoped().filter(lower.is_in(chunk.to_vec())).into_partial_model().all(db).await?);
     }
     let mut found = Found {
         by_reference: HashMap::new(),
@@ -416,6 +438,7 @@ fn validate(
     Some(import_row::ActiveModel {
         row_number: Set(row),
         referral_id: Set(r.id),
+        program_id: Set(r.program_id),
         referral_version: Set(r.version),
         partner_org_id: Set(r.partner_id.and_then(|p| found.partners.get(&p)).and_then(|p| p.partner_org_id)),
         status_from: Set(Some(status_name(from).into())),
@@ -472,7 +495,7 @@ pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppRes
     }
     .insert(&tx)
     .await?;
-    for chunk in valid.chunks(CHUNK) {
+    for chunk in valid.chunks(INSERT_CHUNK) {
         let rows = chunk.iter().cloned().map(|mut r| {
             r.batch_id = Set(batch.id);
             r
@@ -536,17 +559,16 @@ pub async fn commit(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<impo
             "this preview is older than {PREVIEW_LIFETIME_MINUTES} minutes: preview the file again"
         )));
     }
-    let rows = import_row::Entity::find().filter(import_row::Column::BatchId.eq(batch.id)).all(&tx).await?;
-    let stale = stale_rows(&tx, &rows).await?;
+    let stale = stale_rows(&tx, batch.id).await?;
     if !stale.is_empty() {
         let lines: Vec<String> = stale.iter().take(10).map(i32::to_string).collect();
         return Err(AppError::Conflict(format!(
-            "{} referrals changed since the preview (lines {}): preview the file again",
-            stale.len(),
-            lines.join(", ")
+            "referrals changed since the preview (lines {}{}): preview the file again",
+            lines.join(", "),
+            if stale.len() > 10 { ", …" } else { "" }
         )));
     }
-    let result = apply(&tx, principal, &batch, &rows, now).await?;
+    let result = apply(&tx, principal, &batch, now).await?;
     let mut m = batch.into_active_model();
     m.status = Set("COMMITTED".into());
     m.committed_at = Set(Some(now));
@@ -556,26 +578,13 @@ pub async fn commit(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<impo
     Ok(done)
 }
 
-/// Lines whose referral's version moved since the preview.
-async fn stale_rows(tx: &DatabaseTransaction, rows: &[import_row::Model]) -> AppResult<Vec<i32>> {
-    let mut stale = Vec::new();
-    for chunk in rows.chunks(CHUNK) {
-        let versions: HashMap<i64, i32> = referral::Entity::find()
-            .select_only()
-            .column(referral::Column::Id)
-            .column(referral::Column::Version)
-            .filter(referral::Column::Id.is_in(chunk.iter().map(|r| r.referral_id)))
-            .into_tuple::<(i64, i32)>()
-            .all(tx)
-            .await?
-            .into_iter()
-            .collect();
-        stale.extend(
-            chunk.iter().filter(|r| versions.get(&r.referral_id) != Some(&r.referral_version)).map(|r| r.row_number),
-        );
-    }
-    stale.sort_unstable();
-    Ok(stale)
+/// Lines whose referral's version moved since the preview (the first few).
+async fn stale_rows(tx: &DatabaseTransaction, batch_id: i64) -> AppResult<Vec<i32>> {
+    let db = tx.get_database_backend();
+    let sql = "SELECT r.row_number AS row_number FROM import_row r JOIN referral f ON f.id = r.referral_id
+               WHERE r.batch_id = $1 AND f.version <> r.referral_version ORDER BY r.row_number LIMIT 11";
+    let rows = tx.query_all_raw(stmt(db, sql, vec![batch_id.into()])).await?;
+    rows.iter().map(|r| r.try_get::<i32>("", "row_number").map_err(AppError::from)).collect()
 }
 
 /// The set-based writes of a commit.
@@ -583,7 +592,6 @@ async fn apply(
     tx: &DatabaseTransaction,
     principal: &Principal,
     batch: &import_batch::Model,
-    rows: &[import_row::Model],
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<serde_json::Value> {
     let db = tx.get_database_backend();
@@ -633,12 +641,14 @@ async fn apply(
         of_row("ever_qualified"),
     );
     let applied = tx.execute_raw(stmt(db, &sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
-    let (earned, voided) = apply_rewards(tx, rows, now).await?;
-    refresh_payout_views(tx, batch.id).await?;
-    digest(tx, batch, rows, now).await?;
+    let (earned, voided) = apply_rewards(tx, batch, now).await?;
+    if earned + voided > 0 {
+        refresh_payout_views(tx, batch.id).await?;
+    }
+    digest(tx, batch, now).await?;
     Ok(serde_json::json!({
         "applied": applied,
-        "unchanged": rows.len() as u64 - applied,
+        "unchanged": batch.valid_count as u64 - applied,
         "statusChanges": status_changes,
         "stageChanges": stage_changes,
         "notes": notes,
@@ -651,10 +661,42 @@ async fn apply(
 /// bulk, decided in memory, written in a few statements.
 async fn apply_rewards(
     tx: &DatabaseTransaction,
-    rows: &[import_row::Model],
+    batch: &import_batch::Model,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<(u64, u64)> {
-    let changed: Vec<&import_row::Model> = rows.iter().filter(|r| r.status_from != r.status_to).collect();
+    // Only a status change to DENIED or to one that reaches the program's
+    // trigger can touch rewards: load just those rows.
+    let programs: HashMap<i64, program::Model> = program::Entity::find()
+        .filter(program::Column::VendorOrgId.eq(batch.vendor_org_id))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut changed = Vec::new();
+    for p in programs.values() {
+        let statuses: Vec<&str> = [
+            ReferralStatus::Pending,
+            ReferralStatus::RequiresInfo,
+            ReferralStatus::Qualified,
+            ReferralStatus::Approved,
+            ReferralStatus::Denied,
+        ]
+        .into_iter()
+        .filter(|s| *s == ReferralStatus::Denied || reward_rule::reaches(p.reward_trigger, *s))
+        .map(status_name)
+        .collect();
+        changed.extend(
+            import_row::Entity::find()
+                .filter(import_row::Column::BatchId.eq(batch.id))
+                .filter(import_row::Column::ProgramId.eq(p.id))
+                .filter(import_row::Column::StatusTo.is_in(statuses))
+                .filter(Expr::col(import_row::Column::StatusFrom).ne(Expr::col(import_row::Column::StatusTo)))
+                .all(tx)
+                .await?,
+        );
+    }
+    let changed: Vec<&import_row::Model> = changed.iter().collect();
     let (mut earned, mut voided) = (0, 0);
     for chunk in changed.chunks(CHUNK) {
         let ids: Vec<i64> = chunk.iter().map(|r| r.referral_id).collect();
@@ -735,16 +777,14 @@ async fn refresh_payout_views(tx: &DatabaseTransaction, batch_id: i64) -> AppRes
 async fn digest(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
-    rows: &[import_row::Model],
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
-    let mut per_org: HashMap<i64, usize> = HashMap::new();
-    for r in rows.iter().filter(|r| r.changes) {
-        if let Some(org) = r.partner_org_id {
-            *per_org.entry(org).or_default() += 1;
-        }
-    }
-    for (org, count) in per_org {
+    let db = tx.get_database_backend();
+    let sql = "SELECT partner_org_id, COUNT(*) AS n FROM import_row
+               WHERE batch_id = $1 AND changes = $2 AND partner_org_id IS NOT NULL GROUP BY partner_org_id";
+    for row in tx.query_all_raw(stmt(db, sql, vec![batch.id.into(), true.into()])).await? {
+        let org: i64 = row.try_get("", "partner_org_id")?;
+        let count: i64 = row.try_get("", "n")?;
         let event = events::Event {
             kind: "REFERRALS_IMPORTED".into(),
             subject: "IMPORT",

@@ -101,9 +101,13 @@ fn replace_db(url: &str, name: &str) -> String {
 /// version; the template is built under an advisory lock, so parallel test
 /// processes build it once.
 async fn postgres_database(admin_url: &str) -> String {
-    use migration::MigratorTrait;
-    let names: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-    let template = format!("rh_template_{:x}", fxhash(&names.join(",")));
+    // The template is named by the migrations' source, so editing one (before
+    // it lands) never reuses a stale template.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migration/src");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let source: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let template = format!("rh_template_{:x}", fxhash(&source));
     let admin = Database::connect(admin_url).await.expect("connect to PostgreSQL");
     admin.execute_unprepared("SELECT pg_advisory_lock(424242)").await.unwrap();
     let exists = admin
