@@ -43,6 +43,10 @@ pub struct Config {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576, global = true)]
     pub body_limit_bytes: usize,
 
+    /// Largest multipart upload (a CSV for `previewReferralImport`), bytes.
+    #[arg(long, env = "UPLOAD_LIMIT_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    pub upload_limit_bytes: usize,
+
     /// Allow schema introspection (also for anonymous callers).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
@@ -132,6 +136,7 @@ impl Config {
             task_reminders_cron: "0 */5 * * * *".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
+            upload_limit_bytes: 50 * 1024 * 1024,
             introspection: true,
             link_rate_per_ip: 20,
             link_rate_per_code: 60,

@@ -44,6 +44,10 @@ pub struct HttpState {
     pub ws_init_timeout: Duration,
     /// Bounds how many WebSocket messages are handled at once.
     pub ws_handling: Arc<tokio::sync::Semaphore>,
+    /// Largest JSON request body.
+    pub body_limit: usize,
+    /// Largest multipart upload (the transport layer admits this much).
+    pub upload_limit: usize,
 }
 
 pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
@@ -195,8 +199,16 @@ async fn graphql_post(
             .into_response();
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes application/json").into_response();
+    let essence = content_type.split(';').next().map(str::trim).unwrap_or("");
+    if essence == "multipart/form-data" {
+        return multipart(&state, &headers, peer, media, content_type, &body).await;
+    }
+    if essence != "application/json" {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes application/json or multipart/form-data")
+            .into_response();
+    }
+    if body.len() > state.body_limit {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large").into_response();
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -265,12 +277,45 @@ async fn graphql_get(
     execute(&state, &headers, peer, media, params).await
 }
 
+/// A GraphQL multipart request (files with the operation), for CSV uploads.
+async fn multipart(
+    state: &HttpState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    media: &'static str,
+    content_type: &str,
+    body: &[u8],
+) -> Response {
+    let options = async_graphql::http::MultipartOptions::default().max_file_size(state.upload_limit).max_num_files(1);
+    match async_graphql::http::receive_body(Some(content_type), body, options).await {
+        Ok(request) => run(state, headers, peer, media, request).await,
+        Err(e) => request_error(media, &format!("not a GraphQL multipart request: {e}")),
+    }
+}
+
 async fn execute(
     state: &HttpState,
     headers: &HeaderMap,
     peer: SocketAddr,
     media: &'static str,
     params: Params,
+) -> Response {
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        request = request.variables(Variables::from_json(vars));
+    }
+    run(state, headers, peer, media, request).await
+}
+
+async fn run(
+    state: &HttpState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    media: &'static str,
+    request: async_graphql::Request,
 ) -> Response {
     let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
     let caller = match authenticate(&state.ctx, &state.keys, auth).await {
@@ -284,16 +329,8 @@ async fn execute(
         }
     };
     let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut request = async_graphql::Request::new(params.query)
-        .data(caller)
-        .data(ClientIp(Some(peer.ip())))
-        .data(crate::graphql::IdempotencyHeader(idempotency));
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(vars) = params.variables {
-        request = request.variables(Variables::from_json(vars));
-    }
+    let request =
+        request.data(caller).data(ClientIp(Some(peer.ip()))).data(crate::graphql::IdempotencyHeader(idempotency));
     let request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let response = REQUEST_ID.scope(request_id, state.schema.execute(request)).await;
     // Errors without a path come from parsing or validation: nothing ran.

@@ -67,6 +67,8 @@ impl App {
             schema,
             ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
             ws_handling: Arc::new(tokio::sync::Semaphore::new(64)),
+            body_limit: self.config.body_limit_bytes,
+            upload_limit: self.config.upload_limit_bytes,
         };
         let router =
             http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);

@@ -399,3 +399,38 @@ async fn the_update_integration_finds_by_any_key_and_replays_idempotent_retries(
     let reused = json!({ "k": { "externalId": "EXT-f" }, "s": "DENIED", "i": "crm-42" });
     assert_eq!(w.app.ok(&w.vendor, UPDATE, reused).await["updateReferral"]["status"], "DENIED");
 }
+
+#[tokio::test]
+async fn a_csv_file_uploads_by_graphql_multipart_request() {
+    let w = world().await;
+    let csv = format!("referralkey_ID,status\r\n{},QUALIFIED\r\n", w.refs[0].1);
+    let operations = json!({ "query": "mutation($f: Upload) { previewReferralImport(file: $f) { validCount errors { message } } }", "variables": { "f": null } });
+    let boundary = "rhboundary7MA4YWxkTrZu0gW";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.f\"]}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"updates.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n\
+         --{boundary}--\r\n"
+    );
+    let res = w
+        .app
+        .client
+        .post(format!("{}/graphql", w.app.base))
+        .bearer_auth(&w.vendor)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["previewReferralImport"], json!({ "validCount": 1, "errors": [] }), "{body}");
+    // Neither or both is a validation error.
+    let both = json!({ "csv": "referralkey_ID,status\n" });
+    let code = w
+        .app
+        .code(Some(&w.vendor), "mutation($csv: String) { previewReferralImport(csv: $csv) { id } }", json!({}))
+        .await;
+    assert_eq!(code, "VALIDATION");
+    let _ = both;
+}

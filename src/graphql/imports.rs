@@ -1,10 +1,11 @@
 //! Bulk updates by CSV: preview, then commit.
 
-use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Json, Object, Result, SimpleObject, Upload};
 use chrono::{DateTime, Duration, Utc};
 use entity::import_batch;
 
 use super::{ids, principal, svc};
+use crate::error::AppError;
 use crate::service::imports::{self, PREVIEW_LIFETIME_MINUTES};
 
 pub struct ImportBatch(import_batch::Model);
@@ -124,8 +125,25 @@ impl ImportMutation {
     /// Existing"): one key column per line (`referralkey_ID`,
     /// `referralkey_externalid` or `referralkey_email`), and `status`,
     /// `stage`, `note`, `sale_amount`. Nothing changes until commit.
-    async fn preview_referral_import(&self, ctx: &Context<'_>, csv: String) -> Result<ImportBatch> {
-        Ok(ImportBatch(imports::preview(svc(ctx), principal(ctx)?, &csv).await?))
+    ///
+    /// Give the file as `csv` text, or as `file` in a GraphQL multipart
+    /// request (up to `UPLOAD_LIMIT_BYTES`).
+    async fn preview_referral_import(
+        &self,
+        ctx: &Context<'_>,
+        csv: Option<String>,
+        file: Option<Upload>,
+    ) -> Result<ImportBatch> {
+        let text = match (csv, file) {
+            (Some(text), None) => text,
+            (None, Some(upload)) => {
+                let value = upload.value(ctx).map_err(|e| AppError::validation("file", e.to_string()))?;
+                String::from_utf8(value.content.to_vec())
+                    .map_err(|_| AppError::validation("file", "the file is not UTF-8 text"))?
+            }
+            _ => return Err(AppError::validation("csv", "give either csv or file").into()),
+        };
+        Ok(ImportBatch(imports::preview(svc(ctx), principal(ctx)?, &text).await?))
     }
 
     /// Applies a previewed batch's valid lines in one transaction; a
