@@ -628,19 +628,15 @@ async fn apply(
         ))
         .await?
         .rows_affected();
-    let of_row =
-        |col: &str| format!("(SELECT r.{col} FROM import_row r WHERE r.batch_id = $1 AND r.referral_id = referral.id)");
-    let sql = format!(
-        "UPDATE referral SET status = COALESCE({}, status), stage = COALESCE({}, stage),
-             sale_amount_minor = COALESCE({}, sale_amount_minor), ever_qualified = {},
-             version = version + 1, updated_at = $2
-         WHERE id IN (SELECT referral_id FROM import_row WHERE batch_id = $1 AND changes = $3)",
-        of_row("status_to"),
-        of_row("stage_to"),
-        of_row("sale_amount_minor"),
-        of_row("ever_qualified"),
-    );
-    let applied = tx.execute_raw(stmt(db, &sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
+    // One UPDATE … FROM (PostgreSQL, and SQLite since 3.33) joins each
+    // referral to its row instead of a subquery per column.
+    let sql = "UPDATE referral SET status = COALESCE(r.status_to, referral.status),
+             stage = COALESCE(r.stage_to, referral.stage),
+             sale_amount_minor = COALESCE(r.sale_amount_minor, referral.sale_amount_minor),
+             ever_qualified = r.ever_qualified, version = referral.version + 1, updated_at = $2
+         FROM import_row r
+         WHERE r.referral_id = referral.id AND r.batch_id = $1 AND r.changes = $3";
+    let applied = tx.execute_raw(stmt(db, sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
     let (earned, voided) = apply_rewards(tx, batch, now).await?;
     if earned + voided > 0 {
         refresh_payout_views(tx, batch.id).await?;
