@@ -423,9 +423,10 @@ fn export_error(e: AppError) -> Response {
         "VALIDATION" => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    let code = e.code();
+    // Through the GraphQL error: internal details are logged, not shown.
     let err: async_graphql::Error = e.into();
-    let code = err.extensions.as_ref().and_then(|x| x.get("code")).map(|v| v.to_string()).unwrap_or_default();
-    json_response(status, "application/json", &error_body(&err.message, code.trim_matches('"')))
+    json_response(status, "application/json", &error_body(&err.message, code))
 }
 
 fn export_stream(

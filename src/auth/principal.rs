@@ -45,6 +45,16 @@ impl Principal {
         }
     }
 
+    /// The vendor organization of a VENDOR user, for the vendor's own tools
+    /// (imports, webhooks, the update integration).
+    pub fn vendor_org(&self, what: &str) -> AppResult<i64> {
+        self.require(&[Role::Vendor])?;
+        if !self.is_vendor_side() {
+            return Err(AppError::Forbidden(format!("{what} belong to a vendor organization")));
+        }
+        self.org()
+    }
+
     /// The caller's organization, for operations that need one.
     pub fn org(&self) -> AppResult<i64> {
         self.org_id.ok_or_else(|| AppError::Forbidden("this operation needs a token naming an organization".into()))

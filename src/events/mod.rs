@@ -137,10 +137,6 @@ impl Hub {
         // No receivers is fine: nobody is subscribed.
         let _ = self.tx.send(Arc::new(n));
     }
-
-    pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
-    }
 }
 
 /// Whether `principal` may see the event live: ADMIN everything; a vendor's

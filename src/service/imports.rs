@@ -9,9 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
-use entity::{
-    Direction, ReferralStatus, Role, StageEditor, import_batch, import_row, partner, program, referral, reward,
-};
+use entity::{Direction, ReferralStatus, StageEditor, import_batch, import_row, partner, program, referral, reward};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
@@ -215,7 +213,6 @@ struct KeyRow {
 /// The referrals the file names, looked up in bulk within the vendor.
 struct Found {
     by_reference: HashMap<String, i64>,
-    by_id: HashSet<i64>,
     by_external: HashMap<String, i64>,
     by_email: HashMap<String, Vec<i64>>,
     referrals: HashMap<i64, KeyRow>,
@@ -267,7 +264,6 @@ async fn look_up(db: &impl ConnectionTrait, vendor: i64, lines: &[Line]) -> AppR
     }
     let mut found = Found {
         by_reference: HashMap::new(),
-        by_id: HashSet::new(),
         by_external: HashMap::new(),
         by_email: HashMap::new(),
         referrals: HashMap::new(),
@@ -279,7 +275,6 @@ async fn look_up(db: &impl ConnectionTrait, vendor: i64, lines: &[Line]) -> AppR
             continue;
         }
         found.by_reference.insert(r.reference_id.clone(), r.id);
-        found.by_id.insert(r.id);
         if let Some(e) = &r.external_id {
             found.by_external.insert(e.clone(), r.id);
         }
@@ -335,7 +330,7 @@ fn validate(
     let value = line.get(key).unwrap_or_default();
     let id = match key {
         Col::KeyId => relay_referral_id(value)
-            .filter(|id| found.by_id.contains(id))
+            .filter(|id| found.referrals.contains_key(id))
             .or_else(|| found.by_reference.get(&value.to_ascii_uppercase()).copied()),
         Col::KeyExternal => found.by_external.get(value).copied(),
         _ => match found.by_email.get(&value.to_lowercase()).map(Vec::as_slice) {
@@ -453,17 +448,9 @@ fn validate(
     })
 }
 
-fn require_vendor(principal: &Principal) -> AppResult<i64> {
-    principal.require(&[Role::Vendor])?;
-    if !principal.is_vendor_side() {
-        return Err(AppError::Forbidden("imports update a vendor's referrals".into()));
-    }
-    principal.org()
-}
-
 /// `previewReferralImport`: validates every row and keeps the valid ones.
 pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppResult<import_batch::Model> {
-    let vendor = require_vendor(principal)?;
+    let vendor = principal.vendor_org("imports")?;
     if csv_text.len() > MAX_CSV_BYTES {
         return Err(AppError::validation(
             "csv",
@@ -507,7 +494,7 @@ pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppRes
 }
 
 pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<import_batch::Model> {
-    let vendor = require_vendor(principal)?;
+    let vendor = principal.vendor_org("imports")?;
     import_batch::Entity::find_by_id(id)
         .filter(import_batch::Column::VendorOrgId.eq(vendor))
         .one(&ctx.db)
@@ -541,7 +528,7 @@ pub async fn sample(ctx: &Ctx, batch_id: i64, limit: u64) -> AppResult<Vec<(impo
 
 /// `commitReferralImport`: applies the batch once, in one transaction.
 pub async fn commit(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<import_batch::Model> {
-    let vendor = require_vendor(principal)?;
+    let vendor = principal.vendor_org("imports")?;
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
     // Locks the batch: a racing commit waits here, then finds it committed.

@@ -6,7 +6,7 @@
 //! input is a CONFLICT. Keys are kept 48 hours.
 
 use chrono::Duration;
-use entity::{ChangeSource, NoteVisibility, ReferralStatus, Role, idempotency_key, referral};
+use entity::{ChangeSource, NoteVisibility, ReferralStatus, idempotency_key, referral};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use sha2::{Digest, Sha256};
@@ -116,11 +116,7 @@ pub async fn update(
     update: Update,
     idempotency: Option<String>,
 ) -> AppResult<referral::Model> {
-    principal.require(&[Role::Vendor])?;
-    if !principal.is_vendor_side() {
-        return Err(AppError::Forbidden("the update integration changes a vendor's referrals".into()));
-    }
-    let vendor = principal.org()?;
+    let vendor = principal.vendor_org("referral updates")?;
     let claimed = match &idempotency {
         None => None,
         Some(k) => match claim(ctx, vendor, k, &hash(&key, &update)).await? {

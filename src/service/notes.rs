@@ -47,8 +47,7 @@ pub async fn add(
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
     let note = write(&ctx.db, Some(principal), &referral, visibility, body, ctx.now()).await?;
     if visibility == NoteVisibility::Shared {
-        referrals::notify_other_side(&ctx.db, principal, &referral, "NOTE_ADDED", "A note was added", ctx.now())
-            .await?;
+        referrals::notify(&ctx.db, Some(principal), &referral, "NOTE_ADDED", "A note was added", ctx.now()).await?;
     }
     Ok(note)
 }

@@ -284,7 +284,7 @@ fn status_change(
 /// partner side (or a referral link) goes to the vendor, a change by the
 /// vendor to the linked partner organization, or to the partner's contact
 /// e-mail while it is not linked.
-async fn notify(
+pub(crate) async fn notify(
     db: &impl ConnectionTrait,
     principal: Option<&Principal>,
     r: &referral::Model,
@@ -327,18 +327,6 @@ async fn notify(
     };
     events::record(db, event, now).await?;
     Ok(())
-}
-
-/// For notes: the other side hears about a SHARED note.
-pub async fn notify_other_side(
-    db: &impl ConnectionTrait,
-    principal: &Principal,
-    r: &referral::Model,
-    kind: &str,
-    message: &str,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    notify(db, Some(principal), r, kind, message, now).await
 }
 
 async fn lock(

@@ -1,7 +1,7 @@
 //! Webhook endpoints: a vendor registers URLs that receive its events,
 //! signed with a per-endpoint secret shown once at creation.
 
-use entity::{Role, delivery, delivery_attempt, webhook_endpoint};
+use entity::{delivery, delivery_attempt, webhook_endpoint};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
@@ -12,16 +12,8 @@ use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::events::webhook::new_secret;
 
-fn require_vendor(principal: &Principal) -> AppResult<i64> {
-    principal.require(&[Role::Vendor])?;
-    if !principal.is_vendor_side() {
-        return Err(AppError::Forbidden("webhooks belong to a vendor organization".into()));
-    }
-    principal.org()
-}
-
 pub async fn create(ctx: &Ctx, principal: &Principal, url: &str) -> AppResult<webhook_endpoint::Model> {
-    let org = require_vendor(principal)?;
+    let org = principal.vendor_org("webhooks")?;
     let url = url.trim();
     let parsed = reqwest::Url::parse(url).map_err(|_| AppError::validation("url", "url must be an absolute URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || url.len() > 2000 {
@@ -42,7 +34,7 @@ pub async fn create(ctx: &Ctx, principal: &Principal, url: &str) -> AppResult<we
 }
 
 async fn own(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<webhook_endpoint::Model> {
-    let org = require_vendor(principal)?;
+    let org = principal.vendor_org("webhooks")?;
     webhook_endpoint::Entity::find_by_id(id)
         .filter(webhook_endpoint::Column::VendorOrgId.eq(org))
         .one(&ctx.db)
@@ -67,7 +59,7 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<()> 
 }
 
 pub async fn list(ctx: &Ctx, principal: &Principal) -> AppResult<Vec<webhook_endpoint::Model>> {
-    let org = require_vendor(principal)?;
+    let org = principal.vendor_org("webhooks")?;
     Ok(webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::VendorOrgId.eq(org))
         .order_by_asc(webhook_endpoint::Column::Id)
