@@ -449,13 +449,7 @@ fn export_stream(
     let payout_views = list("payoutView")
         .map(|v| {
             v.iter()
-                .map(|s| match s.to_ascii_uppercase().as_str() {
-                    "NONE" => Ok(entity::PayoutView::None),
-                    "READY_FOR_PAYOUT" => Ok(entity::PayoutView::ReadyForPayout),
-                    "PAID_OUT" => Ok(entity::PayoutView::PaidOut),
-                    "RECURRING" => Ok(entity::PayoutView::Recurring),
-                    _ => Err(bad("payoutView")),
-                })
+                .map(|s| crate::service::referrals::parse_payout_view(s).ok_or_else(|| bad("payoutView")))
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
@@ -481,18 +475,9 @@ fn export_stream(
         payout_views,
         search: q.get("search").cloned(),
     };
-    let sort = match q.get("orderBy").map(|s| s.to_ascii_uppercase()).as_deref() {
-        None | Some("CREATED_AT") => F::CreatedAt,
-        Some("UPDATED_AT") => F::UpdatedAt,
-        Some("LEAD_NAME") => F::LeadName,
-        Some("LEAD_EMAIL") => F::LeadEmail,
-        Some("STATUS") => F::Status,
-        Some("STAGE") => F::Stage,
-        Some("REFERENCE_ID") => F::ReferenceId,
-        Some("EXTERNAL_ID") => F::ExternalId,
-        Some("PAYOUT_VIEW") => F::PayoutView,
-        Some("SALE_AMOUNT") => F::SaleAmount,
-        Some(_) => return Err(bad("orderBy")),
+    let sort = match q.get("orderBy") {
+        None => F::CreatedAt,
+        Some(name) => F::parse(name).ok_or_else(|| bad("orderBy"))?,
     };
     let descending = !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"));
     crate::service::exports::referrals_csv(ctx, principal, filter, sort, descending)

@@ -336,6 +336,9 @@ async fn exports_respect_tenancy_and_money() {
     let res = w.app.client.get(format!("{}/export/referrals.csv", w.app.base)).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(export(&w.app, &w.vendor, "status=MAYBE").await.0, 400);
+    assert_eq!(export(&w.app, &w.vendor, "orderBy=NOPE").await.0, 400);
+    let (_, none_view) = export(&w.app, &w.vendor, "payoutView=ready_for_payout&orderBy=reference_id").await;
+    assert_eq!(none_view.lines().count(), 1, "no referral is ready for payout yet");
 }
 
 const UPDATE: &str = "mutation($k: ReferralKeyInput!, $s: String, $n: String, $i: String) {

@@ -701,6 +701,29 @@ pub enum ReferralSortField {
 }
 
 impl ReferralSortField {
+    pub const ALL: [Self; 10] = [
+        Self::CreatedAt,
+        Self::UpdatedAt,
+        Self::LeadName,
+        Self::LeadEmail,
+        Self::Status,
+        Self::Stage,
+        Self::ReferenceId,
+        Self::ExternalId,
+        Self::PayoutView,
+        Self::SaleAmount,
+    ];
+
+    /// The API's name of the field (`CREATED_AT`, …), case-insensitive.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| {
+            let camel = f.sort(false).name;
+            let snake: String =
+                camel.chars().flat_map(|c| [(c.is_uppercase()).then_some('_'), Some(c)]).flatten().collect();
+            snake.eq_ignore_ascii_case(name)
+        })
+    }
+
     /// Sorting by a money column is a money field too.
     pub fn is_money(self) -> bool {
         self == Self::SaleAmount
@@ -738,6 +761,12 @@ impl ReferralSortField {
             Self::SaleAmount => r.sale_amount_minor.map_or(SortValue::Null, SortValue::Int),
         }
     }
+}
+
+/// The payout view of its API name (`READY_FOR_PAYOUT`, …), case-insensitive.
+pub fn parse_payout_view(name: &str) -> Option<PayoutView> {
+    use sea_orm::Iterable;
+    PayoutView::iter().find(|v| payout_view_name(*v).eq_ignore_ascii_case(name))
 }
 
 pub fn payout_view_name(v: PayoutView) -> &'static str {
@@ -810,4 +839,25 @@ pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppR
 /// Whether a partner record has referrals (deleting it is then refused).
 pub async fn exist_for_partner(db: &impl ConnectionTrait, partner_id: i64) -> AppResult<bool> {
     Ok(referral::Entity::find().filter(referral::Column::PartnerId.eq(partner_id)).count(db).await? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_fields_and_payout_views_parse_by_their_api_names() {
+        assert_eq!(ReferralSortField::parse("CREATED_AT"), Some(ReferralSortField::CreatedAt));
+        assert_eq!(ReferralSortField::parse("reference_id"), Some(ReferralSortField::ReferenceId));
+        assert_eq!(ReferralSortField::parse("SALE_AMOUNT"), Some(ReferralSortField::SaleAmount));
+        assert_eq!(ReferralSortField::parse("CREATEDAT"), None);
+        for f in ReferralSortField::ALL {
+            assert!(
+                ReferralSortField::parse(&format!("{f:?}")).is_none()
+                    || matches!(f, ReferralSortField::Status | ReferralSortField::Stage)
+            );
+        }
+        assert_eq!(parse_payout_view("ready_for_payout"), Some(PayoutView::ReadyForPayout));
+        assert_eq!(parse_payout_view("READY"), None);
+    }
 }
