@@ -8,6 +8,7 @@ mod m20261122_000002_referrals;
 mod m20261122_000003_delivery;
 mod m20261122_000004_imports;
 mod m20261122_000005_idempotency;
+mod m20261122_000006_hot_updates;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_delivery::Migration),
             Box::new(m20261122_000004_imports::Migration),
             Box::new(m20261122_000005_idempotency::Migration),
+            Box::new(m20261122_000006_hot_updates::Migration),
         ]
     }
 }

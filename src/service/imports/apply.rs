@@ -1,0 +1,239 @@
+//! The set-based writes of a commit: audit rows, notes, the referrals
+//! themselves, rewards and the digest, each one statement over the batch.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::{ReferralStatus, import_batch, import_row, program, referral, reward};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+
+use super::read::parse_status;
+use crate::auth::Principal;
+use crate::db::stmt;
+use crate::domain::referral_status::status_name;
+use crate::domain::reward_rule::{self, Action};
+use crate::error::{AppError, AppResult};
+use crate::events;
+
+/// Referrals per reward look-up.
+const CHUNK: usize = 5000;
+
+/// Lines whose referral's version moved since the preview (the first few).
+pub(super) async fn stale_rows(tx: &DatabaseTransaction, batch_id: i64) -> AppResult<Vec<i32>> {
+    let db = tx.get_database_backend();
+    let sql = "SELECT r.row_number AS row_number FROM import_row r JOIN referral f ON f.id = r.referral_id
+               WHERE r.batch_id = $1 AND f.version <> r.referral_version ORDER BY r.row_number LIMIT 11";
+    let rows = tx.query_all_raw(stmt(db, sql, vec![batch_id.into()])).await?;
+    rows.iter().map(|r| r.try_get::<i32>("", "row_number").map_err(AppError::from)).collect()
+}
+
+/// The set-based writes of a commit.
+pub(super) async fn apply(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    batch: &import_batch::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<serde_json::Value> {
+    let db = tx.get_database_backend();
+    let role = crate::auth::role_name(principal.role);
+    let audit = |field: &str, from: &str, to: &str, cond: &str| {
+        format!(
+            "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value,
+                 actor_user_id, actor_role, source, reason, job_run_id, import_batch_id, occurred_at)
+             SELECT $1, 'REFERRAL', r.referral_id, '{field}', 'SET_{field}', {from}, {to}, $2, $3, 'IMPORT', NULL, NULL, $4, $5
+             FROM import_row r WHERE r.batch_id = $4 AND {cond}"
+        )
+    };
+    let values =
+        || vec![batch.vendor_org_id.into(), principal.user_id.into(), role.into(), batch.id.into(), now.into()];
+    let status_changes = tx
+        .execute_raw(stmt(
+            db,
+            &audit("STATUS", "r.status_from", "r.status_to", "r.status_from <> r.status_to"),
+            values(),
+        ))
+        .await?
+        .rows_affected();
+    let stage_cond = "r.stage_to IS NOT NULL AND (r.stage_from IS NULL OR r.stage_from <> r.stage_to)";
+    let stage_changes = tx
+        .execute_raw(stmt(db, &audit("STAGE", "r.stage_from", "r.stage_to", stage_cond), values()))
+        .await?
+        .rows_affected();
+    let notes = tx
+        .execute_raw(stmt(
+            db,
+            "INSERT INTO note (referral_id, vendor_org_id, author_user_id, author_org_id, author_role, visibility, body, created_at)
+             SELECT r.referral_id, $1, $2, $1, $3, 'SHARED', r.note, $5 FROM import_row r WHERE r.batch_id = $4 AND r.note IS NOT NULL",
+            values(),
+        ))
+        .await?
+        .rows_affected();
+    // One UPDATE … FROM (PostgreSQL, and SQLite since 3.33) joins each
+    // referral to its row instead of a subquery per column.
+    let sql = "UPDATE referral SET status = COALESCE(r.status_to, referral.status),
+             stage = COALESCE(r.stage_to, referral.stage),
+             sale_amount_minor = COALESCE(r.sale_amount_minor, referral.sale_amount_minor),
+             ever_qualified = r.ever_qualified, version = referral.version + 1, updated_at = $2
+         FROM import_row r
+         WHERE r.referral_id = referral.id AND r.batch_id = $1 AND r.changes = $3";
+    let applied = tx.execute_raw(stmt(db, sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
+    let (earned, voided) = apply_rewards(tx, batch, now).await?;
+    if earned + voided > 0 {
+        refresh_payout_views(tx, batch.id).await?;
+    }
+    digest(tx, batch, now).await?;
+    Ok(serde_json::json!({
+        "applied": applied,
+        "unchanged": batch.valid_count as u64 - applied,
+        "statusChanges": status_changes,
+        "stageChanges": stage_changes,
+        "notes": notes,
+        "rewardsEarned": earned,
+        "rewardsVoided": voided,
+    }))
+}
+
+/// The reward rule for every row whose status changed: rewards loaded in
+/// bulk, decided in memory, written in a few statements.
+async fn apply_rewards(
+    tx: &DatabaseTransaction,
+    batch: &import_batch::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<(u64, u64)> {
+    // Only a status change to DENIED or to one that reaches the program's
+    // trigger can touch rewards: load just those rows.
+    let programs: HashMap<i64, program::Model> = program::Entity::find()
+        .filter(program::Column::VendorOrgId.eq(batch.vendor_org_id))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut changed = Vec::new();
+    for p in programs.values() {
+        let statuses: Vec<&str> = [
+            ReferralStatus::Pending,
+            ReferralStatus::RequiresInfo,
+            ReferralStatus::Qualified,
+            ReferralStatus::Approved,
+            ReferralStatus::Denied,
+        ]
+        .into_iter()
+        .filter(|s| *s == ReferralStatus::Denied || reward_rule::reaches(p.reward_trigger, *s))
+        .map(status_name)
+        .collect();
+        changed.extend(
+            import_row::Entity::find()
+                .filter(import_row::Column::BatchId.eq(batch.id))
+                .filter(import_row::Column::ProgramId.eq(p.id))
+                .filter(import_row::Column::StatusTo.is_in(statuses))
+                .filter(Expr::col(import_row::Column::StatusFrom).ne(Expr::col(import_row::Column::StatusTo)))
+                .all(tx)
+                .await?,
+        );
+    }
+    let changed: Vec<&import_row::Model> = changed.iter().collect();
+    let (mut earned, mut voided) = (0, 0);
+    for chunk in changed.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|r| r.referral_id).collect();
+        let referrals: HashMap<i64, referral::Model> = referral::Entity::find()
+            .filter(referral::Column::Id.is_in(ids.clone()))
+            .all(tx)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut existing: HashMap<i64, Vec<reward::Model>> = HashMap::new();
+        for w in reward::Entity::find().filter(reward::Column::ReferralId.is_in(ids)).all(tx).await? {
+            existing.entry(w.referral_id).or_default().push(w);
+        }
+        let program_ids: HashSet<i64> = referrals.values().map(|r| r.program_id).collect();
+        let programs: HashMap<i64, program::Model> = program::Entity::find()
+            .filter(program::Column::Id.is_in(program_ids))
+            .all(tx)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut to_void = Vec::new();
+        for row in chunk {
+            let (Some(r), Some(to)) =
+                (referrals.get(&row.referral_id), row.status_to.as_deref().and_then(parse_status))
+            else {
+                continue;
+            };
+            if r.partner_id.is_none() {
+                continue;
+            }
+            let program = &programs[&r.program_id];
+            let rewards = existing.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+            let ledger = crate::service::rewards::ledger_of(rewards);
+            match reward_rule::on_status(program.reward_trigger, to, ledger) {
+                Action::None => {}
+                Action::Void => {
+                    to_void.extend(rewards.iter().filter(|w| w.kind == entity::RewardKind::Trigger).map(|w| w.id))
+                }
+                // Earning, reinstating and clawbacks compute amounts per
+                // referral: they take the single-referral path.
+                action => {
+                    crate::service::rewards::on_status_change(tx, r, program, to, now).await?;
+                    earned += u64::from(matches!(action, Action::Earn));
+                }
+            }
+        }
+        if !to_void.is_empty() {
+            voided += reward::Entity::update_many()
+                .col_expr(reward::Column::Status, Expr::value(entity::RewardStatus::Void))
+                .col_expr(reward::Column::VoidedAt, Expr::value(now))
+                .col_expr(reward::Column::UpdatedAt, Expr::value(now))
+                .filter(reward::Column::Id.is_in(to_void))
+                .exec(tx)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok((earned, voided))
+}
+
+/// Seed 003's payout view of every referral of the batch, in one statement.
+async fn refresh_payout_views(tx: &DatabaseTransaction, batch_id: i64) -> AppResult<()> {
+    let db = tx.get_database_backend();
+    let sql = "UPDATE referral SET payout_view = CASE
+            WHEN recurring = $2 THEN 'RECURRING'
+            WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status IN ('EARNED', 'BILLED')) THEN 'READY_FOR_PAYOUT'
+            WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status = 'PAID_OUT') THEN 'PAID_OUT'
+            ELSE 'NONE' END
+        WHERE id IN (SELECT referral_id FROM import_row WHERE batch_id = $1)";
+    tx.execute_raw(stmt(db, sql, vec![batch_id.into(), true.into()])).await?;
+    Ok(())
+}
+
+/// One notice per partner organization whose referrals changed: a digest,
+/// not a message per row.
+async fn digest(
+    tx: &DatabaseTransaction,
+    batch: &import_batch::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let db = tx.get_database_backend();
+    let sql = "SELECT partner_org_id, COUNT(*) AS n FROM import_row
+               WHERE batch_id = $1 AND changes = $2 AND partner_org_id IS NOT NULL GROUP BY partner_org_id";
+    for row in tx.query_all_raw(stmt(db, sql, vec![batch.id.into(), true.into()])).await? {
+        let org: i64 = row.try_get("", "partner_org_id")?;
+        let count: i64 = row.try_get("", "n")?;
+        let event = events::Event {
+            kind: "REFERRALS_IMPORTED".into(),
+            subject: "IMPORT",
+            subject_id: batch.id,
+            vendor_org_id: batch.vendor_org_id,
+            partner_org_id: Some(org),
+            partner_visible: true,
+            recipient_org_id: Some(org),
+            message: format!("{count} of your referrals were updated"),
+            payload: serde_json::json!({ "importBatchId": batch.id, "updated": count }),
+            ..events::Event::default()
+        };
+        events::record(tx, event, now).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Validating a chunk of lines: one statement finds every referral the
+//! chunk names, then each line is checked in memory by the same rules as the
+//! API. A line with any error is reported and not kept.
+
+use std::collections::HashMap;
+
+use entity::{Direction, ReferralStatus, RewardModel, StageEditor, program};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::read::{Col, Line, parse_amount, parse_status};
+use super::{RowError, err};
+use crate::db::{Bulk, bulk_rows_per_statement, stmt};
+use crate::domain::referral_status::{self, Decision, Facts, status_name};
+use crate::domain::stage::{self, Side, StageRefusal};
+use crate::error::AppResult;
+
+/// What validation needs of a referral a line names.
+#[derive(Debug, FromQueryResult)]
+pub(super) struct Match {
+    line: i32,
+    id: i64,
+    program_id: i64,
+    direction: Direction,
+    status: Option<ReferralStatus>,
+    ever_qualified: bool,
+    stage: Option<String>,
+    sale_amount_minor: Option<i64>,
+    version: i32,
+    partner_org_id: Option<i64>,
+    stage_editor: Option<StageEditor>,
+}
+
+/// A key as the look-up statement takes it.
+struct Key<'a> {
+    line: i32,
+    kind: &'static str,
+    key: std::borrow::Cow<'a, str>,
+    id: Option<i64>,
+}
+
+fn relay_referral_id(raw: &str) -> Option<i64> {
+    match crate::graphql::parse_global_id(raw) {
+        Some((kind, id)) if kind == "Referral" => Some(id),
+        _ => None,
+    }
+}
+
+/// The one key a line gives, as the look-up takes it; `None` when the line
+/// gives no key or more than one (validation reports those).
+fn key_of(line: &Line) -> Option<Key<'_>> {
+    let mut given = Col::KEYS.into_iter().filter_map(|c| line.get(c).map(|v| (c, v)));
+    let (col, value) = given.next()?;
+    if given.next().is_some() {
+        return None;
+    }
+    let row = line.row;
+    Some(match col {
+        Col::KeyId => match relay_referral_id(value) {
+            Some(id) => Key { line: row, kind: "id", key: "".into(), id: Some(id) },
+            None => Key { line: row, kind: "reference", key: value.to_ascii_uppercase().into(), id: None },
+        },
+        Col::KeyExternal => Key { line: row, kind: "external", key: value.into(), id: None },
+        _ => Key { line: row, kind: "email", key: value.to_lowercase().into(), id: None },
+    })
+}
+
+/// Every referral of the vendor that the lines name, by line (an e-mail may
+/// name several).
+pub(super) async fn look_up(db: &impl ConnectionTrait, vendor: i64, lines: &[Line]) -> AppResult<Vec<Match>> {
+    let keys: Vec<Key> = lines.iter().filter_map(key_of).collect();
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(bulk_rows_per_statement(db.get_database_backend(), 4)) {
+        found.extend(look_up_keys(db, vendor, chunk).await?);
+    }
+    Ok(found)
+}
+
+async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) -> AppResult<Vec<Match>> {
+    let backend = db.get_database_backend();
+    let rows = keys.iter().map(|k| vec![k.line.into(), k.kind.into(), k.key.as_ref().into(), k.id.into()]).collect();
+    let bulk = Bulk::new(backend, &[("line", "int"), ("kind", "text"), ("key", "text"), ("id", "bigint")], rows);
+    let v = bulk.next;
+    // The keys are materialized and drive every join (CROSS JOIN fixes the
+    // order in SQLite): without that SQLite 3.51 scanned the vendor's
+    // referrals and the keys for each, quadratic in the file.
+    let branch = |on: &str, kind: &str| {
+        format!(
+            "SELECT k.line AS line, r.id AS id FROM k CROSS JOIN referral r
+             WHERE k.kind = '{kind}' AND r.vendor_org_id = ${v} AND {on}"
+        )
+    };
+    // Only the kinds of key the file uses: each branch reads every key.
+    let branches: Vec<String> = [
+        ("reference", "r.reference_id = k.key"),
+        ("id", "r.id = k.id"),
+        ("external", "r.external_id = k.key"),
+        ("email", "lower(r.lead_email) = k.key"),
+    ]
+    .into_iter()
+    .filter(|(kind, _)| keys.iter().any(|k| k.kind == *kind))
+    .map(|(kind, on)| branch(on, kind))
+    .collect();
+    let sql = format!(
+        "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
+         m AS ({})
+         SELECT m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage,
+                r.sale_amount_minor, r.version, p.partner_org_id, p.stage_editor
+         FROM m JOIN referral r ON r.id = m.id LEFT JOIN partner p ON p.id = r.partner_id
+         ORDER BY m.line, r.id",
+        bulk.sql,
+        branches.join(" UNION ALL "),
+    );
+    let mut values = bulk.values;
+    values.push(vendor.into());
+    Ok(Match::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
+}
+
+/// What commit will apply to one referral: an `import_row`.
+#[derive(Debug)]
+pub(super) struct Valid {
+    pub row_number: i32,
+    pub referral_id: i64,
+    pub program_id: i64,
+    pub referral_version: i32,
+    pub partner_org_id: Option<i64>,
+    pub status_from: &'static str,
+    pub status_to: &'static str,
+    pub stage_from: Option<String>,
+    pub stage_to: Option<String>,
+    pub note: Option<String>,
+    pub sale_amount_minor: Option<i64>,
+    pub ever_qualified: bool,
+    pub changes: bool,
+}
+
+/// The state carried from chunk to chunk.
+pub(super) struct Validator<'a> {
+    pub programs: &'a HashMap<i64, program::Model>,
+    /// Referral → the line that first updates it.
+    pub seen: HashMap<i64, i32>,
+}
+
+impl Validator<'_> {
+    /// Validates one line given the referrals its key matched.
+    pub fn line(&mut self, line: &Line, matches: &[Match], errors: &mut Vec<RowError>) -> Option<Valid> {
+        let row = line.row;
+        let before = errors.len();
+        let mut fail = |col: Option<Col>, msg: String| errors.push(err(row, col.map(Col::name), msg));
+        let given: Vec<Col> = Col::KEYS.into_iter().filter(|c| line.get(*c).is_some()).collect();
+        let key = match given.as_slice() {
+            [one] => *one,
+            [] => {
+                fail(
+                    None,
+                    "no key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email".into(),
+                );
+                return None;
+            }
+            _ => {
+                fail(
+                    None,
+                    "more than one key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email"
+                        .into(),
+                );
+                return None;
+            }
+        };
+        let value = line.get(key).unwrap_or_default();
+        let r = match matches {
+            [one] => one,
+            [] => {
+                fail(Some(key), format!("no referral {value}"));
+                return None;
+            }
+            many => {
+                fail(
+                    Some(key),
+                    format!("{} referrals have this e-mail: use referralkey_ID or referralkey_externalid", many.len()),
+                );
+                return None;
+            }
+        };
+        if let Some(first) = self.seen.insert(r.id, row) {
+            fail(Some(key), format!("line {first} already updates this referral"));
+            return None;
+        }
+        let (Direction::Inbound, Some(from)) = (r.direction, r.status) else {
+            fail(Some(key), "an assigned referral has no qualification status".into());
+            return None;
+        };
+        let program = &self.programs[&r.program_id];
+        for col in [Col::Outcome, Col::InvalidReason] {
+            if line.get(col).is_some() {
+                fail(Some(col), format!("{} is not supported yet: leave it empty", col.name()));
+            }
+        }
+        let note = line.get(Col::Note).map(str::to_owned);
+        if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
+            fail(Some(Col::Note), "note must be at most 10000 characters".into());
+        }
+        let sale = line.get(Col::SaleAmount).and_then(|v| {
+            let amount = parse_amount(v);
+            if amount.is_none() {
+                fail(Some(Col::SaleAmount), format!("not an amount: {v} (use major units like 1234.50)"));
+            }
+            amount
+        });
+        let mut to = from;
+        if let Some(v) = line.get(Col::Status) {
+            match parse_status(v) {
+                None => fail(Some(Col::Status), format!("not a status: {v}")),
+                Some(wanted) => match referral_status::decide(from, wanted, Facts { ever_qualified: r.ever_qualified })
+                {
+                    Ok(Decision::NoOp) => {}
+                    Ok(Decision::MoveTo(t)) => to = t,
+                    Err(refusal) => fail(
+                        Some(Col::Status),
+                        format!(
+                            "{} → {} is not allowed: {}",
+                            status_name(refusal.from),
+                            status_name(refusal.to),
+                            refusal.rule
+                        ),
+                    ),
+                },
+            }
+        }
+        if to != from && to == ReferralStatus::RequiresInfo && note.is_none() {
+            fail(Some(Col::Note), "REQUIRES_INFO needs a note saying what is missing".into());
+        }
+        if to != from
+            && to == ReferralStatus::Approved
+            && program.reward_model == RewardModel::Commission
+            && sale.or(r.sale_amount_minor).is_none()
+        {
+            fail(Some(Col::SaleAmount), "approving in a COMMISSION program needs the sale amount".into());
+        }
+        let mut stage_to = None;
+        if let Some(v) = line.get(Col::Stage) {
+            let stages = crate::service::programs::stages(program);
+            match stages.iter().find(|s| s.eq_ignore_ascii_case(v)) {
+                None => fail(Some(Col::Stage), format!("stage must be one of: {}", stages.join(", "))),
+                Some(name) => {
+                    let editor = r.stage_editor.unwrap_or(StageEditor::Vendor);
+                    match stage::may_set_stage(Some(to), editor, Side::Vendor) {
+                        Ok(()) => stage_to = Some(name.clone()),
+                        Err(StageRefusal::Locked(rule) | StageRefusal::NotYourSide(rule)) => {
+                            fail(Some(Col::Stage), rule.into())
+                        }
+                    }
+                }
+            }
+        }
+        if errors.len() > before {
+            return None;
+        }
+        let stage_changes = stage_to.as_ref().is_some_and(|s| r.stage.as_ref() != Some(s));
+        let changes = to != from || stage_changes || (sale.is_some() && sale != r.sale_amount_minor) || note.is_some();
+        Some(Valid {
+            row_number: row,
+            referral_id: r.id,
+            program_id: r.program_id,
+            referral_version: r.version,
+            partner_org_id: r.partner_org_id,
+            status_from: status_name(from),
+            status_to: status_name(to),
+            stage_from: r.stage.clone(),
+            stage_to,
+            note,
+            sale_amount_minor: sale,
+            ever_qualified: r.ever_qualified || to == ReferralStatus::Qualified,
+            changes,
+        })
+    }
+}
+
+/// Pairs each line with the referrals its key matched (`matches` is sorted
+/// by line, as the look-up returns it).
+pub(super) fn by_line<'m>(lines: &[Line], matches: &'m [Match]) -> Vec<&'m [Match]> {
+    let mut rest = matches;
+    lines
+        .iter()
+        .map(|l| {
+            let skip = rest.iter().take_while(|m| m.line < l.row).count();
+            rest = &rest[skip..];
+            let n = rest.iter().take_while(|m| m.line == l.row).count();
+            let (mine, after) = rest.split_at(n);
+            rest = after;
+            mine
+        })
+        .collect()
+}
