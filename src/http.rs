@@ -434,7 +434,7 @@ fn export_stream(
     principal: crate::auth::Principal,
     q: &HashMap<String, String>,
 ) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>, AppError> {
-    use crate::service::referrals::{ReferralFilter, ReferralSortField as F};
+    use crate::service::referrals::{Overdue, ReferralFilter, ReferralSortField as F};
     let list = |key: &str| {
         q.get(key).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
     };
@@ -474,6 +474,12 @@ fn export_stream(
         created_to: time("createdTo")?,
         payout_views,
         search: q.get("search").cloned(),
+        report_back_overdue: match q.get("reportBackOverdue").map(String::as_str) {
+            None => None,
+            Some("true") => Some(Overdue { overdue: true, as_of: ctx.now() }),
+            Some("false") => Some(Overdue { overdue: false, as_of: ctx.now() }),
+            Some(_) => return Err(bad("reportBackOverdue")),
+        },
     };
     let sort = match q.get("orderBy") {
         None => F::CreatedAt,

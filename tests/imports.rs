@@ -105,7 +105,7 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
          ,EXT-f,,Maybe,,,12.345,\n\
          ,EXT-g,,REQUIRES_INFO,,,,\n\
          ,EXT-h,,,Demo,,,\n\
-         ,EXT-c,,,,,,SOLD\n\
+         ,EXT-c,,DENIED,,,,SOLD\n\
          ,EXT-e,,APPROVED,,,1234.50,\n\
          ,,,QUALIFIED,,,,\n\
          {a},,,DENIED,,,,\n"
@@ -134,7 +134,7 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
     );
     assert!(at(8).contains("note: REQUIRES_INFO needs a note"), "{}", at(8));
     assert!(at(9).contains("stage: the stage unlocks once the referral is QUALIFIED or APPROVED"), "{}", at(9));
-    assert!(at(10).contains("outcome: outcome is not supported yet"), "{}", at(10));
+    assert!(at(10).contains("status: the outcome moves the referral to APPROVED, not DENIED"), "{}", at(10));
     assert!(at(12).contains("no key"), "{}", at(12));
     assert!(at(13).contains("line 2 already updates this referral"), "{}", at(13));
     assert!(at(11).is_empty(), "{}", at(11));
@@ -172,6 +172,64 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
         .collect();
     assert_eq!(digests.len(), 1);
     assert_eq!(digests[0]["node"]["message"], "2 of your referrals were updated");
+}
+
+#[tokio::test]
+async fn outcomes_and_invalid_reasons_import_like_report_backs() {
+    let w = world().await;
+    let csv = "referralkey_externalid,outcome,invalid_reason,note\n\
+               EXT-a,SOLD,,Closed\n\
+               EXT-b,No sale,Spam,\n\
+               EXT-c,In progress,,Call back in May\n\
+               EXT-d,NO_SALE,OTHER: moved abroad,\n\
+               EXT-e,,DUPLICATE,\n\
+               EXT-f,NO_SALE,OTHER,\n\
+               EXT-g,SOLD,SPAM,\n\
+               EXT-h,MAYBE,,\n";
+    let batch = w.preview(csv).await;
+    assert_eq!((batch["validCount"].as_i64(), batch["errorCount"].as_i64()), (Some(4), Some(4)));
+    let errs = errors(&batch);
+    let at =
+        |row: i64| errs.iter().find(|e| e.0 == row).map(|e| format!("{}: {}", e.1.clone().unwrap_or_default(), e.2));
+    assert_eq!(at(6).as_deref(), Some("invalid_reason: an invalid_reason goes with the outcome NO_SALE"));
+    assert_eq!(at(7).as_deref(), Some("invalid_reason: an OTHER invalid reason needs a text saying what"));
+    assert_eq!(at(8).as_deref(), Some("invalid_reason: only a NO_SALE referral is marked invalid"));
+    assert!(at(9).unwrap().starts_with("outcome: not an outcome: MAYBE"), "{:?}", at(9));
+    w.app.clock.advance(Duration::minutes(30));
+    let done = w.commit(&batch).await;
+    assert_eq!((done["result"]["outcomes"].as_i64(), done["result"]["rewardsEarned"].as_i64()), (Some(4), Some(1)));
+
+    let q = "query($id: ID!) { referral(id: $id) { status outcome invalidReason invalidReasonText reportBackDueAt payoutView } }";
+    let read = |i: usize| {
+        let (app, vendor, id) = (&w.app, &w.vendor, w.refs[i].0.clone());
+        async move { app.ok(vendor, q, json!({ "id": id })).await["referral"].clone() }
+    };
+    let a = read(0).await;
+    assert_eq!(
+        (a["status"].as_str(), a["outcome"].as_str(), &a["reportBackDueAt"]),
+        (Some("APPROVED"), Some("SOLD"), &Value::Null)
+    );
+    assert_eq!(a["payoutView"], "READY_FOR_PAYOUT");
+    let b = read(1).await;
+    assert_eq!((b["status"].as_str(), b["invalidReason"].as_str()), (Some("DENIED"), Some("SPAM")));
+    let c = read(2).await;
+    assert_eq!((c["status"].as_str(), c["outcome"].as_str()), (Some("PENDING"), Some("IN_PROGRESS")));
+    let due = (start_time() + Duration::days(14) + Duration::minutes(30)).to_rfc3339();
+    assert_eq!(c["reportBackDueAt"].as_str(), Some(due.as_str()), "reportBackDays from the commit");
+    let d = read(3).await;
+    assert_eq!(
+        (d["status"].as_str(), d["invalidReason"].as_str(), d["invalidReasonText"].as_str()),
+        (Some("DENIED"), Some("OTHER"), Some("moved abroad"))
+    );
+    let q = "query($id: ID!) { referralTimeline(id: $id) { kind source to reason } }";
+    let timeline = w.app.ok(&w.vendor, q, json!({ "id": w.refs[3].0 })).await["referralTimeline"].clone();
+    assert!(
+        timeline.as_array().unwrap().iter().any(|e| e["kind"] == "OUTCOME_CHANGE"
+            && e["source"] == "IMPORT"
+            && e["to"] == "NO_SALE"
+            && e["reason"] == "invalid: OTHER (moved abroad)"),
+        "{timeline}"
+    );
 }
 
 #[tokio::test]
@@ -285,25 +343,33 @@ async fn an_export_reads_back_in_after_editing() {
             json!({ "id": w.refs[0].0 }),
         )
         .await;
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { reportOutcome(id: $id, input: { outcome: IN_PROGRESS }) { outcome } }",
+            json!({ "id": w.refs[0].0 }),
+        )
+        .await;
     let (status, csv) = export(&w.app, &w.vendor, "orderBy=LEAD_NAME&direction=ASC").await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "referralkey_ID,status,stage,sale_amount,note,external_id,lead_name,lead_email,lead_phone,lead_company,partner,payout_view,created_at"
+        "referralkey_ID,status,stage,sale_amount,note,outcome,invalid_reason,external_id,lead_name,lead_email,lead_phone,lead_company,partner,payout_view,created_at,report_back_due_at"
     );
     assert_eq!(lines.len(), 9, "a header and eight referrals");
-    assert!(lines[1].starts_with(&format!("{},QUALIFIED,", w.refs[0].1)), "{}", lines[1]);
+    assert!(lines[1].starts_with(&format!("{},QUALIFIED,,,,IN_PROGRESS,,", w.refs[0].1)), "{}", lines[1]);
     assert!(lines[1].contains(",EXT-a,a,a@x.io,"), "{}", lines[1]);
     // Filters apply.
     let (_, only) = export(&w.app, &w.vendor, "status=QUALIFIED").await;
     assert_eq!(only.lines().count(), 2);
-    // Edit: b → DENIED with a note; everything else as exported.
+    // Edit: b → DENIED with a note, as an invalid duplicate; everything else
+    // as exported (a's IN_PROGRESS again is a no-op in a file).
     let edited: String = csv
         .lines()
         .map(|l| {
             if l.starts_with(&w.refs[1].1) {
-                l.replacen(",PENDING,,,,", ",DENIED,,,\"Duplicate, see a\",", 1)
+                l.replacen(",PENDING,,,,,,", ",DENIED,,,\"Duplicate, see a\",NO_SALE,DUPLICATE,", 1)
             } else {
                 l.to_owned()
             }
@@ -316,7 +382,8 @@ async fn an_export_reads_back_in_after_editing() {
     let done = w.commit(&batch).await;
     assert_eq!(done["result"]["applied"], 1, "only the edited row changes anything");
     assert_eq!(w.status(1).await["status"], "DENIED");
-    assert_eq!(w.status(0).await["version"], 2, "unchanged rows are left alone");
+    assert_eq!(done["result"]["outcomes"], 1);
+    assert_eq!(w.status(0).await["version"], 3, "unchanged rows are left alone");
 }
 
 #[tokio::test]

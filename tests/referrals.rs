@@ -664,3 +664,154 @@ async fn partners_see_only_their_own_referrals_and_other_vendors_none() {
         w.app.code(Some(&w.vendor), "mutation($id: ID!) { deletePartner(id: $id) }", json!({ "id": w.partner })).await;
     assert_eq!(code, "CONFLICT");
 }
+
+const REPORT: &str = "mutation($id: ID!, $i: ReportOutcomeInput!) { reportOutcome(id: $id, input: $i) {
+    status outcome invalidReason invalidReasonText reportBackDueAt reportBackOverdue version } }";
+
+impl World {
+    async fn report(&self, id: &str, input: Value) -> Result<Value, Value> {
+        let (_, body) = self.app.post(Some(&self.vendor), REPORT, json!({ "id": id, "i": input })).await;
+        if body["errors"].is_array() {
+            Err(body["errors"][0].clone())
+        } else {
+            Ok(body["data"]["reportOutcome"].clone())
+        }
+    }
+
+    async fn read(&self, id: &str, fields: &str) -> Value {
+        let q = format!("query($id: ID!) {{ referral(id: $id) {{ {fields} }} }}");
+        self.app.ok(&self.vendor, &q, json!({ "id": id })).await["referral"].clone()
+    }
+}
+
+fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339()
+}
+
+#[tokio::test]
+async fn report_backs_are_owed_where_the_reward_waits_for_approval_and_move_the_status() {
+    let w = world().await;
+    // Per referral (trigger PENDING): nothing is owed.
+    w.flat_program(500, "PENDING").await;
+    let id = w.submit(&w.partner_user, "Early Bird").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.read(&id, "reportBackDueAt").await["reportBackDueAt"], Value::Null);
+
+    // Per sale: due reportBackDays (14) after submission.
+    w.flat_program(5_000, "APPROVED").await;
+    let id = w.submit(&w.partner_user, "Pat Buyer").await["id"].as_str().unwrap().to_owned();
+    let due = start_time() + Duration::days(14);
+    assert_eq!(w.read(&id, "reportBackDueAt").await["reportBackDueAt"], at(due));
+
+    // IN_PROGRESS keeps the status and moves the due time out from now.
+    w.app.clock.advance(Duration::days(10));
+    let r = w.report(&id, json!({ "outcome": "IN_PROGRESS", "note": "Second meeting next week" })).await.unwrap();
+    assert_eq!((r["status"].as_str(), r["outcome"].as_str()), (Some("PENDING"), Some("IN_PROGRESS")));
+    assert_eq!(r["reportBackDueAt"], at(start_time() + Duration::days(24)));
+
+    // Past due: listed for follow-up, and shown on the record.
+    w.app.clock.advance(Duration::days(15));
+    assert_eq!(w.read(&id, "reportBackOverdue").await["reportBackOverdue"], true);
+    let overdue = "query { referrals(filter: { reportBackOverdue: true }) { totalCount edges { node { id } } } }";
+    let list = w.app.ok(&w.vendor, overdue, json!({})).await["referrals"].clone();
+    assert_eq!((list["totalCount"].as_i64(), list["edges"][0]["node"]["id"].as_str()), (Some(1), Some(id.as_str())));
+
+    // SOLD approves, earns the per-sale reward and clears the report back.
+    let r = w.report(&id, json!({ "outcome": "SOLD" })).await.unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["outcome"].as_str(), &r["reportBackDueAt"], &r["reportBackOverdue"]),
+        (Some("APPROVED"), Some("SOLD"), &Value::Null, &json!(false))
+    );
+    assert_eq!(w.rewards(&w.vendor, &id).await["rewards"][0]["amountMinor"], 5_000);
+    assert_eq!(w.app.ok(&w.vendor, overdue, json!({})).await["referrals"]["totalCount"], 0);
+    // The same report again changes nothing; another outcome is refused.
+    assert_eq!(w.report(&id, json!({ "outcome": "SOLD" })).await.unwrap()["version"], r["version"]);
+    let refused = w.report(&id, json!({ "outcome": "NO_SALE" })).await.unwrap_err();
+    assert_eq!(refused["extensions"]["code"], "INVALID_TRANSITION");
+    assert_eq!(refused["extensions"]["rule"], "nothing changes after APPROVED");
+
+    // The timeline shows the outcome and the status change it caused, and the partner saw the note.
+    let timeline = w.timeline(&w.partner_user, &id).await;
+    let kinds: Vec<_> = timeline.iter().map(|e| (e["kind"].as_str().unwrap(), e["to"].as_str())).collect();
+    assert!(kinds.contains(&("OUTCOME_CHANGE", Some("IN_PROGRESS"))), "{kinds:?}");
+    assert!(kinds.contains(&("OUTCOME_CHANGE", Some("SOLD"))), "{kinds:?}");
+    assert!(kinds.contains(&("STATUS_CHANGE", Some("APPROVED"))), "{kinds:?}");
+    assert!(timeline.iter().any(|e| e["note"]["body"] == "Second meeting next week"));
+    let notes = w.app.ok(&w.partner_user, "{ notifications { edges { node { kind message } } } }", json!({})).await;
+    let outcome_notes: Vec<_> = notes["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["kind"] == "REFERRAL_OUTCOME_REPORTED")
+        .collect();
+    assert_eq!(outcome_notes.len(), 2);
+}
+
+#[tokio::test]
+async fn no_sale_keeps_the_status_and_invalid_denies_with_a_reason() {
+    let w = world().await;
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: COMMISSION, rewardBasisPoints: 1000, rewardTrigger: APPROVED }) { id } }",
+            json!({ "id": w.program }),
+        )
+        .await;
+    let a = w.submit(&w.partner_user, "Ann Valid").await["id"].as_str().unwrap().to_owned();
+    let r = w.report(&a, json!({ "outcome": "NO_SALE" })).await.unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["outcome"].as_str(), &r["reportBackDueAt"]),
+        (Some("PENDING"), Some("NO_SALE"), &Value::Null)
+    );
+
+    let b = w.submit(&w.partner_user, "Bob Spam").await["id"].as_str().unwrap().to_owned();
+    let code = |e: Value| {
+        (e["extensions"]["code"].as_str().map(str::to_owned), e["extensions"]["field"].as_str().map(str::to_owned))
+    };
+    // Input errors are VALIDATION naming the field, and change nothing.
+    let cases = [
+        (json!({ "outcome": "SOLD", "invalidReason": "SPAM" }), "invalidReason"),
+        (json!({ "outcome": "NO_SALE", "invalidReason": "OTHER" }), "invalidReasonText"),
+        (json!({ "outcome": "NO_SALE", "invalidReasonText": "why" }), "invalidReasonText"),
+        (json!({ "outcome": "SOLD" }), "saleAmountMinor"),
+        (json!({ "outcome": "SOLD", "saleAmountMinor": -1 }), "saleAmountMinor"),
+    ];
+    for (input, field) in cases {
+        let e = w.report(&b, input.clone()).await.unwrap_err();
+        assert_eq!(code(e), (Some("VALIDATION".into()), Some(field.into())), "{input}");
+    }
+    assert_eq!(w.read(&b, "version outcome").await, json!({ "version": 1, "outcome": null }));
+
+    let r = w
+        .report(&b, json!({ "outcome": "NO_SALE", "invalidReason": "OTHER", "invalidReasonText": "Wrong number" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["invalidReason"].as_str(), r["invalidReasonText"].as_str()),
+        (Some("DENIED"), Some("OTHER"), Some("Wrong number"))
+    );
+    let timeline = w.timeline(&w.vendor, &b).await;
+    let outcome = timeline.iter().find(|e| e["kind"] == "OUTCOME_CHANGE").unwrap();
+    assert_eq!(outcome["reason"], "invalid: OTHER (Wrong number)");
+
+    // SOLD later, with the amount: DENIED → APPROVED and the commission.
+    let r = w.report(&b, json!({ "outcome": "SOLD", "saleAmountMinor": 20_000 })).await.unwrap();
+    assert_eq!((r["status"].as_str(), &r["invalidReason"]), (Some("APPROVED"), &Value::Null));
+    assert_eq!(w.rewards(&w.vendor, &b).await["rewards"][0]["amountMinor"], 2_000);
+
+    // Partners do not report outcomes; a stale version is a CONFLICT.
+    let (_, body) = w.app.post(Some(&w.partner_user), REPORT, json!({ "id": a, "i": { "outcome": "SOLD" } })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let e = w.report(&a, json!({ "outcome": "IN_PROGRESS", "expectedVersion": 1 })).await.unwrap_err();
+    assert_eq!(e["extensions"]["code"], "CONFLICT");
+}
+
+#[tokio::test]
+async fn a_final_status_set_directly_is_a_report_back() {
+    let w = world().await;
+    w.flat_program(5_000, "APPROVED").await;
+    let id = w.submit(&w.partner_user, "Dee Direct").await["id"].as_str().unwrap().to_owned();
+    w.status(&id, "QUALIFIED", json!({})).await.unwrap();
+    assert_ne!(w.read(&id, "reportBackDueAt").await["reportBackDueAt"], Value::Null);
+    w.status(&id, "DENIED", json!({})).await.unwrap();
+    assert_eq!(w.read(&id, "reportBackDueAt").await["reportBackDueAt"], Value::Null);
+}

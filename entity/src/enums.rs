@@ -245,3 +245,33 @@ pub enum DeliveryStatus {
     #[sea_orm(string_value = "DEAD")]
     Dead,
 }
+
+/// What the vendor reports back about an inbound referral (PRODUCT.md §5,
+/// seed 002 "Sold, No Sale, or In Progress").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ReferralOutcome {
+    #[sea_orm(string_value = "IN_PROGRESS")]
+    InProgress,
+    #[sea_orm(string_value = "SOLD")]
+    Sold,
+    #[sea_orm(string_value = "NO_SALE")]
+    NoSale,
+}
+
+/// Why a NO_SALE referral was invalid (seed 002 "choose a reason").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum InvalidReason {
+    #[sea_orm(string_value = "DUPLICATE")]
+    Duplicate,
+    #[sea_orm(string_value = "UNREACHABLE")]
+    Unreachable,
+    #[sea_orm(string_value = "SPAM")]
+    Spam,
+    #[sea_orm(string_value = "OUT_OF_AREA")]
+    OutOfArea,
+    /// With a text saying what.
+    #[sea_orm(string_value = "OTHER")]
+    Other,
+}

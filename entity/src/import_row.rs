@@ -20,6 +20,12 @@ pub struct Model {
     pub stage_to: Option<String>,
     pub note: Option<String>,
     pub sale_amount_minor: Option<i64>,
+    pub outcome: Option<String>,
+    pub invalid_reason: Option<String>,
+    pub invalid_reason_text: Option<String>,
+    /// `EXTEND` (an IN_PROGRESS outcome where a report back is owed) or
+    /// `CLEAR` (the report back is given); None leaves the due time alone.
+    pub report_back: Option<String>,
     /// `ever_qualified` after the row is applied.
     pub ever_qualified: bool,
     /// Whether applying the row changes the referral (an unchanged row is a no-op).

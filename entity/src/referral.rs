@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::{Direction, PayoutView, ReferralSource, ReferralStatus};
+use crate::{Direction, InvalidReason, PayoutView, ReferralOutcome, ReferralSource, ReferralStatus};
 
 /// A lead sent to a vendor (INBOUND) or a customer handed to partners
 /// (ASSIGNED) (PRODUCT.md §4).
@@ -34,6 +34,15 @@ pub struct Model {
     /// Derived from the rewards and `recurring`, stored to filter by.
     pub payout_view: PayoutView,
     pub submitted_by: Option<i64>,
+    /// The vendor's report back (§5); None until one is given.
+    pub outcome: Option<ReferralOutcome>,
+    /// Set with a NO_SALE outcome that marks the referral invalid.
+    pub invalid_reason: Option<InvalidReason>,
+    /// What OTHER means, in the vendor's words.
+    pub invalid_reason_text: Option<String>,
+    /// When the vendor owes a report back: programs rewarding on APPROVED
+    /// only; cleared by SOLD, NO_SALE or a final status.
+    pub report_back_due_at: Option<DateTimeUtc>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

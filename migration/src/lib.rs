@@ -9,6 +9,7 @@ mod m20261122_000003_delivery;
 mod m20261122_000004_imports;
 mod m20261122_000005_idempotency;
 mod m20261122_000006_hot_updates;
+mod m20261122_000007_outcomes;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_imports::Migration),
             Box::new(m20261122_000005_idempotency::Migration),
             Box::new(m20261122_000006_hot_updates::Migration),
+            Box::new(m20261122_000007_outcomes::Migration),
         ]
     }
 }

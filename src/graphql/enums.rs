@@ -48,6 +48,14 @@ mirror!(
     ReferralStatus => entity::ReferralStatus { Pending, RequiresInfo, Qualified, Approved, Denied }
 );
 mirror!(
+    /// The vendor's report back on an inbound referral (seed 002).
+    ReferralOutcome => entity::ReferralOutcome { InProgress, Sold, NoSale }
+);
+mirror!(
+    /// Why a NO_SALE referral was invalid.
+    InvalidReason => entity::InvalidReason { Duplicate, Unreachable, Spam, OutOfArea, Other }
+);
+mirror!(
     /// Where a change came from.
     ChangeSource => entity::ChangeSource { Manual, Import, Api, Link, Job, AdminOverride }
 );

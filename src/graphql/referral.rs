@@ -8,8 +8,8 @@ use entity::{Role, note, referral, reward, status_change};
 
 use super::connection::{Parts, connection};
 use super::enums::{
-    ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardKind, RewardStatus,
-    SortDirection,
+    ChangeSource, Direction, InvalidReason, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
+    ReferralStatus, RewardKind, RewardStatus, SortDirection,
 };
 use super::partner::Partner;
 use super::program::Program;
@@ -17,8 +17,11 @@ use super::{ids, loader, loaders, principal, svc};
 use crate::error::{AppError, AppResult};
 use crate::ratelimit::{ClientIp, LinkLimits};
 use crate::service::notes::{self, TimelineItem};
+use crate::service::outcomes::{self, OutcomeRequest};
 use crate::service::page::PageRequest;
-use crate::service::referrals::{self, Lead, NewReferral, ReferralFilter as Filter, ReferralSortField, StatusRequest};
+use crate::service::referrals::{
+    self, Lead, NewReferral, Overdue, ReferralFilter as Filter, ReferralSortField, StatusRequest,
+};
 use crate::service::rewards::{self, RewardFilter as RFilter};
 
 /// Money is hidden from REPORT_VIEWER: an error on the field, never a zero.
@@ -115,6 +118,33 @@ impl Referral {
     /// Marked for recurring commissions per invoice.
     async fn recurring(&self) -> bool {
         self.0.recurring
+    }
+
+    /// The vendor's report back, if given (seed 002).
+    async fn outcome(&self) -> Option<ReferralOutcome> {
+        self.0.outcome.map(Into::into)
+    }
+
+    /// Why the referral was marked invalid (with a NO_SALE outcome).
+    async fn invalid_reason(&self) -> Option<InvalidReason> {
+        self.0.invalid_reason.map(Into::into)
+    }
+
+    /// What OTHER means, in the vendor's words.
+    async fn invalid_reason_text(&self) -> Option<&str> {
+        self.0.invalid_reason_text.as_deref()
+    }
+
+    /// When the vendor owes a report back (programs rewarding on APPROVED):
+    /// `reportBackDays` after submission, moved out by IN_PROGRESS, cleared by
+    /// SOLD, NO_SALE or a final status.
+    async fn report_back_due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.report_back_due_at
+    }
+
+    /// The report back is past due.
+    async fn report_back_overdue(&self, ctx: &Context<'_>) -> bool {
+        self.0.report_back_due_at.is_some_and(|due| due < svc(ctx).now())
     }
 
     /// None, ready for payout, paid out, or recurring (seed 003).
@@ -263,6 +293,7 @@ pub enum TimelineKind {
     Note,
     StatusChange,
     StageChange,
+    OutcomeChange,
     OtherChange,
 }
 
@@ -285,6 +316,7 @@ impl TimelineEntry {
             TimelineItem::Note(_) => TimelineKind::Note,
             TimelineItem::Change(c) if c.field == "STATUS" => TimelineKind::StatusChange,
             TimelineItem::Change(c) if c.field == "STAGE" => TimelineKind::StageChange,
+            TimelineItem::Change(c) if c.field == "OUTCOME" => TimelineKind::OutcomeChange,
             TimelineItem::Change(_) => TimelineKind::OtherChange,
         }
     }
@@ -382,6 +414,25 @@ pub struct ReferralFilter {
     pub payout_view: Option<Vec<PayoutView>>,
     /// Lead name, lead e-mail, reference id or external id contains this text.
     pub search: Option<String>,
+    /// Only referrals whose report back is overdue (true) or not (false):
+    /// the vendor's follow-up list.
+    pub report_back_overdue: Option<bool>,
+}
+
+/// A report back (`reportOutcome`).
+#[derive(InputObject)]
+pub struct ReportOutcomeInput {
+    pub outcome: ReferralOutcome,
+    /// Marks a NO_SALE referral invalid: it becomes DENIED and does not count
+    /// against the vendor's ranking.
+    pub invalid_reason: Option<InvalidReason>,
+    /// Required with OTHER.
+    pub invalid_reason_text: Option<String>,
+    /// Shared with the partner.
+    pub note: Option<String>,
+    /// The sale amount in minor units (needed for SOLD in a COMMISSION program).
+    pub sale_amount_minor: Option<i64>,
+    pub expected_version: Option<i32>,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
@@ -446,6 +497,7 @@ impl ReferralQuery {
             created_to: f.created_to,
             payout_views: f.payout_view.map(|v| v.into_iter().map(Into::into).collect()),
             search: f.search,
+            report_back_overdue: f.report_back_overdue.map(|overdue| Overdue { overdue, as_of: svc(ctx).now() }),
         };
         let order =
             order_by.unwrap_or(ReferralOrder { field: ReferralOrderField::CreatedAt, direction: SortDirection::Desc });
@@ -585,6 +637,23 @@ impl ReferralMutation {
             source: None,
         };
         Ok(Referral(referrals::set_status(svc(ctx), principal(ctx)?, id, req).await?))
+    }
+
+    /// The vendor's report back (seed 002): SOLD approves the referral (a
+    /// COMMISSION program needs the sale amount), NO_SALE records the outcome
+    /// and, with an `invalidReason`, denies it; IN_PROGRESS moves
+    /// `reportBackDueAt` out. The note is SHARED with the partner, who is told.
+    async fn report_outcome(&self, ctx: &Context<'_>, id: ID, input: ReportOutcomeInput) -> Result<Referral> {
+        let id = ids::decode("Referral", &id)?;
+        let req = OutcomeRequest {
+            outcome: input.outcome.into(),
+            invalid_reason: input.invalid_reason.map(Into::into),
+            invalid_reason_text: input.invalid_reason_text,
+            note: input.note,
+            sale_amount_minor: input.sale_amount_minor,
+            expected_version: input.expected_version,
+        };
+        Ok(Referral(outcomes::report(svc(ctx), principal(ctx)?, id, req).await?))
     }
 
     /// Sets the stage once unlocked, by the side the partnership's stageEditor allows.

@@ -1,7 +1,7 @@
 //! The referral list as CSV, streamed page by page (keyset pagination), so
 //! an export of any size is never built in memory. The file reads back into
 //! the importer: `referralkey_ID` keys each row, `status`, `stage`,
-//! `sale_amount` and `note` are editable, the other columns are read-only
+//! `sale_amount`, `note`, `outcome` and `invalid_reason` are editable, the other columns are read-only
 //! and ignored on import.
 
 use std::collections::HashMap;
@@ -15,18 +15,22 @@ use super::Ctx;
 use super::page::PageRequest;
 use super::referrals::{self, ReferralFilter, ReferralSortField};
 use crate::auth::Principal;
+use crate::domain::outcome::outcome_name;
 use crate::domain::referral_status::status_name;
 use crate::error::{AppError, AppResult};
+use crate::service::outcomes::invalid_reason_name;
 
 const PAGE: u64 = 1000;
 
-/// Columns in file order. The importer reads the first five.
-pub const HEADER: [&str; 13] = [
+/// Columns in file order. The importer reads the first seven.
+pub const HEADER: [&str; 16] = [
     "referralkey_ID",
     "status",
     "stage",
     "sale_amount",
     "note",
+    "outcome",
+    "invalid_reason",
     "external_id",
     "lead_name",
     "lead_email",
@@ -35,6 +39,7 @@ pub const HEADER: [&str; 13] = [
     "partner",
     "payout_view",
     "created_at",
+    "report_back_due_at",
 ];
 
 /// Minor units as an exact decimal in major units.
@@ -129,8 +134,14 @@ fn line(r: &referral::Model, partners: &HashMap<i64, String>, money: bool) -> Ve
     if money {
         v.push(r.sale_amount_minor.map(format_amount).unwrap_or_default());
     }
+    let invalid = r.invalid_reason.map(|why| match &r.invalid_reason_text {
+        Some(text) => format!("{}: {text}", invalid_reason_name(why)),
+        None => invalid_reason_name(why).to_owned(),
+    });
     v.extend([
         String::new(),
+        r.outcome.map(outcome_name).unwrap_or_default().to_owned(),
+        invalid.unwrap_or_default(),
         r.external_id.clone().unwrap_or_default(),
         r.lead_name.clone(),
         r.lead_email.clone().unwrap_or_default(),
@@ -139,6 +150,7 @@ fn line(r: &referral::Model, partners: &HashMap<i64, String>, money: bool) -> Ve
         r.partner_id.and_then(|p| partners.get(&p).cloned()).unwrap_or_default(),
         referrals::payout_view_name(r.payout_view).to_owned(),
         r.created_at.to_rfc3339(),
+        r.report_back_due_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
     ]);
     v
 }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod notes;
 pub mod notifications;
 pub mod organizations;
+pub mod outcomes;
 pub mod page;
 pub mod partner_contacts;
 pub mod partners;

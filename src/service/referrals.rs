@@ -20,6 +20,7 @@ use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
 use super::{Ctx, contains_pattern, notes, optional_email, optional_text, partners, required_text, rewards};
 use crate::auth::Principal;
+use crate::domain::outcome::ReportBack;
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
@@ -236,6 +237,7 @@ async fn create_inbound(
         recurring: Set(false),
         payout_view: Set(PayoutView::None),
         submitted_by: Set(actor.user_id),
+        report_back_due_at: Set(super::outcomes::due_after(program, ReportBack::Extend, now)),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -259,7 +261,7 @@ async fn create_inbound(
     Ok(created)
 }
 
-fn status_change(
+pub(super) fn status_change(
     r: &referral::Model,
     field: &'static str,
     event: &'static str,
@@ -329,7 +331,7 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-async fn lock(
+pub(super) async fn lock(
     tx: &DatabaseTransaction,
     principal: &Principal,
     id: i64,
@@ -352,24 +354,28 @@ async fn lock(
     Ok(found)
 }
 
-async fn program_of(db: &impl ConnectionTrait, r: &referral::Model) -> AppResult<program::Model> {
+pub(super) async fn program_of(db: &impl ConnectionTrait, r: &referral::Model) -> AppResult<program::Model> {
     program::Entity::find_by_id(r.program_id)
         .one(db)
         .await?
         .ok_or_else(|| AppError::Internal("referral without program".into()))
 }
 
-fn bump(mut m: referral::ActiveModel, current: &referral::Model, now: DateTime<Utc>) -> referral::ActiveModel {
+pub(super) fn bump(
+    mut m: referral::ActiveModel,
+    current: &referral::Model,
+    now: DateTime<Utc>,
+) -> referral::ActiveModel {
     m.version = Set(current.version + 1);
     m.updated_at = Set(now);
     m
 }
 
-fn inbound_status(r: &referral::Model) -> AppResult<ReferralStatus> {
+pub(super) fn inbound_status(r: &referral::Model) -> AppResult<ReferralStatus> {
     r.status.ok_or_else(|| AppError::validation("id", "an assigned referral has no qualification status"))
 }
 
-fn require_vendor_staff(principal: &Principal) -> AppResult<()> {
+pub(super) fn require_vendor_staff(principal: &Principal) -> AppResult<()> {
     if principal.is_partner_side() {
         return Err(AppError::Forbidden("a referral's status is changed by the vendor only".into()));
     }
@@ -420,6 +426,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     m.status = Set(Some(to));
     m.ever_qualified = Set(current.ever_qualified || to == ReferralStatus::Qualified);
     m.sale_amount_minor = Set(sale_amount);
+    m.report_back_due_at = Set(super::outcomes::due_after_status(current.report_back_due_at, to));
     let updated = bump(m, &current, now).update(&tx).await?;
     let change = status_change(
         &updated,
@@ -440,7 +447,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     get_after_change(ctx, updated.id).await
 }
 
-async fn get_after_change(ctx: &Ctx, id: i64) -> AppResult<referral::Model> {
+pub(super) async fn get_after_change(ctx: &Ctx, id: i64) -> AppResult<referral::Model> {
     referral::Entity::find_by_id(id).one(&ctx.db).await?.ok_or_else(|| AppError::not_found("referral"))
 }
 
@@ -684,6 +691,14 @@ pub struct ReferralFilter {
     pub payout_views: Option<Vec<PayoutView>>,
     /// Lead name, lead e-mail, reference id or external id contains this.
     pub search: Option<String>,
+    /// Whether the report back is overdue (due before `as_of`), or not.
+    pub report_back_overdue: Option<Overdue>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Overdue {
+    pub overdue: bool,
+    pub as_of: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -801,6 +816,13 @@ fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referr
     }
     if let Some(v) = &f.payout_views {
         q = q.filter(C::PayoutView.is_in(v.iter().copied()));
+    }
+    if let Some(o) = f.report_back_overdue {
+        q = q.filter(if o.overdue {
+            Condition::all().add(C::ReportBackDueAt.lt(o.as_of))
+        } else {
+            Condition::any().add(C::ReportBackDueAt.is_null()).add(C::ReportBackDueAt.gte(o.as_of))
+        });
     }
     if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(search);

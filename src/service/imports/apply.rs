@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Qu
 use super::read::parse_status;
 use crate::auth::Principal;
 use crate::db::stmt;
+use crate::domain::outcome::ReportBack;
 use crate::domain::referral_status::status_name;
 use crate::domain::reward_rule::{self, Action};
 use crate::error::{AppError, AppResult};
@@ -59,6 +60,17 @@ pub(super) async fn apply(
         .execute_raw(stmt(db, &audit("STAGE", "r.stage_from", "r.stage_to", stage_cond), values()))
         .await?
         .rows_affected();
+    // The outcome audit reads the referral's outcome before the UPDATE below.
+    let outcome_audit =
+        "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value,
+             actor_user_id, actor_role, source, reason, job_run_id, import_batch_id, occurred_at)
+         SELECT $1, 'REFERRAL', r.referral_id, 'OUTCOME', 'REPORT_OUTCOME', f.outcome, r.outcome, $2, $3, 'IMPORT',
+             CASE WHEN r.invalid_reason IS NULL THEN NULL
+                  WHEN r.invalid_reason_text IS NULL THEN 'invalid: ' || r.invalid_reason
+                  ELSE 'invalid: ' || r.invalid_reason || ' (' || r.invalid_reason_text || ')' END,
+             NULL, $4, $5
+         FROM import_row r JOIN referral f ON f.id = r.referral_id WHERE r.batch_id = $4 AND r.outcome IS NOT NULL";
+    let outcomes = tx.execute_raw(stmt(db, outcome_audit, values())).await?.rows_affected();
     let notes = tx
         .execute_raw(stmt(
             db,
@@ -73,10 +85,15 @@ pub(super) async fn apply(
     let sql = "UPDATE referral SET status = COALESCE(r.status_to, referral.status),
              stage = COALESCE(r.stage_to, referral.stage),
              sale_amount_minor = COALESCE(r.sale_amount_minor, referral.sale_amount_minor),
+             outcome = COALESCE(r.outcome, referral.outcome),
+             invalid_reason = CASE WHEN r.outcome IS NULL THEN referral.invalid_reason ELSE r.invalid_reason END,
+             invalid_reason_text = CASE WHEN r.outcome IS NULL THEN referral.invalid_reason_text ELSE r.invalid_reason_text END,
+             report_back_due_at = CASE WHEN r.report_back = 'CLEAR' THEN NULL ELSE referral.report_back_due_at END,
              ever_qualified = r.ever_qualified, version = referral.version + 1, updated_at = $2
          FROM import_row r
          WHERE r.referral_id = referral.id AND r.batch_id = $1 AND r.changes = $3";
     let applied = tx.execute_raw(stmt(db, sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
+    extend_report_backs(tx, batch, now).await?;
     let (earned, voided) = apply_rewards(tx, batch, now).await?;
     if earned + voided > 0 {
         refresh_payout_views(tx, batch.id).await?;
@@ -88,9 +105,29 @@ pub(super) async fn apply(
         "statusChanges": status_changes,
         "stageChanges": stage_changes,
         "notes": notes,
+        "outcomes": outcomes,
         "rewardsEarned": earned,
         "rewardsVoided": voided,
     }))
+}
+
+/// IN_PROGRESS outcomes move the report back out by each program's
+/// `reportBackDays`: one statement per program of the vendor that owes them.
+async fn extend_report_backs(
+    tx: &DatabaseTransaction,
+    batch: &import_batch::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let db = tx.get_database_backend();
+    let programs = program::Entity::find().filter(program::Column::VendorOrgId.eq(batch.vendor_org_id)).all(tx).await?;
+    for p in programs {
+        let Some(due) = crate::service::outcomes::due_after(&p, ReportBack::Extend, now) else { continue };
+        let sql = "UPDATE referral SET report_back_due_at = $1 FROM import_row r
+                   WHERE r.referral_id = referral.id AND r.batch_id = $2 AND r.report_back = 'EXTEND'
+                     AND referral.program_id = $3";
+        tx.execute_raw(stmt(db, sql, vec![due.into(), batch.id.into(), p.id.into()])).await?;
+    }
+    Ok(())
 }
 
 /// The reward rule for every row whose status changed: rewards loaded in

@@ -121,7 +121,7 @@ pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppRes
 }
 
 /// The columns of `import_row` a preview writes, with their PostgreSQL types.
-const KEPT: [(&str, &str); 14] = [
+const KEPT: [(&str, &str); 18] = [
     ("batch_id", "bigint"),
     ("row_number", "int"),
     ("referral_id", "bigint"),
@@ -134,6 +134,10 @@ const KEPT: [(&str, &str); 14] = [
     ("stage_to", "text"),
     ("note", "text"),
     ("sale_amount_minor", "bigint"),
+    ("outcome", "text"),
+    ("invalid_reason", "text"),
+    ("invalid_reason_text", "text"),
+    ("report_back", "text"),
     ("ever_qualified", "boolean"),
     ("changes", "boolean"),
 ];
@@ -161,6 +165,10 @@ async fn keep(db: &impl ConnectionTrait, batch_id: i64, valid: Vec<validate::Val
                     r.stage_to.into(),
                     r.note.into(),
                     r.sale_amount_minor.into(),
+                    r.outcome.into(),
+                    r.invalid_reason.into(),
+                    r.invalid_reason_text.into(),
+                    r.report_back.into(),
                     r.ever_qualified.into(),
                     r.changes.into(),
                 ]

@@ -98,7 +98,7 @@ pub fn parse_amount(raw: &str) -> Option<i64> {
 
 /// Columns of the export that describe the referral but are not edited by
 /// an import: ignored, so that an exported file reads back in.
-const READ_ONLY: [&str; 9] = [
+const READ_ONLY: [&str; 10] = [
     "external_id",
     "lead_name",
     "lead_email",
@@ -108,6 +108,7 @@ const READ_ONLY: [&str; 9] = [
     "payout_view",
     "created_at",
     "updated_at",
+    "report_back_due_at",
 ];
 
 /// One non-blank line of the file.

@@ -4,15 +4,17 @@
 
 use std::collections::HashMap;
 
-use entity::{Direction, ReferralStatus, RewardModel, StageEditor, program};
+use entity::{Direction, InvalidReason, ReferralOutcome, ReferralStatus, RewardModel, StageEditor, program};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::read::{Col, Line, parse_amount, parse_status};
 use super::{RowError, err};
 use crate::db::{Bulk, bulk_rows_per_statement, stmt};
+use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::AppResult;
+use crate::service::outcomes::{check_invalid_reason, invalid_reason_name};
 
 /// What validation needs of a referral a line names.
 #[derive(Debug, FromQueryResult)]
@@ -25,6 +27,8 @@ pub(super) struct Match {
     ever_qualified: bool,
     stage: Option<String>,
     sale_amount_minor: Option<i64>,
+    outcome: Option<ReferralOutcome>,
+    invalid_reason: Option<InvalidReason>,
     version: i32,
     partner_org_id: Option<i64>,
     stage_editor: Option<StageEditor>,
@@ -104,7 +108,7 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
         "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
          m AS ({})
          SELECT m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage,
-                r.sale_amount_minor, r.version, p.partner_org_id, p.stage_editor
+                r.sale_amount_minor, r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor
          FROM m JOIN referral r ON r.id = m.id LEFT JOIN partner p ON p.id = r.partner_id
          ORDER BY m.line, r.id",
         bulk.sql,
@@ -129,6 +133,11 @@ pub(super) struct Valid {
     pub stage_to: Option<String>,
     pub note: Option<String>,
     pub sale_amount_minor: Option<i64>,
+    pub outcome: Option<&'static str>,
+    pub invalid_reason: Option<&'static str>,
+    pub invalid_reason_text: Option<String>,
+    /// `EXTEND`, `CLEAR` or None (see `import_row`).
+    pub report_back: Option<&'static str>,
     pub ever_qualified: bool,
     pub changes: bool,
 }
@@ -189,11 +198,6 @@ impl Validator<'_> {
             return None;
         };
         let program = &self.programs[&r.program_id];
-        for col in [Col::Outcome, Col::InvalidReason] {
-            if line.get(col).is_some() {
-                fail(Some(col), format!("{} is not supported yet: leave it empty", col.name()));
-            }
-        }
         let note = line.get(Col::Note).map(str::to_owned);
         if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
             fail(Some(Col::Note), "note must be at most 10000 characters".into());
@@ -225,6 +229,22 @@ impl Validator<'_> {
                 },
             }
         }
+        let report = match report_of(line, r, from) {
+            Ok(report) => report,
+            Err((col, message)) => {
+                fail(Some(col), message);
+                None
+            }
+        };
+        if let Some((_, Effect::Record { status: Some(moved), .. })) = report {
+            if line.get(Col::Status).is_some() && to != from && to != moved {
+                fail(
+                    Some(Col::Status),
+                    format!("the outcome moves the referral to {}, not {}", status_name(moved), status_name(to)),
+                );
+            }
+            to = moved;
+        }
         if to != from && to == ReferralStatus::RequiresInfo && note.is_none() {
             fail(Some(Col::Note), "REQUIRES_INFO needs a note saying what is missing".into());
         }
@@ -255,7 +275,22 @@ impl Validator<'_> {
             return None;
         }
         let stage_changes = stage_to.as_ref().is_some_and(|s| r.stage.as_ref() != Some(s));
-        let changes = to != from || stage_changes || (sale.is_some() && sale != r.sale_amount_minor) || note.is_some();
+        let recorded = match report {
+            Some((given, Effect::Record { report_back, .. })) => Some((given, report_back)),
+            _ => None,
+        };
+        let report_back = match recorded.as_ref().map(|(_, rb)| *rb) {
+            Some(ReportBack::Extend) if outcome::owes_report_back(program.reward_trigger) => Some("EXTEND"),
+            Some(ReportBack::Extend) => None,
+            Some(ReportBack::Clear) => Some("CLEAR"),
+            None if to != from && matches!(to, ReferralStatus::Approved | ReferralStatus::Denied) => Some("CLEAR"),
+            None => None,
+        };
+        let changes = to != from
+            || stage_changes
+            || (sale.is_some() && sale != r.sale_amount_minor)
+            || note.is_some()
+            || recorded.is_some();
         Some(Valid {
             row_number: row,
             referral_id: r.id,
@@ -268,10 +303,85 @@ impl Validator<'_> {
             stage_to,
             note,
             sale_amount_minor: sale,
+            outcome: recorded.as_ref().map(|(given, _)| outcome_name(given.outcome)),
+            invalid_reason: recorded.as_ref().and_then(|(given, _)| given.reason).map(invalid_reason_name),
+            invalid_reason_text: recorded.and_then(|(given, _)| given.text),
+            report_back,
             ever_qualified: r.ever_qualified || to == ReferralStatus::Qualified,
             changes,
         })
     }
+}
+
+/// The outcome columns of a line, as given.
+#[derive(Debug, Clone)]
+struct Given {
+    outcome: ReferralOutcome,
+    reason: Option<InvalidReason>,
+    text: Option<String>,
+}
+
+fn parse_outcome(raw: &str) -> Option<ReferralOutcome> {
+    Some(match raw.trim().to_ascii_uppercase().replace([' ', '-'], "_").as_str() {
+        "IN_PROGRESS" => ReferralOutcome::InProgress,
+        "SOLD" => ReferralOutcome::Sold,
+        "NO_SALE" | "NOSALE" => ReferralOutcome::NoSale,
+        _ => return None,
+    })
+}
+
+/// A reason by name, or `OTHER: what` with its text.
+fn parse_invalid_reason(raw: &str) -> Option<(InvalidReason, Option<String>)> {
+    let (name, text) = raw.split_once(':').map_or((raw, None), |(n, t)| (n, Some(t.trim().to_owned())));
+    let reason = match name.trim().to_ascii_uppercase().replace([' ', '-'], "_").as_str() {
+        "DUPLICATE" => InvalidReason::Duplicate,
+        "UNREACHABLE" => InvalidReason::Unreachable,
+        "SPAM" => InvalidReason::Spam,
+        "OUT_OF_AREA" => InvalidReason::OutOfArea,
+        "OTHER" => InvalidReason::Other,
+        _ => return None,
+    };
+    Some((reason, text.filter(|t| !t.is_empty())))
+}
+
+/// The report back a line gives, decided against the referral: None when
+/// the line has no outcome, or an error for one of the outcome columns.
+#[allow(clippy::type_complexity)]
+fn report_of(line: &Line, r: &Match, from: ReferralStatus) -> Result<Option<(Given, Effect)>, (Col, String)> {
+    let reason = match line.get(Col::InvalidReason) {
+        None => None,
+        Some(v) => Some(parse_invalid_reason(v).ok_or_else(|| {
+            (
+                Col::InvalidReason,
+                format!("not a reason: {v} (DUPLICATE, UNREACHABLE, SPAM, OUT_OF_AREA or OTHER: what)"),
+            )
+        })?),
+    };
+    let Some(raw) = line.get(Col::Outcome) else {
+        return match reason {
+            Some(_) => Err((Col::InvalidReason, "an invalid_reason goes with the outcome NO_SALE".into())),
+            None => Ok(None),
+        };
+    };
+    let outcome = parse_outcome(raw)
+        .ok_or_else(|| (Col::Outcome, format!("not an outcome: {raw} (IN_PROGRESS, SOLD or NO_SALE)")))?;
+    let (reason, text) = reason.map_or((None, None), |(r, t)| (Some(r), t));
+    let text = check_invalid_reason(outcome, reason, text.as_deref()).map_err(|(_, m)| (Col::InvalidReason, m))?;
+    // In a file the same outcome again is a no-op, IN_PROGRESS included (the
+    // API's reportOutcome moves the due time out each time): an unedited
+    // export imports without effect.
+    if r.outcome == Some(outcome) && r.invalid_reason == reason {
+        return Ok(Some((Given { outcome, reason, text }, Effect::NoOp)));
+    }
+    let current = Current {
+        status: from,
+        outcome: r.outcome,
+        invalid: r.invalid_reason.is_some(),
+        ever_qualified: r.ever_qualified,
+    };
+    let effect = outcome::decide(current, Report { outcome, invalid: reason.is_some() })
+        .map_err(|refusal| (Col::Outcome, format!("{} is not allowed: {}", outcome_name(outcome), refusal.rule)))?;
+    Ok(Some((Given { outcome, reason, text }, effect)))
 }
 
 /// Pairs each line with the referrals its key matched (`matches` is sorted

@@ -1,0 +1,173 @@
+//! Report back (PRODUCT.md §5, seed 002): `reportOutcome` records the
+//! vendor's outcome on an inbound referral, moves its status where the
+//! outcome says (SOLD → APPROVED, invalid NO_SALE → DENIED) and keeps
+//! `reportBackDueAt`, in one transaction with its audit rows, note, reward
+//! changes and the notice to the partner.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{
+    ChangeSource, InvalidReason, NoteVisibility, ReferralOutcome, ReferralStatus, RewardModel, program, referral,
+};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+
+use super::audit::{self, Actor};
+use super::referrals::{
+    bump, get_after_change, inbound_status, lock, notify, program_of, require_vendor_staff, status_change,
+};
+use super::{Ctx, notes, optional_text, rewards};
+use crate::auth::Principal;
+use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
+use crate::domain::referral_status::status_name;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone)]
+pub struct OutcomeRequest {
+    pub outcome: ReferralOutcome,
+    /// Marks a NO_SALE referral invalid.
+    pub invalid_reason: Option<InvalidReason>,
+    /// Required with OTHER.
+    pub invalid_reason_text: Option<String>,
+    /// SHARED with the partner.
+    pub note: Option<String>,
+    pub sale_amount_minor: Option<i64>,
+    pub expected_version: Option<i32>,
+}
+
+pub fn invalid_reason_name(r: InvalidReason) -> &'static str {
+    match r {
+        InvalidReason::Duplicate => "DUPLICATE",
+        InvalidReason::Unreachable => "UNREACHABLE",
+        InvalidReason::Spam => "SPAM",
+        InvalidReason::OutOfArea => "OUT_OF_AREA",
+        InvalidReason::Other => "OTHER",
+    }
+}
+
+/// The input checks of a report, shared with the importer.
+pub fn check_invalid_reason(
+    outcome: ReferralOutcome,
+    reason: Option<InvalidReason>,
+    text: Option<&str>,
+) -> Result<Option<String>, (&'static str, String)> {
+    if reason.is_some() && outcome != ReferralOutcome::NoSale {
+        return Err(("invalidReason", "only a NO_SALE referral is marked invalid".into()));
+    }
+    let text = text.map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > 500) {
+        return Err(("invalidReasonText", "invalidReasonText must be at most 500 characters".into()));
+    }
+    match (reason, text) {
+        (Some(InvalidReason::Other), None) => {
+            Err(("invalidReasonText", "an OTHER invalid reason needs a text saying what".into()))
+        }
+        (None, Some(_)) => Err(("invalidReasonText", "invalidReasonText goes with invalidReason".into())),
+        (_, text) => Ok(text.map(str::to_owned)),
+    }
+}
+
+/// When a report back is next due after `report_back` at `now`.
+pub fn due_after(program: &program::Model, report_back: ReportBack, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match report_back {
+        ReportBack::Extend if outcome::owes_report_back(program.reward_trigger) => {
+            Some(now + Duration::days(program.report_back_days.into()))
+        }
+        _ => None,
+    }
+}
+
+/// `reportOutcome`.
+pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeRequest) -> AppResult<referral::Model> {
+    let reason_text = check_invalid_reason(req.outcome, req.invalid_reason, req.invalid_reason_text.as_deref())
+        .map_err(|(field, message)| AppError::validation(field, message))?;
+    let note = optional_text("note", req.note.as_deref(), 10_000)?;
+    if req.sale_amount_minor.is_some_and(|a| a < 0) {
+        return Err(AppError::validation("saleAmountMinor", "saleAmountMinor must not be negative"));
+    }
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
+    let current = lock(&tx, principal, id, req.expected_version).await?;
+    require_vendor_staff(principal)?;
+    let from = inbound_status(&current)?;
+    let facts = Current {
+        status: from,
+        outcome: current.outcome,
+        invalid: current.invalid_reason.is_some(),
+        ever_qualified: current.ever_qualified,
+    };
+    let invalid = req.invalid_reason.is_some();
+    let (status, report_back) = match outcome::decide(facts, Report { outcome: req.outcome, invalid }) {
+        Ok(Effect::NoOp) => return Ok(current),
+        Ok(Effect::Record { status, report_back }) => (status, report_back),
+        Err(refusal) => {
+            return Err(AppError::InvalidTransition {
+                from: status_name(refusal.from).into(),
+                event: "REPORT_OUTCOME".into(),
+                to: Some(status_name(refusal.to).into()),
+                rule: refusal.rule.into(),
+            });
+        }
+    };
+    let program = program_of(&tx, &current).await?;
+    let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
+    if req.outcome == ReferralOutcome::Sold && program.reward_model == RewardModel::Commission && sale_amount.is_none()
+    {
+        return Err(AppError::validation(
+            "saleAmountMinor",
+            "a SOLD outcome in a COMMISSION program needs the sale amount",
+        ));
+    }
+    let mut m = current.clone().into_active_model();
+    m.outcome = Set(Some(req.outcome));
+    m.invalid_reason = Set(req.invalid_reason);
+    m.invalid_reason_text = Set(reason_text.clone());
+    m.sale_amount_minor = Set(sale_amount);
+    m.report_back_due_at = Set(due_after(&program, report_back, now));
+    if let Some(to) = status {
+        m.status = Set(Some(to));
+    }
+    let updated = bump(m, &current, now).update(&tx).await?;
+    let actor = || Actor::person(principal, ChangeSource::Manual);
+    let why = req.invalid_reason.map(|r| match &reason_text {
+        Some(text) => format!("invalid: {} ({text})", invalid_reason_name(r)),
+        None => format!("invalid: {}", invalid_reason_name(r)),
+    });
+    let change = status_change(
+        &updated,
+        "OUTCOME",
+        "REPORT_OUTCOME",
+        current.outcome.map(outcome_name),
+        Some(outcome_name(req.outcome)),
+        why,
+    );
+    audit::record(&tx, change, actor(), now).await?;
+    if let Some(to) = status {
+        let change =
+            status_change(&updated, "STATUS", "REPORT_OUTCOME", Some(status_name(from)), Some(status_name(to)), None);
+        audit::record(&tx, change, actor(), now).await?;
+        rewards::on_status_change(&tx, &updated, &program, to, now).await?;
+    }
+    if let Some(note) = &note {
+        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+    }
+    let message = match status {
+        Some(to) => format!(
+            "Referral {} outcome: {} (now {})",
+            updated.reference_id,
+            outcome_name(req.outcome),
+            status_name(to)
+        ),
+        None => format!("Referral {} outcome: {}", updated.reference_id, outcome_name(req.outcome)),
+    };
+    notify(&tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, now).await?;
+    tx.commit().await?;
+    get_after_change(ctx, updated.id).await
+}
+
+/// A final status is a report back: once APPROVED or DENIED (by any path)
+/// nothing is owed any more.
+pub fn due_after_status(current: Option<DateTime<Utc>>, to: ReferralStatus) -> Option<DateTime<Utc>> {
+    match to {
+        ReferralStatus::Approved | ReferralStatus::Denied => None,
+        _ => current,
+    }
+}
