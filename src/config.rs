@@ -35,6 +35,10 @@ pub struct Config {
     #[arg(long, env = "JOB_TASK_REMINDERS_CRON", default_value = "0 */5 * * * *", global = true)]
     pub task_reminders_cron: String,
 
+    /// Cron (with seconds) for the overdue report-back job.
+    #[arg(long, env = "JOB_REPORT_BACK_OVERDUE_CRON", default_value = "0 30 2 * * *", global = true)]
+    pub report_back_overdue_cron: String,
+
     /// Whole-request timeout, seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub request_timeout_secs: u64,
@@ -134,6 +138,7 @@ impl Config {
             jobs_enabled: false,
             lapse_partners_cron: "0 15 2 * * *".into(),
             task_reminders_cron: "0 */5 * * * *".into(),
+            report_back_overdue_cron: "0 30 2 * * *".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
             upload_limit_bytes: 50 * 1024 * 1024,

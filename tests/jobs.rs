@@ -7,7 +7,7 @@ use chrono::Duration;
 use common::*;
 use entity::JobTrigger;
 use referral_hub::jobs::{self, JobName, RunOutcome};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn lapse_job_waits_the_full_thirty_days_and_reruns_change_nothing() {
@@ -144,4 +144,53 @@ fn scheduled_slots_are_the_minute_of_the_tick() {
     assert_eq!(JobName::parse("LAPSE_PARTNERS"), Some(JobName::LapsePartners));
     assert_eq!(JobName::parse("task-reminders"), Some(JobName::TaskReminders));
     assert_eq!(JobName::parse("nope"), None);
+}
+
+#[tokio::test]
+async fn overdue_report_backs_are_marked_once_and_the_vendor_gets_one_notice() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    app.ok(
+        &vendor,
+        "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: 900, rewardTrigger: APPROVED }) { id } }",
+        json!({ "id": program }),
+    )
+    .await;
+    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
+    let submit = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id } }";
+    let mut ids = Vec::new();
+    for name in ["Ann", "Bob"] {
+        let input = json!({ "partnerId": partner, "lead": { "name": name } });
+        ids.push(
+            app.ok(&vendor, submit, json!({ "i": input })).await["submitReferral"]["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    let start = start_time();
+    assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(13)).await["itemsTouched"], 0);
+    assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(14)).await["itemsTouched"], 2);
+    assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(15)).await["itemsTouched"], 0, "once");
+
+    let notices = app.ok(&vendor, "{ notifications { edges { node { kind message } } } }", json!({})).await;
+    let overdue: Vec<_> = notices["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["kind"] == "REPORT_BACKS_OVERDUE")
+        .map(|e| e["node"]["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(overdue, vec!["2 referrals are waiting for your report back".to_owned()]);
+    let q = "query($id: ID!) { referral(id: $id) { reportBackOverdueSince } referralTimeline(id: $id) { kind event source } }";
+    let read = app.ok(&vendor, q, json!({ "id": ids[0] })).await;
+    assert_eq!(read["referral"]["reportBackOverdueSince"], (start + Duration::days(14)).to_rfc3339());
+    assert!(
+        read["referralTimeline"].as_array().unwrap().iter().any(|e| e["event"] == "OVERDUE" && e["source"] == "JOB")
+    );
+
+    // IN_PROGRESS moves the due time out: overdue again only when that passes.
+    app.clock.advance(Duration::days(15));
+    let report = "mutation($id: ID!) { reportOutcome(id: $id, input: { outcome: IN_PROGRESS }) { reportBackDueAt reportBackOverdueSince } }";
+    let r = app.ok(&vendor, report, json!({ "id": ids[0] })).await["reportOutcome"].clone();
+    assert_eq!(r["reportBackOverdueSince"], Value::Null);
+    assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(28)).await["itemsTouched"], 0);
+    assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(29)).await["itemsTouched"], 1);
 }

@@ -43,6 +43,9 @@ pub struct Model {
     /// When the vendor owes a report back: programs rewarding on APPROVED
     /// only; cleared by SOLD, NO_SALE or a final status.
     pub report_back_due_at: Option<DateTimeUtc>,
+    /// When the overdue job last found the report back overdue (its due
+    /// time moving out makes it due again).
+    pub report_back_overdue_at: Option<DateTimeUtc>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

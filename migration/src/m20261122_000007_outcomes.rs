@@ -17,6 +17,7 @@ enum Referral {
     InvalidReason,
     InvalidReasonText,
     ReportBackDueAt,
+    ReportBackOverdueAt,
 }
 
 #[derive(DeriveIden)]
@@ -37,6 +38,7 @@ impl MigrationTrait for Migration {
             string_len_null(Referral::InvalidReason, 16),
             string_len_null(Referral::InvalidReasonText, 500),
             timestamp_with_time_zone_null(Referral::ReportBackDueAt),
+            timestamp_with_time_zone_null(Referral::ReportBackOverdueAt),
         ] {
             m.alter_table(Table::alter().table(Referral::Table).add_column(col).take()).await?;
         }
@@ -64,8 +66,13 @@ impl MigrationTrait for Migration {
         for col in [ImportRow::Outcome, ImportRow::InvalidReason, ImportRow::InvalidReasonText, ImportRow::ReportBack] {
             m.alter_table(Table::alter().table(ImportRow::Table).drop_column(col).take()).await?;
         }
-        for col in [Referral::Outcome, Referral::InvalidReason, Referral::InvalidReasonText, Referral::ReportBackDueAt]
-        {
+        for col in [
+            Referral::Outcome,
+            Referral::InvalidReason,
+            Referral::InvalidReasonText,
+            Referral::ReportBackDueAt,
+            Referral::ReportBackOverdueAt,
+        ] {
             m.alter_table(Table::alter().table(Referral::Table).drop_column(col).take()).await?;
         }
         Ok(())

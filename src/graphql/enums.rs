@@ -111,6 +111,7 @@ pub enum SortDirection {
 pub enum JobName {
     LapsePartners,
     TaskReminders,
+    ReportBackOverdue,
     NotificationDispatch,
 }
 
@@ -119,6 +120,7 @@ impl From<JobName> for crate::jobs::JobName {
         match j {
             JobName::LapsePartners => Self::LapsePartners,
             JobName::TaskReminders => Self::TaskReminders,
+            JobName::ReportBackOverdue => Self::ReportBackOverdue,
             JobName::NotificationDispatch => Self::NotificationDispatch,
         }
     }

@@ -147,6 +147,14 @@ impl Referral {
         self.0.report_back_due_at.is_some_and(|due| due < svc(ctx).now())
     }
 
+    /// When the overdue job found the current report back overdue.
+    async fn report_back_overdue_since(&self) -> Option<DateTime<Utc>> {
+        match (self.0.report_back_due_at, self.0.report_back_overdue_at) {
+            (Some(due), Some(marked)) if marked >= due => Some(marked),
+            _ => None,
+        }
+    }
+
     /// None, ready for payout, paid out, or recurring (seed 003).
     async fn payout_view(&self) -> PayoutView {
         self.0.payout_view.into()

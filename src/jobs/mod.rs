@@ -5,6 +5,7 @@
 //! failed run leaves nothing half-done and its tick can be retried.
 
 mod lapse_partners;
+mod report_back_overdue;
 pub mod scheduler;
 mod task_reminders;
 
@@ -19,16 +20,19 @@ use crate::service::Ctx;
 pub enum JobName {
     LapsePartners,
     TaskReminders,
+    ReportBackOverdue,
     NotificationDispatch,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 3] = [Self::LapsePartners, Self::TaskReminders, Self::NotificationDispatch];
+    pub const ALL: [JobName; 4] =
+        [Self::LapsePartners, Self::TaskReminders, Self::ReportBackOverdue, Self::NotificationDispatch];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LapsePartners => "lapse-partners",
             Self::TaskReminders => "task-reminders",
+            Self::ReportBackOverdue => "report-back-overdue",
             Self::NotificationDispatch => "notification-dispatch",
         }
     }
@@ -45,6 +49,7 @@ impl JobName {
         match self {
             Self::LapsePartners => lapse_partners::run(tx, run, now).await,
             Self::TaskReminders => task_reminders::run(tx, run, now).await,
+            Self::ReportBackOverdue => report_back_overdue::run(tx, run, now).await,
             Self::NotificationDispatch => unreachable!("the dispatcher runs outside a transaction"),
         }
     }

@@ -13,6 +13,7 @@ pub async fn start(ctx: Ctx, config: &Config) -> Result<JobScheduler, String> {
     for (job, cron) in [
         (JobName::LapsePartners, config.lapse_partners_cron.clone()),
         (JobName::TaskReminders, config.task_reminders_cron.clone()),
+        (JobName::ReportBackOverdue, config.report_back_overdue_cron.clone()),
     ] {
         let ctx = ctx.clone();
         let trigger = Job::new_async(cron.as_str(), move |_, _| {
