@@ -15,6 +15,7 @@ const COMMIT: &str = "mutation($id: ID!) { commitReferralImport(batchId: $id) { 
 struct World {
     app: TestApp,
     vendor: String,
+    program: String,
     partner_user: String,
     /// (id, referenceId) of eight referrals: leads a..h, e-mails a@x.io …,
     /// external ids EXT-a … EXT-h; d and e share one e-mail.
@@ -50,7 +51,7 @@ async fn world() -> World {
             .clone();
         refs.push((r["id"].as_str().unwrap().to_owned(), r["referenceId"].as_str().unwrap().to_owned()));
     }
-    World { app, vendor, partner_user, refs }
+    World { app, vendor, program, partner_user, refs }
 }
 
 impl World {
@@ -229,6 +230,49 @@ async fn outcomes_and_invalid_reasons_import_like_report_backs() {
             && e["to"] == "NO_SALE"
             && e["reason"] == "invalid: OTHER (moved abroad)"),
         "{timeline}"
+    );
+}
+
+#[tokio::test]
+async fn imports_earn_void_and_reinstate_rewards_set_based() {
+    let w = world().await;
+    w.app
+        .ok(
+            &w.vendor,
+            "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: 700, rewardTrigger: PENDING }) { id } }",
+            json!({ "id": w.program }),
+        )
+        .await;
+    let (a, b) = (&w.refs[0].1, &w.refs[1].1);
+    let rewards = |i: usize| {
+        let (app, vendor, id) = (&w.app, &w.vendor, w.refs[i].0.clone());
+        async move {
+            let q = "query($id: ID!) { referral(id: $id) { payoutView rewards { kind status amountMinor } } }";
+            app.ok(vendor, q, json!({ "id": id })).await["referral"].clone()
+        }
+    };
+    let step = |statuses: [&str; 2]| format!("referralkey_ID,status\n{a},{}\n{b},{}\n", statuses[0], statuses[1]);
+    // Submitted before the trigger moved to PENDING: denying first earns nothing.
+    let done = w.commit(&w.preview(&step(["DENIED", "DENIED"])).await).await;
+    assert_eq!(
+        (done["result"]["rewardsEarned"].as_i64(), done["result"]["rewardsVoided"].as_i64()),
+        (Some(0), Some(0))
+    );
+    // Back to PENDING: the trigger is reached, both earn.
+    let done = w.commit(&w.preview(&step(["PENDING", "PENDING"])).await).await;
+    assert_eq!(done["result"]["rewardsEarned"], 2);
+    assert_eq!(
+        rewards(0).await,
+        json!({ "payoutView": "READY_FOR_PAYOUT", "rewards": [{ "kind": "TRIGGER", "status": "EARNED", "amountMinor": 700 }] })
+    );
+    // Denied again: voided; back again: the same row reinstated.
+    let done = w.commit(&w.preview(&step(["DENIED", "REJECTED"])).await).await;
+    assert_eq!(done["result"]["rewardsVoided"], 2);
+    assert_eq!(rewards(1).await["payoutView"], "NONE");
+    w.commit(&w.preview(&step(["NEW", "PENDING"])).await).await;
+    assert_eq!(
+        rewards(1).await,
+        json!({ "payoutView": "READY_FOR_PAYOUT", "rewards": [{ "kind": "TRIGGER", "status": "EARNED", "amountMinor": 700 }] })
     );
 }
 

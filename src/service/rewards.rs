@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{PayoutView, ReferralStatus, RewardKind, RewardStatus, Role, partner, program, referral, reward};
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, Set,
@@ -13,6 +13,7 @@ use sea_orm::{
 use super::Ctx;
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::db::{Bulk, bulk_rows_per_statement, stmt};
 use crate::domain::reward_rule::{self, Action, Ledger, Rule};
 use crate::error::{AppError, AppResult};
 
@@ -39,18 +40,17 @@ pub fn ledger_of(rows: &[reward::Model]) -> Ledger {
     }
 }
 
-/// A new reward row; the unique key makes a concurrent duplicate a no-op.
-async fn insert(
-    tx: &DatabaseTransaction,
+/// A new reward row, not yet written.
+fn new_row(
     referral: &referral::Model,
+    partner_id: i64,
     program: &program::Model,
     kind: RewardKind,
     reference: String,
     amount_minor: i64,
     now: DateTime<Utc>,
-) -> AppResult<()> {
-    let Some(partner_id) = referral.partner_id else { return Ok(()) };
-    let row = reward::ActiveModel {
+) -> reward::ActiveModel {
+    reward::ActiveModel {
         referral_id: Set(referral.id),
         vendor_org_id: Set(referral.vendor_org_id),
         program_id: Set(program.id),
@@ -67,16 +67,125 @@ async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
+    }
+}
+
+/// What the reward rule asks to write for one referral.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new row (TRIGGER, CLAWBACK or REINSTATEMENT).
+    Insert(Box<reward::ActiveModel>),
+    /// The voided TRIGGER row earned again, at the amount of today.
+    Reinstate {
+        id: i64,
+        amount_minor: i64,
+        billable_at: DateTime<Utc>,
+    },
+    Void {
+        id: i64,
+    },
+}
+
+impl Write {
+    /// A TRIGGER reward earned for the first time.
+    pub fn is_earn(&self) -> bool {
+        matches!(self, Write::Insert(row) if row.kind.as_ref() == &RewardKind::Trigger)
+    }
+}
+
+/// The write the reward rule asks for after `referral` moved to `status`
+/// (`rows` are its rewards). Direct leads (no partner) earn nothing.
+pub fn plan(
+    referral: &referral::Model,
+    program: &program::Model,
+    rows: &[reward::Model],
+    status: ReferralStatus,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Write>> {
+    let Some(partner_id) = referral.partner_id else { return Ok(None) };
+    let rule = rule_of(program);
+    let amount = || {
+        reward_rule::trigger_amount(&rule, referral.sale_amount_minor)
+            .map_err(|m| AppError::validation("saleAmountMinor", m))
     };
-    reward::Entity::insert(row)
-        .on_conflict_do_nothing_on([reward::Column::ReferralId, reward::Column::Kind, reward::Column::Reference])
-        .exec(tx)
-        .await?;
+    let trigger_row = rows.iter().find(|r| r.kind == RewardKind::Trigger);
+    let billed = trigger_row.map(|r| r.amount_minor).unwrap_or_default();
+    let insert = |kind, reference: String, amount_minor| {
+        Write::Insert(Box::new(new_row(referral, partner_id, program, kind, reference, amount_minor, now)))
+    };
+    Ok(match reward_rule::on_status(rule.trigger, status, ledger_of(rows)) {
+        Action::None => None,
+        Action::Earn => Some(insert(RewardKind::Trigger, String::new(), amount()?)),
+        Action::Void => trigger_row.map(|r| Write::Void { id: r.id }),
+        Action::Reinstate => match trigger_row {
+            Some(r) => Some(Write::Reinstate {
+                id: r.id,
+                amount_minor: amount()?,
+                billable_at: now + Duration::days(program.hold_days.into()),
+            }),
+            None => None,
+        },
+        Action::Clawback(n) => Some(insert(RewardKind::Clawback, n.to_string(), -billed)),
+        Action::Reinstatement(n) => Some(insert(RewardKind::Reinstatement, n.to_string(), billed)),
+    })
+}
+
+/// Rows per reward INSERT (15 values each, within SQLite's bind limit).
+const INSERT_CHUNK: usize = 1000;
+
+/// Writes the planned changes set-based: inserts in chunks (the unique key
+/// makes a concurrent duplicate a no-op), reinstatements in one UPDATE
+/// joined to their amounts, voids in one UPDATE.
+pub async fn write_all(tx: &DatabaseTransaction, writes: Vec<Write>, now: DateTime<Utc>) -> AppResult<()> {
+    let (mut inserts, mut reinstates, mut voids) = (Vec::new(), Vec::new(), Vec::new());
+    for w in writes {
+        match w {
+            Write::Insert(row) => inserts.push(*row),
+            Write::Reinstate { id, amount_minor, billable_at } => {
+                reinstates.push(vec![id.into(), amount_minor.into(), billable_at.into()])
+            }
+            Write::Void { id } => voids.push(id),
+        }
+    }
+    let mut rows = inserts.into_iter().peekable();
+    while rows.peek().is_some() {
+        reward::Entity::insert_many(rows.by_ref().take(INSERT_CHUNK).collect::<Vec<_>>())
+            .on_conflict_do_nothing_on([reward::Column::ReferralId, reward::Column::Kind, reward::Column::Reference])
+            .exec(tx)
+            .await?;
+    }
+    let backend = tx.get_database_backend();
+    let per_statement = bulk_rows_per_statement(backend, 3);
+    while !reinstates.is_empty() {
+        let rest = reinstates.split_off(reinstates.len().min(per_statement));
+        let chunk = std::mem::replace(&mut reinstates, rest);
+        let bulk = Bulk::new(backend, &[("id", "bigint"), ("amount", "bigint"), ("billable", "timestamptz")], chunk);
+        let now_param = bulk.next;
+        let sql = format!(
+            "WITH k(id, amount, billable) AS ({})
+             UPDATE reward SET status = 'EARNED', amount_minor = k.amount, voided_at = NULL, earned_at = ${now_param},
+                 billable_at = k.billable, updated_at = ${now_param}
+             FROM k WHERE reward.id = k.id",
+            bulk.sql
+        );
+        let mut values = bulk.values;
+        values.push(now.into());
+        tx.execute_raw(stmt(backend, &sql, values)).await?;
+    }
+    for ids in voids.chunks(INSERT_CHUNK) {
+        reward::Entity::update_many()
+            .col_expr(reward::Column::Status, Expr::value(RewardStatus::Void))
+            .col_expr(reward::Column::VoidedAt, Expr::value(now))
+            .col_expr(reward::Column::UpdatedAt, Expr::value(now))
+            .filter(reward::Column::Id.is_in(ids.iter().copied()))
+            .exec(tx)
+            .await?;
+    }
     Ok(())
 }
 
 /// Applies the reward rule after `referral` moved to `status`, inside the
-/// status change's transaction. Direct leads (no partner) earn nothing.
+/// status change's transaction.
 pub async fn on_status_change(
     tx: &DatabaseTransaction,
     referral: &referral::Model,
@@ -87,41 +196,9 @@ pub async fn on_status_change(
     if referral.partner_id.is_none() {
         return Ok(());
     }
-    let rule = rule_of(program);
     let rows = rewards_of(tx, referral.id).await?;
-    let amount = || {
-        reward_rule::trigger_amount(&rule, referral.sale_amount_minor)
-            .map_err(|m| AppError::validation("saleAmountMinor", m))
-    };
-    let trigger_row = rows.iter().find(|r| r.kind == RewardKind::Trigger);
-    match reward_rule::on_status(rule.trigger, status, ledger_of(&rows)) {
-        Action::None => {}
-        Action::Earn => insert(tx, referral, program, RewardKind::Trigger, String::new(), amount()?, now).await?,
-        Action::Void => {
-            let mut m = trigger_row.cloned().expect("a ledger with a trigger").into_active_model();
-            m.status = Set(RewardStatus::Void);
-            m.voided_at = Set(Some(now));
-            m.updated_at = Set(now);
-            m.update(tx).await?;
-        }
-        Action::Reinstate => {
-            let mut m = trigger_row.cloned().expect("a ledger with a trigger").into_active_model();
-            m.status = Set(RewardStatus::Earned);
-            m.amount_minor = Set(amount()?);
-            m.voided_at = Set(None);
-            m.earned_at = Set(now);
-            m.billable_at = Set(now + Duration::days(program.hold_days.into()));
-            m.updated_at = Set(now);
-            m.update(tx).await?;
-        }
-        Action::Clawback(n) => {
-            let billed = trigger_row.map(|r| r.amount_minor).unwrap_or_default();
-            insert(tx, referral, program, RewardKind::Clawback, n.to_string(), -billed, now).await?;
-        }
-        Action::Reinstatement(n) => {
-            let billed = trigger_row.map(|r| r.amount_minor).unwrap_or_default();
-            insert(tx, referral, program, RewardKind::Reinstatement, n.to_string(), billed, now).await?;
-        }
+    if let Some(write) = plan(referral, program, &rows, status, now)? {
+        write_all(tx, vec![write], now).await?;
     }
     refresh_payout_view(tx, referral).await
 }
@@ -137,7 +214,10 @@ pub async fn recurring(
     now: DateTime<Utc>,
 ) -> AppResult<reward::Model> {
     let amount = reward_rule::commission(invoice_amount_minor, program.reward_basis_points);
-    insert(tx, referral, program, RewardKind::Recurring, invoice_reference.to_owned(), amount, now).await?;
+    let partner_id =
+        referral.partner_id.ok_or_else(|| AppError::validation("id", "a direct lead earns no recurring commission"))?;
+    let row = new_row(referral, partner_id, program, RewardKind::Recurring, invoice_reference.to_owned(), amount, now);
+    write_all(tx, vec![Write::Insert(Box::new(row))], now).await?;
     let row = reward::Entity::find()
         .filter(reward::Column::ReferralId.eq(referral.id))
         .filter(reward::Column::Kind.eq(RewardKind::Recurring))

@@ -1,7 +1,7 @@
 //! The set-based writes of a commit: audit rows, notes, the referrals
 //! themselves, rewards and the digest, each one statement over the batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use entity::{ReferralStatus, import_batch, import_row, program, referral, reward};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -12,9 +12,10 @@ use crate::auth::Principal;
 use crate::db::stmt;
 use crate::domain::outcome::ReportBack;
 use crate::domain::referral_status::status_name;
-use crate::domain::reward_rule::{self, Action};
+use crate::domain::reward_rule;
 use crate::error::{AppError, AppResult};
 use crate::events;
+use crate::service::rewards;
 
 /// Referrals per reward look-up.
 const CHUNK: usize = 5000;
@@ -94,8 +95,8 @@ pub(super) async fn apply(
          WHERE r.referral_id = referral.id AND r.batch_id = $1 AND r.changes = $3";
     let applied = tx.execute_raw(stmt(db, sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
     extend_report_backs(tx, batch, now).await?;
-    let (earned, voided) = apply_rewards(tx, batch, now).await?;
-    if earned + voided > 0 {
+    let (earned, voided, written) = apply_rewards(tx, batch, now).await?;
+    if written > 0 {
         refresh_payout_views(tx, batch.id).await?;
     }
     digest(tx, batch, now).await?;
@@ -136,7 +137,7 @@ async fn apply_rewards(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
     now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<(u64, u64)> {
+) -> AppResult<(u64, u64, usize)> {
     // Only a status change to DENIED or to one that reaches the program's
     // trigger can touch rewards: load just those rows.
     let programs: HashMap<i64, program::Model> = program::Entity::find()
@@ -170,9 +171,10 @@ async fn apply_rewards(
         );
     }
     let changed: Vec<&import_row::Model> = changed.iter().collect();
-    let (mut earned, mut voided) = (0, 0);
+    let (mut earned, mut voided, mut written) = (0, 0, 0);
     for chunk in changed.chunks(CHUNK) {
         let ids: Vec<i64> = chunk.iter().map(|r| r.referral_id).collect();
+        // The referrals as the UPDATE left them (status, sale amount).
         let referrals: HashMap<i64, referral::Model> = referral::Entity::find()
             .filter(referral::Column::Id.is_in(ids.clone()))
             .all(tx)
@@ -184,52 +186,22 @@ async fn apply_rewards(
         for w in reward::Entity::find().filter(reward::Column::ReferralId.is_in(ids)).all(tx).await? {
             existing.entry(w.referral_id).or_default().push(w);
         }
-        let program_ids: HashSet<i64> = referrals.values().map(|r| r.program_id).collect();
-        let programs: HashMap<i64, program::Model> = program::Entity::find()
-            .filter(program::Column::Id.is_in(program_ids))
-            .all(tx)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-        let mut to_void = Vec::new();
+        let mut writes = Vec::new();
         for row in chunk {
             let (Some(r), Some(to)) =
                 (referrals.get(&row.referral_id), row.status_to.as_deref().and_then(parse_status))
             else {
                 continue;
             };
-            if r.partner_id.is_none() {
-                continue;
-            }
-            let program = &programs[&r.program_id];
             let rewards = existing.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-            let ledger = crate::service::rewards::ledger_of(rewards);
-            match reward_rule::on_status(program.reward_trigger, to, ledger) {
-                Action::None => {}
-                Action::Void => {
-                    to_void.extend(rewards.iter().filter(|w| w.kind == entity::RewardKind::Trigger).map(|w| w.id))
-                }
-                // Earning, reinstating and clawbacks compute amounts per
-                // referral: they take the single-referral path.
-                action => {
-                    crate::service::rewards::on_status_change(tx, r, program, to, now).await?;
-                    earned += u64::from(matches!(action, Action::Earn));
-                }
-            }
+            writes.extend(rewards::plan(r, &programs[&r.program_id], rewards, to, now)?);
         }
-        if !to_void.is_empty() {
-            voided += reward::Entity::update_many()
-                .col_expr(reward::Column::Status, Expr::value(entity::RewardStatus::Void))
-                .col_expr(reward::Column::VoidedAt, Expr::value(now))
-                .col_expr(reward::Column::UpdatedAt, Expr::value(now))
-                .filter(reward::Column::Id.is_in(to_void))
-                .exec(tx)
-                .await?
-                .rows_affected;
-        }
+        earned += writes.iter().filter(|w| w.is_earn()).count() as u64;
+        voided += writes.iter().filter(|w| matches!(w, rewards::Write::Void { .. })).count() as u64;
+        written += writes.len();
+        rewards::write_all(tx, writes, now).await?;
     }
-    Ok((earned, voided))
+    Ok((earned, voided, written))
 }
 
 /// Seed 003's payout view of every referral of the batch, in one statement.
