@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 const PREVIEW: &str = "mutation($csv: String!) { previewReferralImport(csv: $csv) {
     id status rowCount validCount errorCount errors { row column message }
     sample { row referenceId statusFrom statusTo stageTo note changes } } }";
+const UPDATE_ALL: &str = "mutation($k: ReferralKeyInput!, $s: String, $st: String, $n: String, $o: ReferralOutcome, $r: InvalidReason) {
+    updateReferral(key: $k, status: $s, stage: $st, note: $n, outcome: $o, invalidReason: $r) { status stage outcome version } }";
 const COMMIT: &str = "mutation($id: ID!) { commitReferralImport(batchId: $id) { status result committedAt } }";
 
 struct World {
@@ -547,4 +549,28 @@ async fn a_csv_file_uploads_by_graphql_multipart_request() {
         .await;
     assert_eq!(code, "VALIDATION");
     let _ = both;
+}
+
+#[tokio::test]
+async fn an_update_applies_whole_or_not_at_all_and_reports_outcomes() {
+    let w = world().await;
+    // A status that would apply, with a stage that is refused: nothing changes.
+    let vars = json!({ "k": { "externalId": "EXT-a" }, "s": "QUALIFIED", "st": "No such stage", "n": "why" });
+    assert_eq!(w.app.code(Some(&w.vendor), UPDATE_ALL, vars).await, "VALIDATION");
+    assert_eq!(w.status(0).await["version"], 1, "the status was not applied either");
+    let q = "query($id: ID!) { referralTimeline(id: $id) { kind } }";
+    assert_eq!(
+        w.app.ok(&w.vendor, q, json!({ "id": w.refs[0].0 })).await["referralTimeline"].as_array().unwrap().len(),
+        1
+    );
+    // Status and stage together, in one go.
+    let vars = json!({ "k": { "externalId": "EXT-a" }, "s": "QUALIFIED", "st": "demo" });
+    let done = w.app.ok(&w.vendor, UPDATE_ALL, vars).await["updateReferral"].clone();
+    assert_eq!((done["status"].as_str(), done["stage"].as_str()), (Some("QUALIFIED"), Some("Demo")));
+    // An outcome instead of a status (not both).
+    let both = json!({ "k": { "externalId": "EXT-b" }, "s": "DENIED", "o": "NO_SALE" });
+    assert_eq!(w.app.code(Some(&w.vendor), UPDATE_ALL, both).await, "VALIDATION");
+    let vars = json!({ "k": { "externalId": "EXT-b" }, "o": "NO_SALE", "r": "SPAM", "n": "bot traffic" });
+    let done = w.app.ok(&w.vendor, UPDATE_ALL, vars).await["updateReferral"].clone();
+    assert_eq!((done["status"].as_str(), done["outcome"].as_str()), (Some("DENIED"), Some("NO_SALE")));
 }

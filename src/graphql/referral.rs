@@ -707,8 +707,9 @@ impl ReferralMutation {
     }
 
     /// The update integration: finds a referral by exactly one key and
-    /// changes its status (source API), stage or adds a shared note. With
-    /// an `Idempotency-Key` (header or argument) a retry with the same input
+    /// changes its status (source API) or reports an outcome, sets its
+    /// stage and adds a shared note, all in one transaction. With an
+    /// `Idempotency-Key` (header or argument) a retry with the same input
     /// replays the first result; other input under the same key is CONFLICT.
     #[allow(clippy::too_many_arguments)]
     async fn update_referral(
@@ -719,6 +720,9 @@ impl ReferralMutation {
         stage: Option<String>,
         note: Option<String>,
         sale_amount_minor: Option<i64>,
+        outcome: Option<ReferralOutcome>,
+        invalid_reason: Option<InvalidReason>,
+        invalid_reason_text: Option<String>,
         idempotency_key: Option<String>,
     ) -> Result<Referral> {
         use crate::service::integration::{self, ReferralKey, Update};
@@ -727,7 +731,15 @@ impl ReferralMutation {
             svc(ctx),
             principal(ctx)?,
             ReferralKey { id: key.id, external_id: key.external_id, email: key.email },
-            Update { status, stage, note, sale_amount_minor },
+            Update {
+                status,
+                stage,
+                note,
+                sale_amount_minor,
+                outcome: outcome.map(Into::into),
+                invalid_reason: invalid_reason.map(Into::into),
+                invalid_reason_text,
+            },
             idempotency_key.or(header),
         )
         .await?;

@@ -6,11 +6,12 @@
 //! input is a CONFLICT. Keys are kept 48 hours.
 
 use chrono::Duration;
-use entity::{ChangeSource, NoteVisibility, ReferralStatus, idempotency_key, referral};
+use entity::{ChangeSource, InvalidReason, NoteVisibility, ReferralOutcome, ReferralStatus, idempotency_key, referral};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
 use sha2::{Digest, Sha256};
 
+use super::outcomes::{self, OutcomeRequest};
 use super::referrals::{self, StatusRequest};
 use super::{Ctx, notes};
 use crate::auth::Principal;
@@ -31,6 +32,10 @@ pub struct Update {
     pub stage: Option<String>,
     pub note: Option<String>,
     pub sale_amount_minor: Option<i64>,
+    /// A report back instead of a status (IN_PROGRESS, SOLD, NO_SALE).
+    pub outcome: Option<ReferralOutcome>,
+    pub invalid_reason: Option<InvalidReason>,
+    pub invalid_reason_text: Option<String>,
 }
 
 const KEEP_HOURS: i64 = 48;
@@ -141,6 +146,8 @@ pub async fn update(
     result
 }
 
+/// Applies every part of the update in one transaction: a stage that
+/// fails after a status that succeeded leaves nothing behind.
 async fn apply(
     ctx: &Ctx,
     principal: &Principal,
@@ -149,28 +156,47 @@ async fn apply(
     u: Update,
 ) -> AppResult<referral::Model> {
     let r = resolve(ctx, vendor, key).await?;
-    let mut current = r.clone();
+    let now = ctx.now();
+    let tx = ctx.db.begin().await?;
     let mut note = u.note.clone();
-    if let Some(raw) = &u.status {
-        let status: ReferralStatus = super::imports::parse_status(raw)
-            .ok_or_else(|| AppError::validation("status", format!("not a status: {raw}")))?;
-        let req = StatusRequest {
-            status: Some(status),
-            note: note.take(),
-            sale_amount_minor: u.sale_amount_minor,
-            source: Some(ChangeSource::Api),
-            ..StatusRequest::default()
-        };
-        current = referrals::set_status(ctx, principal, r.id, req).await?;
-    } else if u.sale_amount_minor.is_some() {
-        return Err(AppError::validation("saleAmountMinor", "a sale amount is given with a status"));
+    match (&u.status, u.outcome) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::validation("outcome", "give a status or an outcome, not both"));
+        }
+        (Some(raw), None) => {
+            let status: ReferralStatus = super::imports::parse_status(raw)
+                .ok_or_else(|| AppError::validation("status", format!("not a status: {raw}")))?;
+            let req = StatusRequest {
+                status: Some(status),
+                note: note.take(),
+                sale_amount_minor: u.sale_amount_minor,
+                source: Some(ChangeSource::Api),
+                ..StatusRequest::default()
+            };
+            referrals::set_status_in(&tx, principal, r.id, req, now).await?;
+        }
+        (None, Some(outcome)) => {
+            let req = OutcomeRequest {
+                outcome,
+                invalid_reason: u.invalid_reason,
+                invalid_reason_text: u.invalid_reason_text.clone(),
+                note: note.take(),
+                sale_amount_minor: u.sale_amount_minor,
+                expected_version: None,
+            };
+            outcomes::report_in(&tx, principal, r.id, req, now).await?;
+        }
+        (None, None) if u.sale_amount_minor.is_some() => {
+            return Err(AppError::validation("saleAmountMinor", "a sale amount is given with a status or an outcome"));
+        }
+        (None, None) => {}
     }
     if let Some(stage) = &u.stage {
-        current = referrals::set_stage(ctx, principal, r.id, stage, note.take().as_deref(), None).await?;
+        referrals::set_stage_in(&tx, principal, r.id, stage, note.take().as_deref(), None, now).await?;
     }
     if let Some(body) = note {
-        notes::add(ctx, principal, r.id, &body, NoteVisibility::Shared).await?;
-        current = referrals::get(ctx, principal, r.id).await?;
+        notes::add_in(&tx, principal, r.id, &body, NoteVisibility::Shared, now).await?;
     }
-    Ok(current)
+    tx.commit().await?;
+    referrals::get(ctx, principal, r.id).await
 }

@@ -3,12 +3,15 @@
 //! sides; INTERNAL ones only by the author's organization.
 
 use chrono::{DateTime, Utc};
-use entity::{NoteVisibility, Role, Subject, note, status_change};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use entity::{NoteVisibility, Role, Subject, note, referral, status_change};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
 
 use super::{Ctx, audit, referrals, required_text};
 use crate::auth::Principal;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// Writes a note inside the caller's transaction.
 pub async fn write(
@@ -43,11 +46,30 @@ pub async fn add(
     body: &str,
     visibility: NoteVisibility,
 ) -> AppResult<note::Model> {
-    let referral = referrals::get(ctx, principal, referral_id).await?;
+    let tx = ctx.db.begin().await?;
+    let note = add_in(&tx, principal, referral_id, body, visibility, ctx.now()).await?;
+    tx.commit().await?;
+    Ok(note)
+}
+
+/// `addNote` inside a caller's transaction.
+pub async fn add_in(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    referral_id: i64,
+    body: &str,
+    visibility: NoteVisibility,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
+    let referral = referral::Entity::find_by_id(referral_id)
+        .filter(referrals::scope(principal))
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("referral"))?;
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
-    let note = write(&ctx.db, Some(principal), &referral, visibility, body, ctx.now()).await?;
+    let note = write(tx, Some(principal), &referral, visibility, body, now).await?;
     if visibility == NoteVisibility::Shared {
-        referrals::notify(&ctx.db, Some(principal), &referral, "NOTE_ADDED", "A note was added", ctx.now()).await?;
+        referrals::notify(tx, Some(principal), &referral, "NOTE_ADDED", "A note was added", now).await?;
     }
     Ok(note)
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{
     ChangeSource, InvalidReason, NoteVisibility, ReferralOutcome, ReferralStatus, RewardModel, program, referral,
 };
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set, TransactionTrait};
 
 use super::audit::{self, Actor};
 use super::referrals::{
@@ -77,15 +77,27 @@ pub fn due_after(program: &program::Model, report_back: ReportBack, now: DateTim
 
 /// `reportOutcome`.
 pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeRequest) -> AppResult<referral::Model> {
+    let tx = ctx.db.begin().await?;
+    let changed = report_in(&tx, principal, id, req, ctx.now()).await?;
+    tx.commit().await?;
+    get_after_change(ctx, changed.id).await
+}
+
+/// `reportOutcome` inside a caller's transaction.
+pub(super) async fn report_in(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    id: i64,
+    req: OutcomeRequest,
+    now: DateTime<Utc>,
+) -> AppResult<referral::Model> {
     let reason_text = check_invalid_reason(req.outcome, req.invalid_reason, req.invalid_reason_text.as_deref())
         .map_err(|(field, message)| AppError::validation(field, message))?;
     let note = optional_text("note", req.note.as_deref(), 10_000)?;
     if req.sale_amount_minor.is_some_and(|a| a < 0) {
         return Err(AppError::validation("saleAmountMinor", "saleAmountMinor must not be negative"));
     }
-    let now = ctx.now();
-    let tx = ctx.db.begin().await?;
-    let current = lock(&tx, principal, id, req.expected_version).await?;
+    let current = lock(tx, principal, id, req.expected_version).await?;
     require_vendor_staff(principal)?;
     let from = inbound_status(&current)?;
     let facts = Current {
@@ -107,7 +119,7 @@ pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeReque
             });
         }
     };
-    let program = program_of(&tx, &current).await?;
+    let program = program_of(tx, &current).await?;
     let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
     if req.outcome == ReferralOutcome::Sold && program.reward_model == RewardModel::Commission && sale_amount.is_none()
     {
@@ -125,7 +137,7 @@ pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeReque
     if let Some(to) = status {
         m.status = Set(Some(to));
     }
-    let updated = bump(m, &current, now).update(&tx).await?;
+    let updated = bump(m, &current, now).update(tx).await?;
     let actor = || Actor::person(principal, ChangeSource::Manual);
     let why = req.invalid_reason.map(|r| match &reason_text {
         Some(text) => format!("invalid: {} ({text})", invalid_reason_name(r)),
@@ -139,15 +151,15 @@ pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeReque
         Some(outcome_name(req.outcome)),
         why,
     );
-    audit::record(&tx, change, actor(), now).await?;
+    audit::record(tx, change, actor(), now).await?;
     if let Some(to) = status {
         let change =
             status_change(&updated, "STATUS", "REPORT_OUTCOME", Some(status_name(from)), Some(status_name(to)), None);
-        audit::record(&tx, change, actor(), now).await?;
-        rewards::on_status_change(&tx, &updated, &program, to, now).await?;
+        audit::record(tx, change, actor(), now).await?;
+        rewards::on_status_change(tx, &updated, &program, to, now).await?;
     }
     if let Some(note) = &note {
-        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+        notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let message = match status {
         Some(to) => format!(
@@ -158,9 +170,8 @@ pub async fn report(ctx: &Ctx, principal: &Principal, id: i64, req: OutcomeReque
         ),
         None => format!("Referral {} outcome: {}", updated.reference_id, outcome_name(req.outcome)),
     };
-    notify(&tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, now).await?;
-    tx.commit().await?;
-    get_after_change(ctx, updated.id).await
+    notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, now).await?;
+    Ok(updated)
 }
 
 /// A final status is a report back: once APPROVED or DENIED (by any path)

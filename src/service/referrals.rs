@@ -384,6 +384,21 @@ pub(super) fn require_vendor_staff(principal: &Principal) -> AppResult<()> {
 
 /// `setReferralStatus`: the vendor's qualification decision (§4).
 pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRequest) -> AppResult<referral::Model> {
+    let tx = ctx.db.begin().await?;
+    let changed = set_status_in(&tx, principal, id, req, ctx.now()).await?;
+    tx.commit().await?;
+    get_after_change(ctx, changed.id).await
+}
+
+/// `setReferralStatus` inside a caller's transaction (the update
+/// integration applies several changes as one).
+pub(super) async fn set_status_in(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    id: i64,
+    req: StatusRequest,
+    now: DateTime<Utc>,
+) -> AppResult<referral::Model> {
     let to = req.status.ok_or_else(|| AppError::validation("status", "status is required"))?;
     let note = optional_text("note", req.note.as_deref(), 10_000)?;
     let override_reason = optional_text("overrideReason", req.override_reason.as_deref(), 1_000)?;
@@ -392,9 +407,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     {
         return Err(AppError::validation("saleAmountMinor", "saleAmountMinor must not be negative"));
     }
-    let now = ctx.now();
-    let tx = ctx.db.begin().await?;
-    let current = lock(&tx, principal, id, req.expected_version).await?;
+    let current = lock(tx, principal, id, req.expected_version).await?;
     require_vendor_staff(principal)?;
     if override_reason.is_some() && !principal.is_admin() {
         return Err(AppError::Forbidden("only ADMIN may override the status rules".into()));
@@ -417,7 +430,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     if to == ReferralStatus::RequiresInfo && note.is_none() {
         return Err(AppError::validation("note", "REQUIRES_INFO needs a note saying what is missing"));
     }
-    let program = program_of(&tx, &current).await?;
+    let program = program_of(tx, &current).await?;
     let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
     if to == ReferralStatus::Approved && program.reward_model == RewardModel::Commission && sale_amount.is_none() {
         return Err(AppError::validation("saleAmountMinor", "approving in a COMMISSION program needs the sale amount"));
@@ -427,7 +440,7 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
     m.ever_qualified = Set(current.ever_qualified || to == ReferralStatus::Qualified);
     m.sale_amount_minor = Set(sale_amount);
     m.report_back_due_at = Set(super::outcomes::due_after_status(current.report_back_due_at, to));
-    let updated = bump(m, &current, now).update(&tx).await?;
+    let updated = bump(m, &current, now).update(tx).await?;
     let change = status_change(
         &updated,
         "STATUS",
@@ -436,15 +449,14 @@ pub async fn set_status(ctx: &Ctx, principal: &Principal, id: i64, req: StatusRe
         Some(status_name(to)),
         override_reason,
     );
-    audit::record(&tx, change, Actor::person(principal, source), now).await?;
+    audit::record(tx, change, Actor::person(principal, source), now).await?;
     if let Some(note) = &note {
-        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+        notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
-    rewards::on_status_change(&tx, &updated, &program, to, now).await?;
+    rewards::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
-    notify(&tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, now).await?;
-    tx.commit().await?;
-    get_after_change(ctx, updated.id).await
+    notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, now).await?;
+    Ok(updated)
 }
 
 pub(super) async fn get_after_change(ctx: &Ctx, id: i64) -> AppResult<referral::Model> {
@@ -460,12 +472,26 @@ pub async fn set_stage(
     note: Option<&str>,
     expected_version: Option<i32>,
 ) -> AppResult<referral::Model> {
-    let note = optional_text("note", note, 10_000)?;
-    let now = ctx.now();
     let tx = ctx.db.begin().await?;
-    let current = lock(&tx, principal, id, expected_version).await?;
+    let changed = set_stage_in(&tx, principal, id, stage_name, note, expected_version, ctx.now()).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// `setReferralStage` inside a caller's transaction.
+pub(super) async fn set_stage_in(
+    tx: &DatabaseTransaction,
+    principal: &Principal,
+    id: i64,
+    stage_name: &str,
+    note: Option<&str>,
+    expected_version: Option<i32>,
+    now: DateTime<Utc>,
+) -> AppResult<referral::Model> {
+    let note = optional_text("note", note, 10_000)?;
+    let current = lock(tx, principal, id, expected_version).await?;
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
-    let program = program_of(&tx, &current).await?;
+    let program = program_of(tx, &current).await?;
     let stages = super::programs::stages(&program);
     let stage_name = stages
         .iter()
@@ -473,7 +499,7 @@ pub async fn set_stage(
         .cloned()
         .ok_or_else(|| AppError::validation("stage", format!("stage must be one of: {}", stages.join(", "))))?;
     let editor = match current.partner_id {
-        Some(pid) => partner::Entity::find_by_id(pid).one(&tx).await?.map(|p| p.stage_editor),
+        Some(pid) => partner::Entity::find_by_id(pid).one(tx).await?.map(|p| p.stage_editor),
         None => None,
     }
     .unwrap_or(entity::StageEditor::Vendor);
@@ -496,15 +522,14 @@ pub async fn set_stage(
     let from = current.stage.clone();
     let mut m = current.clone().into_active_model();
     m.stage = Set(Some(stage_name.clone()));
-    let updated = bump(m, &current, now).update(&tx).await?;
+    let updated = bump(m, &current, now).update(tx).await?;
     let change = status_change(&updated, "STAGE", "SET_STAGE", from.as_deref(), Some(&stage_name), None);
-    audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
+    audit::record(tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     if let Some(note) = &note {
-        notes::write(&tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
+        notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let message = format!("Referral {} moved to stage {stage_name}", updated.reference_id);
-    notify(&tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, now).await?;
-    tx.commit().await?;
+    notify(tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, now).await?;
     Ok(updated)
 }
 
