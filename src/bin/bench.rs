@@ -208,8 +208,10 @@ fn rss_self_kib() -> u64 {
 }
 
 /// Preview and commit of a CSV of `rows` status updates, in process, on a
-/// fresh embedded database (or `DATABASE_URL`).
-async fn import(rows: usize) {
+/// fresh embedded database (or `DATABASE_URL`). With `sold`, every row
+/// reports a SOLD outcome in a per-sale program instead: each referral is
+/// approved and earns a reward.
+async fn import(rows: usize, sold: bool) {
     use entity::{Direction, OrganizationKind, PayoutView, ReferralSource, ReferralStatus, Role};
     use referral_hub::auth::Principal;
     use referral_hub::service::{Ctx, imports, organizations, partners, programs};
@@ -238,7 +240,11 @@ async fn import(rows: usize) {
         name: None,
         expires_at: None,
     };
-    let settings = programs::ProgramSettings { name: Some("Bench".into()), ..Default::default() };
+    let settings = programs::ProgramSettings {
+        name: Some("Bench".into()),
+        reward_amount_minor: sold.then_some(5_000),
+        ..Default::default()
+    };
     let program = programs::create(&ctx, &me, None, settings).await.unwrap();
     let partner = partners::create(
         &ctx,
@@ -255,11 +261,11 @@ async fn import(rows: usize) {
     .await
     .unwrap();
     let now = ctx.now();
-    let mut csv = String::from("referralkey_ID,status,note\n");
+    let mut csv = String::from(if sold { "referralkey_ID,outcome,note\n" } else { "referralkey_ID,status,note\n" });
     let mut batch = Vec::with_capacity(500);
     for i in 0..rows {
         let reference = format!("R-B{i:07}");
-        csv.push_str(&format!("{reference},QUALIFIED,Imported {i}\n"));
+        csv.push_str(&format!("{reference},{},Imported {i}\n", if sold { "SOLD" } else { "QUALIFIED" }));
         batch.push(entity::referral::ActiveModel {
             vendor_org_id: Set(vendor.id),
             program_id: Set(program.id),
@@ -330,10 +336,10 @@ async fn main() {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(100_000);
-            import(rows).await;
+            import(rows, args.iter().any(|a| a == "--sold")).await;
         }
         _ => {
-            eprintln!("usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N]");
+            eprintln!("usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold]");
             std::process::exit(2);
         }
     }

@@ -15,6 +15,7 @@ use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
 use crate::db::{Bulk, bulk_rows_per_statement, stmt};
 use crate::domain::reward_rule::{self, Action, Ledger, Rule};
+use sea_orm::ActiveEnum;
 use crate::error::{AppError, AppResult};
 
 pub fn rule_of(program: &program::Model) -> Rule {
@@ -40,89 +41,95 @@ pub fn ledger_of(rows: &[reward::Model]) -> Ledger {
     }
 }
 
-/// A new reward row, not yet written.
-fn new_row(
-    referral: &referral::Model,
-    partner_id: i64,
-    program: &program::Model,
-    kind: RewardKind,
-    reference: String,
-    amount_minor: i64,
-    now: DateTime<Utc>,
-) -> reward::ActiveModel {
-    reward::ActiveModel {
-        referral_id: Set(referral.id),
-        vendor_org_id: Set(referral.vendor_org_id),
-        program_id: Set(program.id),
-        partner_id: Set(partner_id),
-        kind: Set(kind),
-        reference: Set(reference),
-        amount_minor: Set(amount_minor),
-        currency: Set(referral.currency.clone()),
-        status: Set(RewardStatus::Earned),
-        earned_at: Set(now),
-        billable_at: Set(now + Duration::days(program.hold_days.into())),
-        voided_at: Set(None),
-        paid_out_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+/// What the reward rule needs to know of a referral: loaded one at a time
+/// from its rows, or for a whole import in one statement.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub referral_id: i64,
+    pub vendor_org_id: i64,
+    /// None for a direct lead, which earns nothing.
+    pub partner_id: Option<i64>,
+    pub sale_amount_minor: Option<i64>,
+    pub currency: String,
+    /// The TRIGGER reward: id and amount.
+    pub trigger: Option<(i64, i64)>,
+    pub ledger: Ledger,
+}
+
+impl Facts {
+    pub fn of(referral: &referral::Model, rows: &[reward::Model]) -> Facts {
+        Facts {
+            referral_id: referral.id,
+            vendor_org_id: referral.vendor_org_id,
+            partner_id: referral.partner_id,
+            sale_amount_minor: referral.sale_amount_minor,
+            currency: referral.currency.clone(),
+            trigger: rows.iter().find(|r| r.kind == RewardKind::Trigger).map(|r| (r.id, r.amount_minor)),
+            ledger: ledger_of(rows),
+        }
     }
+}
+
+/// A reward row to insert.
+#[derive(Debug, Clone)]
+pub struct NewReward {
+    pub referral_id: i64,
+    pub vendor_org_id: i64,
+    pub program_id: i64,
+    pub partner_id: i64,
+    pub kind: RewardKind,
+    pub reference: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub billable_at: DateTime<Utc>,
 }
 
 /// What the reward rule asks to write for one referral.
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new row (TRIGGER, CLAWBACK or REINSTATEMENT).
-    Insert(Box<reward::ActiveModel>),
+    Insert(NewReward),
     /// The voided TRIGGER row earned again, at the amount of today.
-    Reinstate {
-        id: i64,
-        amount_minor: i64,
-        billable_at: DateTime<Utc>,
-    },
-    Void {
-        id: i64,
-    },
+    Reinstate { id: i64, amount_minor: i64, billable_at: DateTime<Utc> },
+    Void { id: i64 },
 }
 
 impl Write {
     /// A TRIGGER reward earned for the first time.
     pub fn is_earn(&self) -> bool {
-        matches!(self, Write::Insert(row) if row.kind.as_ref() == &RewardKind::Trigger)
+        matches!(self, Write::Insert(row) if row.kind == RewardKind::Trigger)
     }
 }
 
-/// The write the reward rule asks for after `referral` moved to `status`
-/// (`rows` are its rewards). Direct leads (no partner) earn nothing.
-pub fn plan(
-    referral: &referral::Model,
-    program: &program::Model,
-    rows: &[reward::Model],
-    status: ReferralStatus,
-    now: DateTime<Utc>,
-) -> AppResult<Option<Write>> {
-    let Some(partner_id) = referral.partner_id else { return Ok(None) };
+/// The write the reward rule asks for after the referral moved to
+/// `status`. Direct leads (no partner) earn nothing.
+pub fn plan(f: &Facts, program: &program::Model, status: ReferralStatus, now: DateTime<Utc>) -> AppResult<Option<Write>> {
+    let Some(partner_id) = f.partner_id else { return Ok(None) };
     let rule = rule_of(program);
     let amount = || {
-        reward_rule::trigger_amount(&rule, referral.sale_amount_minor)
-            .map_err(|m| AppError::validation("saleAmountMinor", m))
+        reward_rule::trigger_amount(&rule, f.sale_amount_minor).map_err(|m| AppError::validation("saleAmountMinor", m))
     };
-    let trigger_row = rows.iter().find(|r| r.kind == RewardKind::Trigger);
-    let billed = trigger_row.map(|r| r.amount_minor).unwrap_or_default();
+    let billable_at = now + Duration::days(program.hold_days.into());
+    let billed = f.trigger.map(|(_, amount)| amount).unwrap_or_default();
     let insert = |kind, reference: String, amount_minor| {
-        Write::Insert(Box::new(new_row(referral, partner_id, program, kind, reference, amount_minor, now)))
+        Write::Insert(NewReward {
+            referral_id: f.referral_id,
+            vendor_org_id: f.vendor_org_id,
+            program_id: program.id,
+            partner_id,
+            kind,
+            reference,
+            amount_minor,
+            currency: f.currency.clone(),
+            billable_at,
+        })
     };
-    Ok(match reward_rule::on_status(rule.trigger, status, ledger_of(rows)) {
+    Ok(match reward_rule::on_status(rule.trigger, status, f.ledger) {
         Action::None => None,
         Action::Earn => Some(insert(RewardKind::Trigger, String::new(), amount()?)),
-        Action::Void => trigger_row.map(|r| Write::Void { id: r.id }),
-        Action::Reinstate => match trigger_row {
-            Some(r) => Some(Write::Reinstate {
-                id: r.id,
-                amount_minor: amount()?,
-                billable_at: now + Duration::days(program.hold_days.into()),
-            }),
+        Action::Void => f.trigger.map(|(id, _)| Write::Void { id }),
+        Action::Reinstate => match f.trigger {
+            Some((id, _)) => Some(Write::Reinstate { id, amount_minor: amount()?, billable_at }),
             None => None,
         },
         Action::Clawback(n) => Some(insert(RewardKind::Clawback, n.to_string(), -billed)),
@@ -130,35 +137,67 @@ pub fn plan(
     })
 }
 
-/// Rows per reward INSERT (15 values each, within SQLite's bind limit).
-const INSERT_CHUNK: usize = 1000;
+/// Columns of a reward insert, with their PostgreSQL types.
+const INSERTED: [(&str, &str); 15] = [
+    ("referral_id", "bigint"),
+    ("vendor_org_id", "bigint"),
+    ("program_id", "bigint"),
+    ("partner_id", "bigint"),
+    ("kind", "text"),
+    ("reference", "text"),
+    ("amount_minor", "bigint"),
+    ("currency", "text"),
+    ("status", "text"),
+    ("earned_at", "timestamptz"),
+    ("billable_at", "timestamptz"),
+    ("voided_at", "timestamptz"),
+    ("paid_out_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+];
 
-/// Writes the planned changes set-based: inserts in chunks (the unique key
+/// Writes the planned changes set-based: inserts in bulk (the unique key
 /// makes a concurrent duplicate a no-op), reinstatements in one UPDATE
 /// joined to their amounts, voids in one UPDATE.
 pub async fn write_all(tx: &DatabaseTransaction, writes: Vec<Write>, now: DateTime<Utc>) -> AppResult<()> {
     let (mut inserts, mut reinstates, mut voids) = (Vec::new(), Vec::new(), Vec::new());
     for w in writes {
         match w {
-            Write::Insert(row) => inserts.push(*row),
+            Write::Insert(r) => inserts.push(vec![
+                r.referral_id.into(),
+                r.vendor_org_id.into(),
+                r.program_id.into(),
+                r.partner_id.into(),
+                r.kind.to_value().into(),
+                r.reference.into(),
+                r.amount_minor.into(),
+                r.currency.into(),
+                RewardStatus::Earned.to_value().into(),
+                now.into(),
+                r.billable_at.into(),
+                Option::<DateTime<Utc>>::None.into(),
+                Option::<DateTime<Utc>>::None.into(),
+                now.into(),
+                now.into(),
+            ]),
             Write::Reinstate { id, amount_minor, billable_at } => {
                 reinstates.push(vec![id.into(), amount_minor.into(), billable_at.into()])
             }
             Write::Void { id } => voids.push(id),
         }
     }
-    let mut rows = inserts.into_iter().peekable();
-    while rows.peek().is_some() {
-        reward::Entity::insert_many(rows.by_ref().take(INSERT_CHUNK).collect::<Vec<_>>())
-            .on_conflict_do_nothing_on([reward::Column::ReferralId, reward::Column::Kind, reward::Column::Reference])
-            .exec(tx)
-            .await?;
-    }
     let backend = tx.get_database_backend();
-    let per_statement = bulk_rows_per_statement(backend, 3);
-    while !reinstates.is_empty() {
-        let rest = reinstates.split_off(reinstates.len().min(per_statement));
-        let chunk = std::mem::replace(&mut reinstates, rest);
+    let names: Vec<&str> = INSERTED.iter().map(|c| c.0).collect();
+    for chunk in take_chunks(inserts, bulk_rows_per_statement(backend, INSERTED.len())) {
+        let bulk = Bulk::new(backend, &INSERTED, chunk);
+        let sql = format!(
+            "INSERT INTO reward ({}) {} ON CONFLICT (referral_id, kind, reference) DO NOTHING",
+            names.join(", "),
+            bulk.sql
+        );
+        tx.execute_raw(stmt(backend, &sql, bulk.values)).await?;
+    }
+    for chunk in take_chunks(reinstates, bulk_rows_per_statement(backend, 3)) {
         let bulk = Bulk::new(backend, &[("id", "bigint"), ("amount", "bigint"), ("billable", "timestamptz")], chunk);
         let now_param = bulk.next;
         let sql = format!(
@@ -172,7 +211,7 @@ pub async fn write_all(tx: &DatabaseTransaction, writes: Vec<Write>, now: DateTi
         values.push(now.into());
         tx.execute_raw(stmt(backend, &sql, values)).await?;
     }
-    for ids in voids.chunks(INSERT_CHUNK) {
+    for ids in voids.chunks(VOIDS_PER_STATEMENT) {
         reward::Entity::update_many()
             .col_expr(reward::Column::Status, Expr::value(RewardStatus::Void))
             .col_expr(reward::Column::VoidedAt, Expr::value(now))
@@ -182,6 +221,15 @@ pub async fn write_all(tx: &DatabaseTransaction, writes: Vec<Write>, now: DateTi
             .await?;
     }
     Ok(())
+}
+
+/// Ids per void UPDATE.
+const VOIDS_PER_STATEMENT: usize = 5000;
+
+/// `rows` in owned chunks of `n`.
+fn take_chunks<T>(rows: Vec<T>, n: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(n).collect()))
 }
 
 /// Applies the reward rule after `referral` moved to `status`, inside the
@@ -197,7 +245,7 @@ pub async fn on_status_change(
         return Ok(());
     }
     let rows = rewards_of(tx, referral.id).await?;
-    if let Some(write) = plan(referral, program, &rows, status, now)? {
+    if let Some(write) = plan(&Facts::of(referral, &rows), program, status, now)? {
         write_all(tx, vec![write], now).await?;
     }
     refresh_payout_view(tx, referral).await
@@ -216,8 +264,18 @@ pub async fn recurring(
     let amount = reward_rule::commission(invoice_amount_minor, program.reward_basis_points);
     let partner_id =
         referral.partner_id.ok_or_else(|| AppError::validation("id", "a direct lead earns no recurring commission"))?;
-    let row = new_row(referral, partner_id, program, RewardKind::Recurring, invoice_reference.to_owned(), amount, now);
-    write_all(tx, vec![Write::Insert(Box::new(row))], now).await?;
+    let row = NewReward {
+        referral_id: referral.id,
+        vendor_org_id: referral.vendor_org_id,
+        program_id: program.id,
+        partner_id,
+        kind: RewardKind::Recurring,
+        reference: invoice_reference.to_owned(),
+        amount_minor: amount,
+        currency: referral.currency.clone(),
+        billable_at: now + Duration::days(program.hold_days.into()),
+    };
+    write_all(tx, vec![Write::Insert(row)], now).await?;
     let row = reward::Entity::find()
         .filter(reward::Column::ReferralId.eq(referral.id))
         .filter(reward::Column::Kind.eq(RewardKind::Recurring))
