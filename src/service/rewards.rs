@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{PayoutView, ReferralStatus, RewardKind, RewardStatus, Role, partner, program, referral, reward};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, Set,
 };
 
 use super::Ctx;
@@ -15,7 +15,6 @@ use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
 use crate::db::{Bulk, bulk_rows_per_statement, stmt};
 use crate::domain::reward_rule::{self, Action, Ledger, Rule};
-use sea_orm::ActiveEnum;
 use crate::error::{AppError, AppResult};
 
 pub fn rule_of(program: &program::Model) -> Rule {
@@ -90,8 +89,14 @@ pub enum Write {
     /// A new row (TRIGGER, CLAWBACK or REINSTATEMENT).
     Insert(NewReward),
     /// The voided TRIGGER row earned again, at the amount of today.
-    Reinstate { id: i64, amount_minor: i64, billable_at: DateTime<Utc> },
-    Void { id: i64 },
+    Reinstate {
+        id: i64,
+        amount_minor: i64,
+        billable_at: DateTime<Utc>,
+    },
+    Void {
+        id: i64,
+    },
 }
 
 impl Write {
@@ -103,7 +108,12 @@ impl Write {
 
 /// The write the reward rule asks for after the referral moved to
 /// `status`. Direct leads (no partner) earn nothing.
-pub fn plan(f: &Facts, program: &program::Model, status: ReferralStatus, now: DateTime<Utc>) -> AppResult<Option<Write>> {
+pub fn plan(
+    f: &Facts,
+    program: &program::Model,
+    status: ReferralStatus,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Write>> {
     let Some(partner_id) = f.partner_id else { return Ok(None) };
     let rule = rule_of(program);
     let amount = || {
