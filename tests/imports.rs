@@ -430,6 +430,12 @@ async fn an_export_reads_back_in_after_editing() {
     assert_eq!(w.status(1).await["status"], "DENIED");
     assert_eq!(done["result"]["outcomes"], 1);
     assert_eq!(w.status(0).await["version"], 3, "unchanged rows are left alone");
+    // The follow-up list exports too: all but b (denied) are overdue after 15 days.
+    w.app.clock.advance(Duration::days(15));
+    let (_, overdue) = export(&w.app, &w.vendor, "reportBackOverdue=true").await;
+    assert_eq!(overdue.lines().count(), 1 + 7);
+    assert!(!overdue.contains(&w.refs[1].1));
+    assert_eq!(export(&w.app, &w.vendor, "reportBackOverdue=maybe").await.0, 400);
 }
 
 #[tokio::test]
