@@ -159,8 +159,21 @@ impl TryFrom<MatchTuple> for Match {
         fn stored<E: ActiveEnum<Value = String>>(v: Option<String>) -> Result<Option<E>, AppError> {
             v.map(|v| E::try_from_value(&v).map_err(|e| AppError::Internal(e.to_string()))).transpose()
         }
-        let (line, id, program_id, direction, status, ever_qualified, stage, sale, outcome, reason, version, org, editor) =
-            t;
+        let (
+            line,
+            id,
+            program_id,
+            direction,
+            status,
+            ever_qualified,
+            stage,
+            sale,
+            outcome,
+            reason,
+            version,
+            org,
+            editor,
+        ) = t;
         Ok(Match {
             line,
             id,
