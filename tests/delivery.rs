@@ -184,10 +184,16 @@ async fn the_other_sides_users_get_one_email_per_change() {
 
 #[tokio::test]
 async fn an_smtp_outage_never_blocks_the_change_and_is_retried_with_backoff() {
-    // Nothing listens on this port.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("smtp://127.0.0.1:{}", closed.local_addr().unwrap().port());
-    drop(closed);
+    // An SMTP server that hangs up at once. The port stays bound, so no
+    // parallel test's listener can take it over (a freed port once did, and
+    // the send waited for a greeting that never came).
+    let down = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://127.0.0.1:{}", down.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = down.accept().await {
+            drop(socket);
+        }
+    });
     let app = spawn_app_with(|c| c.smtp_url = Some(url.clone())).await;
     let w = world(&app).await;
     submit(&app, &w, "Jane").await;
