@@ -580,3 +580,58 @@ async fn an_update_applies_whole_or_not_at_all_and_reports_outcomes() {
     let done = w.app.ok(&w.vendor, UPDATE_ALL, vars).await["updateReferral"].clone();
     assert_eq!((done["status"].as_str(), done["outcome"].as_str()), (Some("DENIED"), Some("NO_SALE")));
 }
+
+/// A file larger than one preview chunk (10,000 lines) and than one INSERT
+/// of kept rows: a referral named again across the chunk boundary is still
+/// caught, and every valid row is kept and applied.
+#[tokio::test]
+async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
+    use entity::{Direction, PayoutView, ReferralSource, ReferralStatus};
+    use sea_orm::{EntityTrait, Set};
+    let app = spawn_app().await;
+    let (vendor_org, vendor, program) = app.vendor("Acme").await;
+    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
+    let now = app.clock.now_utc();
+    const N: usize = 10_050;
+    let rows: Vec<_> = (0..N)
+        .map(|i| entity::referral::ActiveModel {
+            vendor_org_id: Set(vendor_org),
+            program_id: Set(row_id(&json!(program))),
+            partner_id: Set(Some(row_id(&json!(partner)))),
+            reference_id: Set(format!("R-T{i:05}")),
+            direction: Set(Direction::Inbound),
+            source: Set(ReferralSource::Api),
+            status: Set(Some(ReferralStatus::Pending)),
+            ever_qualified: Set(false),
+            lead_name: Set(format!("Lead {i}")),
+            currency: Set("USD".into()),
+            recurring: Set(false),
+            payout_view: Set(PayoutView::None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        entity::referral::Entity::insert_many(chunk.to_vec()).exec(&app.ctx.db).await.unwrap();
+    }
+    let mut csv = String::from("referralkey_ID,status,note\n");
+    for i in 0..N {
+        csv.push_str(&format!("R-T{i:05},QUALIFIED,Line {i}\n"));
+    }
+    csv.push_str("R-T00000,DENIED,\n");
+    let batch = app.ok(&vendor, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone();
+    assert_eq!((batch["rowCount"].as_i64(), batch["validCount"].as_i64()), (Some(N as i64 + 1), Some(N as i64)));
+    assert_eq!(
+        errors(&batch),
+        vec![(N as i64 + 2, Some("referralkey_ID".into()), "line 2 already updates this referral".into())]
+    );
+    let done = app.ok(&vendor, COMMIT, json!({ "id": batch["id"] })).await["commitReferralImport"].clone();
+    assert_eq!(
+        (done["result"]["applied"].as_i64(), done["result"]["notes"].as_i64()),
+        (Some(N as i64), Some(N as i64))
+    );
+    let q = "{ referrals(filter: { status: [QUALIFIED] }) { totalCount } }";
+    assert_eq!(app.ok(&vendor, q, json!({})).await["referrals"]["totalCount"], N);
+}
