@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use entity::{Direction, InvalidReason, ReferralOutcome, ReferralStatus, RewardModel, StageEditor, program};
-use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend};
+use sea_orm::ConnectionTrait;
 
 use super::read::{Col, Line, parse_amount, parse_status};
 use super::{RowError, err};
-use crate::db::{Bulk, bulk_rows_per_statement, stmt};
+use crate::db::{Bulk, bulk_rows_per_statement, json_rows_select, read_json_rows, stmt, stored_bool, stored_enum};
 use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
 use crate::domain::stage::{self, Side, StageRefusal};
@@ -104,33 +104,23 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
     .filter(|(kind, _)| keys.iter().any(|k| k.kind == *kind))
     .map(|(kind, on)| branch(on, kind))
     .collect();
-    // The matches come back as one JSON array in one row: 10,000 rows
-    // through sqlx cost more than the database's work.
-    let (aggregate, array) = match backend {
-        DbBackend::Postgres => ("json_agg", "json_build_array"),
-        _ => ("json_group_array", "json_array"),
-    };
     let sql = format!(
         "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
          m AS ({})
-         SELECT CAST({aggregate}({array}(m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage,
-                r.sale_amount_minor, r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor)) AS TEXT) AS found
+         {}
          FROM m JOIN referral r ON r.id = m.id LEFT JOIN partner p ON p.id = r.partner_id",
         bulk.sql,
         branches.join(" UNION ALL "),
+        json_rows_select(
+            backend,
+            "m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage, r.sale_amount_minor,
+             r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor"
+        ),
     );
     let mut values = bulk.values;
     values.push(vendor.into());
-    let row = db.query_one_raw(stmt(backend, &sql, values)).await?;
-    let json: Option<String> = row.map(|r| r.try_get("", "found")).transpose()?.flatten();
-    let mut found = match json {
-        None => Vec::new(),
-        Some(text) => serde_json::from_str::<Vec<MatchTuple>>(&text)
-            .map_err(|e| AppError::Internal(format!("reading the referral look-up: {e}")))?
-            .into_iter()
-            .map(Match::try_from)
-            .collect::<Result<Vec<_>, _>>()?,
-    };
+    let rows: Vec<MatchTuple> = read_json_rows(db, stmt(backend, &sql, values)).await?;
+    let mut found = rows.into_iter().map(Match::try_from).collect::<Result<Vec<_>, _>>()?;
     found.sort_by_key(|m| (m.line, m.id));
     Ok(found)
 }
@@ -156,9 +146,6 @@ impl TryFrom<MatchTuple> for Match {
     type Error = AppError;
 
     fn try_from(t: MatchTuple) -> Result<Match, AppError> {
-        fn stored<E: ActiveEnum<Value = String>>(v: Option<String>) -> Result<Option<E>, AppError> {
-            v.map(|v| E::try_from_value(&v).map_err(|e| AppError::Internal(e.to_string()))).transpose()
-        }
         let (
             line,
             id,
@@ -178,17 +165,16 @@ impl TryFrom<MatchTuple> for Match {
             line,
             id,
             program_id,
-            direction: stored(Some(direction))?.ok_or_else(|| AppError::Internal("no direction".into()))?,
-            status: stored(status)?,
-            // SQLite stores booleans as 0 and 1.
-            ever_qualified: ever_qualified.as_bool().or(ever_qualified.as_i64().map(|n| n != 0)).unwrap_or(false),
+            direction: stored_enum(Some(direction))?.ok_or_else(|| AppError::Internal("no direction".into()))?,
+            status: stored_enum(status)?,
+            ever_qualified: stored_bool(&ever_qualified),
             stage,
             sale_amount_minor: sale,
-            outcome: stored(outcome)?,
-            invalid_reason: stored(reason)?,
+            outcome: stored_enum(outcome)?,
+            invalid_reason: stored_enum(reason)?,
             version,
             partner_org_id: org,
-            stage_editor: stored(editor)?,
+            stage_editor: stored_enum(editor)?,
         })
     }
 }
