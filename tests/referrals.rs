@@ -608,15 +608,22 @@ async fn a_page_of_referrals_with_relations_costs_a_constant_number_of_statement
         // The event relay reads the outbox on the same pool: let it finish
         // with the submissions above before counting.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let before = w.app.ctx.statement_count();
-        let page = w.app.ok(&w.vendor, q, json!({})).await;
-        costs.push(w.app.ctx.statement_count() - before);
-        assert!(page["referrals"]["edges"].as_array().unwrap().len() as i64 >= batch.min(50));
+        // The SQLite event relay polls the same pool every 50 ms, so a poll
+        // or two may land in the window on a busy machine: the least of three
+        // tries is the page's own cost.
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let before = w.app.ctx.statement_count();
+            let page = w.app.ok(&w.vendor, q, json!({})).await;
+            tries.push(w.app.ctx.statement_count() - before);
+            assert!(page["referrals"]["edges"].as_array().unwrap().len() as i64 >= batch.min(50));
+        }
+        costs.push(*tries.iter().min().unwrap());
     }
     // Auth (2), the page, the count, and one batch per relation kind: the
     // program loader may run as one batch or two (referral.program and
-    // partner.program resolve at different depths), never once per row. The
-    // SQLite event relay's 50 ms poll may land in the window (one more).
+    // partner.program resolve at different depths), never once per row; and
+    // perhaps one relay poll.
     assert!(costs.iter().all(|c| *c <= 9), "the cost does not grow with the page: {costs:?}");
 }
 
