@@ -99,6 +99,12 @@ pub fn decide(current: Current, report: Report) -> Result<Effect, Refusal> {
     Ok(Effect::Record { status, report_back })
 }
 
+/// A final status is a report back: once APPROVED or DENIED (by any path)
+/// nothing is owed any more (our choice; PRODUCT.md names the outcomes).
+pub fn clears_report_back(status: ReferralStatus) -> bool {
+    matches!(status, ReferralStatus::Approved | ReferralStatus::Denied)
+}
+
 /// Whether a program owes report backs: only where the reward waits for
 /// APPROVED (per sale, commission).
 pub fn owes_report_back(trigger: ReferralStatus) -> bool {

@@ -174,11 +174,7 @@ pub(super) async fn report_in(
     Ok(updated)
 }
 
-/// A final status is a report back: once APPROVED or DENIED (by any path)
-/// nothing is owed any more.
+/// The due time after a status change (see `outcome::clears_report_back`).
 pub fn due_after_status(current: Option<DateTime<Utc>>, to: ReferralStatus) -> Option<DateTime<Utc>> {
-    match to {
-        ReferralStatus::Approved | ReferralStatus::Denied => None,
-        _ => current,
-    }
+    if outcome::clears_report_back(to) { None } else { current }
 }

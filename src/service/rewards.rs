@@ -83,6 +83,31 @@ pub struct NewReward {
     pub billable_at: DateTime<Utc>,
 }
 
+impl NewReward {
+    /// A reward of `program` for the referral `f`, billable after the hold.
+    fn new(
+        f: &Facts,
+        partner_id: i64,
+        program: &program::Model,
+        kind: RewardKind,
+        reference: String,
+        amount_minor: i64,
+        now: DateTime<Utc>,
+    ) -> NewReward {
+        NewReward {
+            referral_id: f.referral_id,
+            vendor_org_id: f.vendor_org_id,
+            program_id: program.id,
+            partner_id,
+            kind,
+            reference,
+            amount_minor,
+            currency: f.currency.clone(),
+            billable_at: now + Duration::days(program.hold_days.into()),
+        }
+    }
+}
+
 /// What the reward rule asks to write for one referral.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -122,17 +147,7 @@ pub fn plan(
     let billable_at = now + Duration::days(program.hold_days.into());
     let billed = f.trigger.map(|(_, amount)| amount).unwrap_or_default();
     let insert = |kind, reference: String, amount_minor| {
-        Write::Insert(NewReward {
-            referral_id: f.referral_id,
-            vendor_org_id: f.vendor_org_id,
-            program_id: program.id,
-            partner_id,
-            kind,
-            reference,
-            amount_minor,
-            currency: f.currency.clone(),
-            billable_at,
-        })
+        Write::Insert(NewReward::new(f, partner_id, program, kind, reference, amount_minor, now))
     };
     Ok(match reward_rule::on_status(rule.trigger, status, f.ledger) {
         Action::None => None,
@@ -274,17 +289,9 @@ pub async fn recurring(
     let amount = reward_rule::commission(invoice_amount_minor, program.reward_basis_points);
     let partner_id =
         referral.partner_id.ok_or_else(|| AppError::validation("id", "a direct lead earns no recurring commission"))?;
-    let row = NewReward {
-        referral_id: referral.id,
-        vendor_org_id: referral.vendor_org_id,
-        program_id: program.id,
-        partner_id,
-        kind: RewardKind::Recurring,
-        reference: invoice_reference.to_owned(),
-        amount_minor: amount,
-        currency: referral.currency.clone(),
-        billable_at: now + Duration::days(program.hold_days.into()),
-    };
+    let facts = Facts::of(referral, &[]);
+    let row =
+        NewReward::new(&facts, partner_id, program, RewardKind::Recurring, invoice_reference.to_owned(), amount, now);
     write_all(tx, vec![Write::Insert(row)], now).await?;
     let row = reward::Entity::find()
         .filter(reward::Column::ReferralId.eq(referral.id))

@@ -84,7 +84,14 @@ pub(super) async fn apply(
     // the one UPDATE of the referrals below also sets the payout view the
     // new rewards give (a second UPDATE of every referral took 3 s on
     // PostgreSQL for 100,000 rows).
-    let (earned, voided, written) = apply_rewards(tx, batch, now).await?;
+    let programs: HashMap<i64, program::Model> = program::Entity::find()
+        .filter(program::Column::VendorOrgId.eq(batch.vendor_org_id))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let (earned, voided, written) = apply_rewards(tx, batch, &programs, now).await?;
     let payout_view = if written > 0 { PAYOUT_VIEW } else { "referral.payout_view" };
     // One UPDATE … FROM (PostgreSQL, and SQLite since 3.33) joins each
     // referral to its row instead of a subquery per column.
@@ -102,7 +109,7 @@ pub(super) async fn apply(
          WHERE r.referral_id = referral.id AND r.batch_id = $1 AND r.changes = $3"
     );
     let applied = tx.execute_raw(stmt(db, &sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
-    extend_report_backs(tx, batch, now).await?;
+    extend_report_backs(tx, batch, &programs, now).await?;
     digest(tx, batch, now).await?;
     Ok(serde_json::json!({
         "applied": applied,
@@ -121,12 +128,12 @@ pub(super) async fn apply(
 async fn extend_report_backs(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
+    programs: &HashMap<i64, program::Model>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
     let db = tx.get_database_backend();
-    let programs = program::Entity::find().filter(program::Column::VendorOrgId.eq(batch.vendor_org_id)).all(tx).await?;
-    for p in programs {
-        let Some(due) = crate::service::outcomes::due_after(&p, ReportBack::Extend, now) else { continue };
+    for p in programs.values() {
+        let Some(due) = crate::service::outcomes::due_after(p, ReportBack::Extend, now) else { continue };
         let sql = "UPDATE referral SET report_back_due_at = $1 FROM import_row r
                    WHERE r.referral_id = referral.id AND r.batch_id = $2 AND r.report_back = 'EXTEND'
                      AND referral.program_id = $3";
@@ -160,16 +167,10 @@ struct RewardRow {
 async fn apply_rewards(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
+    programs: &HashMap<i64, program::Model>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<(u64, u64, usize)> {
     let db = tx.get_database_backend();
-    let programs: HashMap<i64, program::Model> = program::Entity::find()
-        .filter(program::Column::VendorOrgId.eq(batch.vendor_org_id))
-        .all(tx)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
     // Only a move to DENIED or to a status that reaches the program's
     // trigger can touch rewards (names and ids are our own, not input).
     let touching: Vec<String> = programs

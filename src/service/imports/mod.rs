@@ -7,9 +7,8 @@
 //! an hour, is refused as stale.
 //!
 //! The preview reads the file a chunk at a time: one statement looks up the
-//! chunk's referrals and one writes its valid rows, both taking the chunk as
-//! a JSON parameter, so memory stays flat and statements do not grow with
-//! the file.
+//! chunk's referrals and a few write its valid rows (`db::Bulk`), so memory
+//! stays flat however large the file.
 
 mod apply;
 mod read;

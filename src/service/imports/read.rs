@@ -3,7 +3,7 @@
 //! quoted commas and newlines, blank lines, header case and spacing are all
 //! taken in stride.
 
-use entity::ReferralStatus;
+use entity::{InvalidReason, ReferralOutcome, ReferralStatus};
 
 use super::{RowError, err};
 
@@ -81,6 +81,30 @@ pub fn parse_status(raw: &str) -> Option<ReferralStatus> {
     })
 }
 
+/// Outcomes by their names, and as a spreadsheet user writes them ("No sale").
+pub(super) fn parse_outcome(raw: &str) -> Option<ReferralOutcome> {
+    Some(match snake(raw, true).as_str() {
+        "IN_PROGRESS" => ReferralOutcome::InProgress,
+        "SOLD" => ReferralOutcome::Sold,
+        "NO_SALE" | "NOSALE" => ReferralOutcome::NoSale,
+        _ => return None,
+    })
+}
+
+/// A reason by name, or `OTHER: what` with its text.
+pub(super) fn parse_invalid_reason(raw: &str) -> Option<(InvalidReason, Option<String>)> {
+    let (name, text) = raw.split_once(':').map_or((raw, None), |(n, t)| (n, Some(t.trim().to_owned())));
+    let reason = match snake(name, true).as_str() {
+        "DUPLICATE" => InvalidReason::Duplicate,
+        "UNREACHABLE" => InvalidReason::Unreachable,
+        "SPAM" => InvalidReason::Spam,
+        "OUT_OF_AREA" => InvalidReason::OutOfArea,
+        "OTHER" => InvalidReason::Other,
+        _ => return None,
+    };
+    Some((reason, text.filter(|t| !t.is_empty())))
+}
+
 /// Exact decimal in major units ("1234.50") to minor units; never floats.
 pub fn parse_amount(raw: &str) -> Option<i64> {
     let raw = raw.trim();
@@ -96,20 +120,14 @@ pub fn parse_amount(raw: &str) -> Option<i64> {
     whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
 }
 
-/// Columns of the export that describe the referral but are not edited by
-/// an import: ignored, so that an exported file reads back in.
-const READ_ONLY: [&str; 10] = [
-    "external_id",
-    "lead_name",
-    "lead_email",
-    "lead_phone",
-    "lead_company",
-    "partner",
-    "payout_view",
-    "created_at",
-    "updated_at",
-    "report_back_due_at",
-];
+/// Whether a header is one of the export's columns that describe the
+/// referral but are not edited by an import (or `updated_at`): ignored, so
+/// that an exported file reads back in. The import's own columns are
+/// matched before this is asked.
+fn read_only(header: &str) -> bool {
+    let h = header.trim();
+    h.eq_ignore_ascii_case("updated_at") || crate::service::exports::HEADER.iter().any(|c| c.eq_ignore_ascii_case(h))
+}
 
 /// One non-blank line of the file.
 pub(super) struct Line {
@@ -149,9 +167,7 @@ impl<'a> Sheet<'a> {
             match Col::parse(h) {
                 Some(c) if columns.contains(&Some(c)) => errors.push(err(1, Some(h), "this column appears twice")),
                 Some(c) => columns.push(Some(c)),
-                None if h.is_empty() || READ_ONLY.contains(&h.trim().to_ascii_lowercase().as_str()) => {
-                    columns.push(None)
-                }
+                None if h.is_empty() || read_only(h) => columns.push(None),
                 None => errors.push(err(1, Some(h), "unknown column")),
             }
         }

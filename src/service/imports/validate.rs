@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use entity::{Direction, InvalidReason, ReferralOutcome, ReferralStatus, RewardModel, StageEditor, program};
 use sea_orm::ConnectionTrait;
 
-use super::read::{Col, Line, parse_amount, parse_status};
+use super::read::{Col, Line, parse_amount, parse_invalid_reason, parse_outcome, parse_status};
 use super::{RowError, err};
 use crate::db::{Bulk, bulk_rows_per_statement, json_rows_select, read_json_rows, stmt, stored_bool, stored_enum};
 use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
@@ -343,7 +343,7 @@ impl Validator<'_> {
             Some(ReportBack::Extend) if outcome::owes_report_back(program.reward_trigger) => Some("EXTEND"),
             Some(ReportBack::Extend) => None,
             Some(ReportBack::Clear) => Some("CLEAR"),
-            None if to != from && matches!(to, ReferralStatus::Approved | ReferralStatus::Denied) => Some("CLEAR"),
+            None if to != from && outcome::clears_report_back(to) => Some("CLEAR"),
             None => None,
         };
         let changes = to != from
@@ -379,29 +379,6 @@ struct Given {
     outcome: ReferralOutcome,
     reason: Option<InvalidReason>,
     text: Option<String>,
-}
-
-fn parse_outcome(raw: &str) -> Option<ReferralOutcome> {
-    Some(match raw.trim().to_ascii_uppercase().replace([' ', '-'], "_").as_str() {
-        "IN_PROGRESS" => ReferralOutcome::InProgress,
-        "SOLD" => ReferralOutcome::Sold,
-        "NO_SALE" | "NOSALE" => ReferralOutcome::NoSale,
-        _ => return None,
-    })
-}
-
-/// A reason by name, or `OTHER: what` with its text.
-fn parse_invalid_reason(raw: &str) -> Option<(InvalidReason, Option<String>)> {
-    let (name, text) = raw.split_once(':').map_or((raw, None), |(n, t)| (n, Some(t.trim().to_owned())));
-    let reason = match name.trim().to_ascii_uppercase().replace([' ', '-'], "_").as_str() {
-        "DUPLICATE" => InvalidReason::Duplicate,
-        "UNREACHABLE" => InvalidReason::Unreachable,
-        "SPAM" => InvalidReason::Spam,
-        "OUT_OF_AREA" => InvalidReason::OutOfArea,
-        "OTHER" => InvalidReason::Other,
-        _ => return None,
-    };
-    Some((reason, text.filter(|t| !t.is_empty())))
 }
 
 /// The report back a line gives, decided against the referral: None when
