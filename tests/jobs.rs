@@ -170,14 +170,7 @@ async fn overdue_report_backs_are_marked_once_and_the_vendor_gets_one_notice() {
     assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(14)).await["itemsTouched"], 2);
     assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(15)).await["itemsTouched"], 0, "once");
 
-    let notices = app.ok(&vendor, "{ notifications { edges { node { kind message } } } }", json!({})).await;
-    let overdue: Vec<_> = notices["notifications"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["node"]["kind"] == "REPORT_BACKS_OVERDUE")
-        .map(|e| e["node"]["message"].as_str().unwrap().to_owned())
-        .collect();
+    let overdue = app.notices(&vendor, "REPORT_BACKS_OVERDUE").await;
     assert_eq!(overdue, vec!["2 referrals are waiting for your report back".to_owned()]);
     let q = "query($id: ID!) { referral(id: $id) { reportBackOverdueSince } referralTimeline(id: $id) { kind event source } }";
     let read = app.ok(&vendor, q, json!({ "id": ids[0] })).await;

@@ -63,6 +63,16 @@ impl World {
         self.app.ok(token, q, json!({ "id": id })).await["referral"].clone()
     }
 
+    async fn commission_program(&self, basis_points: i32) {
+        self.app
+            .ok(
+                &self.vendor,
+                "mutation($id: ID!, $b: Int!) { updateProgram(id: $id, input: { rewardModel: COMMISSION, rewardBasisPoints: $b, rewardTrigger: APPROVED }) { id } }",
+                json!({ "id": self.program, "b": basis_points }),
+            )
+            .await;
+    }
+
     async fn flat_program(&self, amount: i64, trigger: &str) {
         self.app
             .ok(
@@ -374,13 +384,7 @@ async fn a_per_referral_reward_is_earned_on_submission_with_hold_days() {
 #[tokio::test]
 async fn commissions_need_the_sale_amount_and_round_half_up() {
     let w = world().await;
-    w.app
-        .ok(
-            &w.vendor,
-            "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: COMMISSION, rewardBasisPoints: 1000, rewardTrigger: APPROVED }) { id } }",
-            json!({ "id": w.program }),
-        )
-        .await;
+    w.commission_program(1000).await;
     let bad = "mutation($id: ID!) { updateProgram(id: $id, input: { rewardTrigger: PENDING }) { id } }";
     assert_eq!(w.app.code(Some(&w.vendor), bad, json!({ "id": w.program })).await, "VALIDATION");
     let id = w.submit(&w.partner_user, "Buyer").await["id"].as_str().unwrap().to_owned();
@@ -743,26 +747,13 @@ async fn report_backs_are_owed_where_the_reward_waits_for_approval_and_move_the_
     assert!(kinds.contains(&("OUTCOME_CHANGE", Some("SOLD"))), "{kinds:?}");
     assert!(kinds.contains(&("STATUS_CHANGE", Some("APPROVED"))), "{kinds:?}");
     assert!(timeline.iter().any(|e| e["note"]["body"] == "Second meeting next week"));
-    let notes = w.app.ok(&w.partner_user, "{ notifications { edges { node { kind message } } } }", json!({})).await;
-    let outcome_notes: Vec<_> = notes["notifications"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["node"]["kind"] == "REFERRAL_OUTCOME_REPORTED")
-        .collect();
-    assert_eq!(outcome_notes.len(), 2);
+    assert_eq!(w.app.notices(&w.partner_user, "REFERRAL_OUTCOME_REPORTED").await.len(), 2);
 }
 
 #[tokio::test]
 async fn no_sale_keeps_the_status_and_invalid_denies_with_a_reason() {
     let w = world().await;
-    w.app
-        .ok(
-            &w.vendor,
-            "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: COMMISSION, rewardBasisPoints: 1000, rewardTrigger: APPROVED }) { id } }",
-            json!({ "id": w.program }),
-        )
-        .await;
+    w.commission_program(1000).await;
     let a = w.submit(&w.partner_user, "Ann Valid").await["id"].as_str().unwrap().to_owned();
     let r = w.report(&a, json!({ "outcome": "NO_SALE" })).await.unwrap();
     assert_eq!(

@@ -209,6 +209,18 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// The messages of the caller's notifications of one kind, newest first.
+    pub async fn notices(&self, token: &str, kind: &str) -> Vec<String> {
+        let data = self.ok(token, "{ notifications { edges { node { kind message } } } }", json!({})).await;
+        data["notifications"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["kind"] == kind)
+            .map(|e| e["node"]["message"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Runs an operation that must fail; returns the first error's code.
     pub async fn code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
         let (_, body) = self.post(token, query, variables).await;
