@@ -62,12 +62,15 @@ pub fn bulk_rows_per_statement(backend: DbBackend, width: usize) -> usize {
 }
 
 /// Many rows sent with one statement, as a relation usable after `INSERT
-/// INTO t (…)` or in `WITH k(…) AS (…)`. PostgreSQL gets one JSON parameter
-/// unpacked by `json_to_recordset` (measured: a third of the time of a
-/// VALUES list of bind variables, which PostgreSQL plans row by row).
-/// SQLite gets a VALUES list of anonymous `?` placeholders: numbered `?NNN`
-/// ones cost SQLite a linear search each, and a JSON parameter unpacked by
-/// `json_each` costs a parse per column.
+/// INTO t (…)` or in `WITH k(…) AS (…)`.
+///
+/// PostgreSQL gets one parameter per column, an array literal unpacked by
+/// `unnest` (measured for 10,000 rows of 18 columns: 18 ms to unpack where
+/// `json_to_recordset` over one JSON parameter took 40 ms, and a third of
+/// the time to build, with no key repeated per row). SQLite gets a VALUES
+/// list of anonymous `?` placeholders: numbered `?NNN` ones cost SQLite a
+/// linear search each, and a JSON parameter unpacked by `json_each` costs a
+/// parse per column.
 ///
 /// The rows take the statement's first parameters (anonymous placeholders
 /// are numbered by position); further ones start at `next`.
@@ -81,24 +84,32 @@ impl Bulk {
     /// `columns` name the rows' values and give their PostgreSQL types.
     pub fn new(backend: DbBackend, columns: &[(&str, &str)], rows: Vec<Vec<sea_orm::Value>>) -> Bulk {
         if backend == DbBackend::Postgres {
+            let mut arrays = vec![String::from("{"); columns.len()];
+            for (i, row) in rows.iter().enumerate() {
+                for (array, value) in arrays.iter_mut().zip(row) {
+                    if i > 0 {
+                        array.push(',');
+                    }
+                    push_array_element(array, value);
+                }
+            }
+            let unpacked: Vec<String> =
+                columns.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1)).collect();
             let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
-            let json: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|row| {
-                    let fields = names
-                        .iter()
-                        .zip(row)
-                        .map(|(n, v)| ((*n).to_owned(), sea_orm::sea_query::value::sea_value_to_json_value(v)));
-                    serde_json::Value::Object(fields.collect())
+            let sql = format!(
+                "SELECT {} FROM unnest({}) AS j({})",
+                names.iter().map(|n| format!("j.{n}")).collect::<Vec<_>>().join(", "),
+                unpacked.join(", "),
+                names.join(", ")
+            );
+            let values = arrays
+                .into_iter()
+                .map(|mut a| {
+                    a.push('}');
+                    a.into()
                 })
                 .collect();
-            let types: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
-            let sql = format!(
-                "SELECT {} FROM json_to_recordset($1::json) AS j({})",
-                names.iter().map(|n| format!("j.{n}")).collect::<Vec<_>>().join(", "),
-                types.join(", ")
-            );
-            return Bulk { sql, values: vec![serde_json::Value::Array(json).to_string().into()], next: 2 };
+            return Bulk { sql, values, next: columns.len() + 1 };
         }
         let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
         let sql = format!("VALUES {}", vec![tuple.as_str(); rows.len()].join(", "));
@@ -106,6 +117,43 @@ impl Bulk {
         let next = values.len() + 1;
         Bulk { sql, values, next }
     }
+}
+
+/// One value as an element of a PostgreSQL array literal: NULL, numbers and
+/// booleans bare, anything else double-quoted with `"` and `\` escaped (a
+/// quoted element is never read as NULL).
+fn push_array_element(out: &mut String, value: &sea_orm::Value) {
+    use sea_orm::Value as V;
+    match value {
+        v if !v.is_some() => out.push_str("NULL"),
+        V::Bool(Some(b)) => out.push(if *b { 't' } else { 'f' }),
+        V::TinyInt(Some(n)) => push_number(out, n),
+        V::SmallInt(Some(n)) => push_number(out, n),
+        V::Int(Some(n)) => push_number(out, n),
+        V::BigInt(Some(n)) => push_number(out, n),
+        V::String(Some(s)) => push_quoted(out, s),
+        V::ChronoDateTimeUtc(Some(t)) => push_quoted(out, &t.to_rfc3339()),
+        other => match sea_orm::sea_query::value::sea_value_to_json_value(other) {
+            serde_json::Value::String(s) => push_quoted(out, &s),
+            json => push_quoted(out, &json.to_string()),
+        },
+    }
+}
+
+fn push_number(out: &mut String, n: &impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// `SELECT` list that returns every row of a query as one JSON array of

@@ -10,6 +10,7 @@ mod m20261122_000004_imports;
 mod m20261122_000005_idempotency;
 mod m20261122_000006_hot_updates;
 mod m20261122_000007_outcomes;
+mod m20261123_000008_import_staging;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_idempotency::Migration),
             Box::new(m20261122_000006_hot_updates::Migration),
             Box::new(m20261122_000007_outcomes::Migration),
+            Box::new(m20261123_000008_import_staging::Migration),
         ]
     }
 }
