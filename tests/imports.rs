@@ -584,6 +584,14 @@ async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
     let app = spawn_app().await;
     let (vendor_org, vendor, program) = app.vendor("Acme").await;
     let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
+    // Every row earns a reward, so the commit's reward pages (5,000 rows
+    // each) are crossed twice.
+    app.ok(
+        &vendor,
+        "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: 1000, rewardTrigger: QUALIFIED }) { id } }",
+        json!({ "id": program }),
+    )
+    .await;
     let now = app.clock.now_utc();
     const N: usize = 10_050;
     let rows: Vec<_> = (0..N)
@@ -625,8 +633,10 @@ async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
         (done["result"]["applied"].as_i64(), done["result"]["notes"].as_i64()),
         (Some(N as i64), Some(N as i64))
     );
-    let q = "{ referrals(filter: { status: [QUALIFIED] }) { totalCount } }";
-    assert_eq!(app.ok(&vendor, q, json!({})).await["referrals"]["totalCount"], N);
+    assert_eq!(done["result"]["rewardsEarned"].as_i64(), Some(N as i64));
+    let q = "{ referrals(filter: { status: [QUALIFIED] }) { totalCount } rewards { totalCount } }";
+    let counts = app.ok(&vendor, q, json!({})).await;
+    assert_eq!((&counts["referrals"]["totalCount"], &counts["rewards"]["totalCount"]), (&json!(N), &json!(N)));
 }
 
 /// The bulk rows a preview writes reach the database as sent, whatever the
