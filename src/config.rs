@@ -72,6 +72,12 @@ pub struct Config {
     #[arg(long, env = "SMTP_FROM", default_value = "Referral Hub <noreply@referral-hub.local>", global = true)]
     pub smtp_from: String,
 
+    /// Let webhooks target loopback, private and link-local addresses
+    /// (a receiver on this machine during development). Off in production:
+    /// a vendor's URL must not reach the server's own network.
+    #[arg(long, env = "WEBHOOK_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_private_targets: bool,
+
     /// Seconds between dispatcher runs (e-mail, webhooks) in `serve`; 0 turns it off.
     #[arg(long, env = "DISPATCH_INTERVAL_SECS", default_value_t = 5, global = true)]
     pub dispatch_interval_secs: u64,
@@ -147,6 +153,8 @@ impl Config {
             link_rate_per_code: 60,
             smtp_url: None,
             smtp_from: "Referral Hub <noreply@referral-hub.local>".into(),
+            // Test receivers listen on 127.0.0.1.
+            webhook_private_targets: true,
             dispatch_interval_secs: 0,
             ws_init_timeout_secs: 2,
             log_format: "pretty".into(),

@@ -36,7 +36,11 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let channels = events::dispatch::Channels::new(config.smtp_url.as_deref(), &config.smtp_from)?;
+        let channels = events::dispatch::Channels::new(
+            config.smtp_url.as_deref(),
+            &config.smtp_from,
+            config.webhook_private_targets,
+        )?;
         let ctx = Ctx::connect(&config.database_url(), clock).await?.with_channels(channels);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;

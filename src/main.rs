@@ -83,7 +83,11 @@ fn init_logging(format: &str) {
 }
 
 async fn connect(config: &Config) -> Result<Ctx, String> {
-    let channels = referral_hub::events::dispatch::Channels::new(config.smtp_url.as_deref(), &config.smtp_from)?;
+    let channels = referral_hub::events::dispatch::Channels::new(
+        config.smtp_url.as_deref(),
+        &config.smtp_from,
+        config.webhook_private_targets,
+    )?;
     Ok(Ctx::connect(&config.database_url(), Arc::new(SystemClock)).await?.with_channels(channels))
 }
 

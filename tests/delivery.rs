@@ -115,6 +115,7 @@ fn token_with_email(app: &TestApp, role: &str, org: i64, sub: &str, email: &str)
 
 struct World {
     vendor: String,
+    vendor_org: i64,
     partner: String,
     partner_users: Vec<String>,
 }
@@ -139,7 +140,7 @@ async fn world(app: &TestApp) -> World {
         app.ok(u, "{ me { id } }", json!({})).await;
     }
     app.ok(&users[0], "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
-    World { vendor, partner, partner_users: users }
+    World { vendor, vendor_org, partner, partner_users: users }
 }
 
 async fn submit(app: &TestApp, w: &World, name: &str) -> String {
@@ -313,7 +314,7 @@ async fn a_dispatcher_that_was_down_catches_up_exactly_once() {
     assert!(inbox.lock().unwrap().is_empty());
     // …then two servers (the restarted one and another) dispatch at once, twice.
     let second = spawn_peer(&app).await;
-    let peer_smtp = referral_hub::events::dispatch::Channels::new(Some(&smtp), "hub@example.com").unwrap();
+    let peer_smtp = referral_hub::events::dispatch::Channels::new(Some(&smtp), "hub@example.com", true).unwrap();
     let second_ctx = second.ctx.clone().with_channels(peer_smtp);
     let as_of = app.clock.now_utc();
     for _ in 0..2 {
@@ -337,4 +338,63 @@ async fn a_dispatcher_that_was_down_catches_up_exactly_once() {
         .collect();
     assert_eq!(kinds.len(), 2, "one webhook per event: {kinds:?}");
     assert!(kinds.contains(&"REFERRAL_SUBMITTED".to_owned()) && kinds.contains(&"REFERRAL_STATUS_CHANGED".to_owned()));
+}
+
+/// Outside development a vendor's webhook URL must not reach this server's
+/// own network: registration refuses loopback, private and link-local
+/// addresses and localhost names, and delivery refuses an endpoint stored
+/// with one all the same, recording why.
+#[tokio::test]
+async fn webhooks_never_reach_private_addresses() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let (url, received) = webhook_receiver(200).await;
+    let app = spawn_app_with(|c| c.webhook_private_targets = false).await;
+    let w = world(&app).await;
+    let create = "mutation($u: String!) { createWebhookEndpoint(url: $u) { secret } }";
+    for target in
+        [url.as_str(), "http://169.254.169.254/latest/meta-data", "http://[::1]:8080/", "http://localhost:3000/"]
+    {
+        let e = app.error(Some(&w.vendor), create, json!({ "u": target })).await;
+        assert_eq!(e["extensions"]["code"], "VALIDATION", "{target}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("non-public"), "{e}");
+    }
+    // An endpoint stored before the check (or by hand) is refused at delivery.
+    entity::webhook_endpoint::ActiveModel {
+        vendor_org_id: Set(w.vendor_org),
+        url: Set(url.clone()),
+        secret: Set("whsec_test".into()),
+        active: Set(true),
+        consecutive_failures: Set(0),
+        disabled_at: Set(None),
+        created_at: Set(app.clock.now_utc()),
+        ..Default::default()
+    }
+    .insert(&app.ctx.db)
+    .await
+    .unwrap();
+    submit(&app, &w, "Probe").await;
+    dispatch(&app).await;
+    assert!(received.lock().unwrap().is_empty());
+    let q = "{ webhookEndpoints { deliveries { edges { node { attempts { ok detail } } } } } }";
+    let listed = app.ok(&w.vendor, q, json!({})).await;
+    let attempt = &listed["webhookEndpoints"][0]["deliveries"]["edges"][0]["node"]["attempts"][0];
+    assert_eq!(attempt["ok"], false);
+    assert!(attempt["detail"].as_str().unwrap().contains("non-public"), "{attempt}");
+}
+
+/// The webhook client resolves names to public addresses only, so a name
+/// that points at this machine fails at connection time; with private
+/// targets allowed the same request arrives.
+#[tokio::test]
+async fn the_webhook_client_connects_to_public_addresses_only() {
+    use referral_hub::events::dispatch::Channels;
+    let (url, received) = webhook_receiver(200).await;
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let strict = Channels::new(None, "hub@example.com", false).unwrap();
+    let refused = strict.http.post(&by_name).body("{}").send().await.unwrap_err();
+    assert!(format!("{refused:?}").contains("no public address"), "{refused:?}");
+    assert!(received.lock().unwrap().is_empty());
+    let open = Channels::new(None, "hub@example.com", true).unwrap();
+    assert_eq!(open.http.post(&by_name).body("{}").send().await.unwrap().status(), 200);
+    assert_eq!(received.lock().unwrap().len(), 1);
 }

@@ -21,7 +21,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use super::webhook;
+use super::{targets, webhook};
 use crate::db::stmt;
 use crate::error::AppResult;
 use crate::service::Ctx;
@@ -39,6 +39,9 @@ const BATCH: u64 = 50;
 pub struct Channels {
     pub mail: Option<Mailer>,
     pub http: reqwest::Client,
+    /// Whether webhooks may go to loopback and private addresses
+    /// (`targets`): for development and tests only.
+    pub private_targets: bool,
 }
 
 #[derive(Clone)]
@@ -50,7 +53,7 @@ pub struct Mailer {
 impl Channels {
     /// `smtp_url` like `smtp://host:2525` (plain, for local relays) or
     /// `smtps://user:pass@host` / `smtp://…?tls=required` (TLS).
-    pub fn new(smtp_url: Option<&str>, from: &str) -> Result<Self, String> {
+    pub fn new(smtp_url: Option<&str>, from: &str, private_targets: bool) -> Result<Self, String> {
         let mail = match smtp_url {
             None => None,
             Some(url) => Some(Mailer {
@@ -61,17 +64,19 @@ impl Channels {
                 from: from.parse().map_err(|e| format!("SMTP_FROM: {e}"))?,
             }),
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(StdDuration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("referral-hub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Self { mail, http })
+            .user_agent(concat!("referral-hub/", env!("CARGO_PKG_VERSION")));
+        if !private_targets {
+            http = http.dns_resolver(std::sync::Arc::new(targets::PublicOnly));
+        }
+        let http = http.build().map_err(|e| e.to_string())?;
+        Ok(Self { mail, http, private_targets })
     }
 
     pub fn none() -> Self {
-        Self::new(None, "referral-hub@localhost").expect("no SMTP to misconfigure")
+        Self::new(None, "referral-hub@localhost", false).expect("no SMTP to misconfigure")
     }
 }
 
@@ -261,6 +266,11 @@ pub fn webhook_body(n: &notification::Model) -> serde_json::Value {
 }
 
 async fn post_webhook(ctx: &Ctx, d: &delivery::Model, e: &webhook_endpoint::Model, n: &notification::Model) -> Outcome {
+    if !ctx.channels.private_targets
+        && let Some(refused) = reqwest::Url::parse(&e.url).ok().as_ref().and_then(targets::refusal)
+    {
+        return Outcome::Failed(refused.to_owned());
+    }
     let body = webhook_body(n).to_string();
     let signature = webhook::sign(&e.secret, ctx.now().timestamp(), body.as_bytes());
     let response = ctx

@@ -13,6 +13,7 @@
 
 pub mod dispatch;
 mod relay;
+pub mod targets;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -19,6 +19,11 @@ pub async fn create(ctx: &Ctx, principal: &Principal, url: &str) -> AppResult<we
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || url.len() > 2000 {
         return Err(AppError::validation("url", "url must be an http(s) URL of at most 2000 characters"));
     }
+    if !ctx.channels.private_targets
+        && let Some(refused) = crate::events::targets::refusal(&parsed)
+    {
+        return Err(AppError::validation("url", refused));
+    }
     Ok(webhook_endpoint::ActiveModel {
         vendor_org_id: Set(org),
         url: Set(url.to_owned()),
