@@ -39,6 +39,14 @@ pub struct Config {
     #[arg(long, env = "JOB_REPORT_BACK_OVERDUE_CRON", default_value = "0 30 2 * * *", global = true)]
     pub report_back_overdue_cron: String,
 
+    /// Cron (with seconds) for billing vendors whose balance reached their threshold.
+    #[arg(long, env = "JOB_BILL_THRESHOLD_CRON", default_value = "0 */5 * * * *", global = true)]
+    pub bill_threshold_cron: String,
+
+    /// Cron (with seconds) for month-end invoices (the month before the run's).
+    #[arg(long, env = "JOB_BILL_MONTH_END_CRON", default_value = "0 0 1 1 * *", global = true)]
+    pub bill_month_end_cron: String,
+
     /// Whole-request timeout, seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub request_timeout_secs: u64,
@@ -145,6 +153,8 @@ impl Config {
             lapse_partners_cron: "0 15 2 * * *".into(),
             task_reminders_cron: "0 */5 * * * *".into(),
             report_back_overdue_cron: "0 30 2 * * *".into(),
+            bill_threshold_cron: "0 */5 * * * *".into(),
+            bill_month_end_cron: "0 0 1 1 * *".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
             upload_limit_bytes: 50 * 1024 * 1024,

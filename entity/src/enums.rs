@@ -115,6 +115,8 @@ pub enum Subject {
     Partner,
     #[sea_orm(string_value = "REFERRAL")]
     Referral,
+    #[sea_orm(string_value = "INVOICE")]
+    Invoice,
 }
 
 /// How a partner was contacted, for the contact log (seed 000).
@@ -274,4 +276,29 @@ pub enum InvalidReason {
     /// With a text saying what.
     #[sea_orm(string_value = "OTHER")]
     Other,
+}
+
+/// An invoice's status (PRODUCT.md §6; `domain::invoice_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum InvoiceStatus {
+    #[sea_orm(string_value = "OPEN")]
+    Open,
+    #[sea_orm(string_value = "PAID")]
+    Paid,
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    #[sea_orm(string_value = "VOID")]
+    Void,
+}
+
+/// Why an invoice was issued: the balance reached the vendor's threshold,
+/// or the month ended with a balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum InvoiceKind {
+    #[sea_orm(string_value = "THRESHOLD")]
+    Threshold,
+    #[sea_orm(string_value = "MONTH_END")]
+    MonthEnd,
 }

@@ -11,6 +11,8 @@ pub mod enums;
 pub mod idempotency_key;
 pub mod import_batch;
 pub mod import_row;
+pub mod invoice;
+pub mod invoice_line;
 pub mod job_run;
 pub mod note;
 pub mod notification;

@@ -11,6 +11,9 @@ pub struct Model {
     pub kind: OrganizationKind,
     /// ADMIN may stop new inbound referrals to a vendor (PRODUCT.md §8).
     pub intake_suspended: bool,
+    /// A vendor is invoiced at once when its billable balance in a currency
+    /// reaches this (PRODUCT.md §6); None: at month end only.
+    pub billing_threshold_minor: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

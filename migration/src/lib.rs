@@ -11,6 +11,7 @@ mod m20261122_000005_idempotency;
 mod m20261122_000006_hot_updates;
 mod m20261122_000007_outcomes;
 mod m20261123_000008_import_staging;
+mod m20261123_000009_billing;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_hot_updates::Migration),
             Box::new(m20261122_000007_outcomes::Migration),
             Box::new(m20261123_000008_import_staging::Migration),
+            Box::new(m20261123_000009_billing::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! `decide` function with one arm per row of its table in PRODUCT.md, so the
 //! API, the importer and the jobs all ask the same function.
 
+pub mod invoice_status;
 pub mod outcome;
 pub mod partner_status;
 pub mod referral_status;

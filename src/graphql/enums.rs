@@ -112,6 +112,8 @@ pub enum JobName {
     LapsePartners,
     TaskReminders,
     ReportBackOverdue,
+    BillThreshold,
+    BillMonthEnd,
     NotificationDispatch,
 }
 
@@ -121,6 +123,8 @@ impl From<JobName> for crate::jobs::JobName {
             JobName::LapsePartners => Self::LapsePartners,
             JobName::TaskReminders => Self::TaskReminders,
             JobName::ReportBackOverdue => Self::ReportBackOverdue,
+            JobName::BillThreshold => Self::BillThreshold,
+            JobName::BillMonthEnd => Self::BillMonthEnd,
             JobName::NotificationDispatch => Self::NotificationDispatch,
         }
     }
@@ -149,4 +153,12 @@ mirror!(
 mirror!(
     /// Seed 003's payout view of a referral.
     PayoutView => entity::PayoutView { None, ReadyForPayout, PaidOut, Recurring }
+);
+mirror!(
+    /// An invoice's status (PRODUCT.md §6): OPEN → PAID | FAILED | VOID; FAILED → OPEN | VOID.
+    InvoiceStatus => entity::InvoiceStatus { Open, Paid, Failed, Void }
+);
+mirror!(
+    /// Why an invoice was issued.
+    InvoiceKind => entity::InvoiceKind { Threshold, MonthEnd }
 );

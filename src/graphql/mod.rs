@@ -2,6 +2,7 @@
 //! Resolvers are a few lines that call `service`; the API is designed, not a
 //! dump of tables, so no entity derives a GraphQL type.
 
+mod billing;
 mod connection;
 mod enums;
 mod ids;
@@ -46,6 +47,7 @@ pub struct Query(
     jobs::JobQuery,
     notification::NotificationQuery,
     webhook::WebhookQuery,
+    billing::BillingQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -57,6 +59,7 @@ pub struct Mutation(
     imports::ImportMutation,
     jobs::JobMutation,
     webhook::WebhookMutation,
+    billing::BillingMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -29,6 +29,12 @@ impl Organization {
         self.0.intake_suspended
     }
 
+    /// A vendor is invoiced at once when its billable balance in a currency
+    /// reaches this; null: at month end only.
+    async fn billing_threshold_minor(&self) -> Option<i64> {
+        self.0.billing_threshold_minor
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

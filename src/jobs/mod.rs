@@ -10,7 +10,7 @@ pub mod scheduler;
 mod task_reminders;
 
 use chrono::{DateTime, Timelike, Utc};
-use entity::{JobTrigger, job_run};
+use entity::{InvoiceKind, JobTrigger, job_run};
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set, TransactionTrait};
 
 use crate::error::{AppError, AppResult};
@@ -21,18 +21,28 @@ pub enum JobName {
     LapsePartners,
     TaskReminders,
     ReportBackOverdue,
+    BillThreshold,
+    BillMonthEnd,
     NotificationDispatch,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 4] =
-        [Self::LapsePartners, Self::TaskReminders, Self::ReportBackOverdue, Self::NotificationDispatch];
+    pub const ALL: [JobName; 6] = [
+        Self::LapsePartners,
+        Self::TaskReminders,
+        Self::ReportBackOverdue,
+        Self::BillThreshold,
+        Self::BillMonthEnd,
+        Self::NotificationDispatch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LapsePartners => "lapse-partners",
             Self::TaskReminders => "task-reminders",
             Self::ReportBackOverdue => "report-back-overdue",
+            Self::BillThreshold => "bill-threshold",
+            Self::BillMonthEnd => "bill-month-end",
             Self::NotificationDispatch => "notification-dispatch",
         }
     }
@@ -50,6 +60,8 @@ impl JobName {
             Self::LapsePartners => lapse_partners::run(tx, run, now).await,
             Self::TaskReminders => task_reminders::run(tx, run, now).await,
             Self::ReportBackOverdue => report_back_overdue::run(tx, run, now).await,
+            Self::BillThreshold => bill(tx, run, InvoiceKind::Threshold).await,
+            Self::BillMonthEnd => bill(tx, run, InvoiceKind::MonthEnd).await,
             Self::NotificationDispatch => unreachable!("the dispatcher runs outside a transaction"),
         }
     }
@@ -60,6 +72,12 @@ impl JobName {
     fn transactional(self) -> bool {
         self != Self::NotificationDispatch
     }
+}
+
+/// Billing (`service::billing`) as of the run's `asOf`: the invoices' lines
+/// are the items touched.
+async fn bill(tx: &DatabaseTransaction, run: &job_run::Model, kind: InvoiceKind) -> AppResult<i64> {
+    Ok(crate::service::billing::bill_due(tx, kind, run.id, run.as_of).await?.lines)
 }
 
 /// What happened to a request to run a tick.

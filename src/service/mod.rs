@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use crate::clock::Clock;
 
 pub mod audit;
+pub mod billing;
 pub mod exports;
 pub mod imports;
 pub mod integration;

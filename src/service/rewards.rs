@@ -396,3 +396,17 @@ pub async fn for_referral(ctx: &Ctx, principal: &Principal, referral_id: i64) ->
     let f = RewardFilter { referral_id: Some(referral_id), ..RewardFilter::default() };
     Ok(filtered(principal, &f)?.all(&ctx.db).await?)
 }
+
+/// Seed 003's payout view of `referral` from its rewards, as SQL (as
+/// `payout_view` decides it for one referral), for set-based updates;
+/// `${true_param}` must be bound to `true`.
+pub fn payout_view_case(true_param: usize) -> String {
+    format!(
+        "CASE
+    WHEN referral.recurring = ${true_param} THEN 'RECURRING'
+    WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status IN ('EARNED', 'BILLED'))
+        THEN 'READY_FOR_PAYOUT'
+    WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status = 'PAID_OUT') THEN 'PAID_OUT'
+    ELSE 'NONE' END"
+    )
+}

@@ -92,7 +92,7 @@ pub(super) async fn apply(
         .map(|p| (p.id, p))
         .collect();
     let (earned, voided, written) = apply_rewards(tx, batch, &programs, now).await?;
-    let payout_view = if written > 0 { PAYOUT_VIEW } else { "referral.payout_view" };
+    let payout_view = if written > 0 { rewards::payout_view_case(3) } else { "referral.payout_view".into() };
     // One UPDATE … FROM (PostgreSQL, and SQLite since 3.33) joins each
     // referral to its row instead of a subquery per column.
     let sql = format!(
@@ -253,15 +253,6 @@ async fn pages(tx: &DatabaseTransaction, batch_id: i64, touching: &[String]) -> 
     let starts = ((first - 1)..last).step_by(CHUNK);
     Ok(starts.map(|after| (after, (after + CHUNK as i64).min(last))).collect())
 }
-
-/// Seed 003's payout view from the referral's rewards (as
-/// `rewards::payout_view` decides it for one referral).
-const PAYOUT_VIEW: &str = "CASE
-    WHEN referral.recurring = $3 THEN 'RECURRING'
-    WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status IN ('EARNED', 'BILLED'))
-        THEN 'READY_FOR_PAYOUT'
-    WHEN EXISTS (SELECT 1 FROM reward w WHERE w.referral_id = referral.id AND w.status = 'PAID_OUT') THEN 'PAID_OUT'
-    ELSE 'NONE' END";
 
 /// One notice per partner organization whose referrals changed: a digest,
 /// not a message per row.

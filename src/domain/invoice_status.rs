@@ -1,0 +1,115 @@
+//! The invoice lifecycle of PRODUCT.md §6 (seed 002).
+//!
+//! | event | from   | to     | and                                         |
+//! |-------|--------|--------|---------------------------------------------|
+//! | pay   | OPEN   | PAID   | its rewards are PAID_OUT                    |
+//! | fail  | OPEN   | FAILED | the collection failed; rewards stay BILLED  |
+//! | retry | FAILED | OPEN   | collect again                               |
+//! | void  | OPEN, FAILED | VOID | its rewards return to EARNED, billable again |
+//!
+//! PAID and VOID are final. Repeating the move that led to the current
+//! status (a payment webhook delivered twice) changes nothing.
+
+use entity::InvoiceStatus::{self, *};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvoiceEvent {
+    Pay,
+    Fail,
+    Retry,
+    Void,
+}
+
+impl InvoiceEvent {
+    pub const ALL: [InvoiceEvent; 4] = [Self::Pay, Self::Fail, Self::Retry, Self::Void];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pay => "PAY",
+            Self::Fail => "FAIL",
+            Self::Retry => "RETRY",
+            Self::Void => "VOID",
+        }
+    }
+}
+
+/// What an event does to an invoice in `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    MoveTo(InvoiceStatus),
+    /// Already there: nothing to do.
+    Unchanged,
+    Refused(&'static str),
+}
+
+pub fn decide(from: InvoiceStatus, event: InvoiceEvent) -> Decision {
+    use Decision::*;
+    use InvoiceEvent as E;
+    match (from, event) {
+        (Open, E::Pay) => MoveTo(Paid),
+        (Open, E::Fail) => MoveTo(Failed),
+        (Failed, E::Retry) => MoveTo(Open),
+        (Open | Failed, E::Void) => MoveTo(Void),
+        (Paid, E::Pay) | (Failed, E::Fail) | (Open, E::Retry) | (Void, E::Void) => Unchanged,
+        (Failed, E::Pay) => Refused("a failed invoice is retried (reopened) before it is paid"),
+        (Paid, _) => Refused("a paid invoice is final"),
+        (Void, _) => Refused("a void invoice is final"),
+    }
+}
+
+pub fn status_name(s: InvoiceStatus) -> &'static str {
+    match s {
+        Open => "OPEN",
+        Paid => "PAID",
+        Failed => "FAILED",
+        Void => "VOID",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::Decision::*;
+    use super::InvoiceEvent as E;
+    use super::*;
+
+    /// Every (status, event) pair, against the table above.
+    #[test]
+    fn every_move_is_allowed_or_refused_as_the_table_says() {
+        let expected = |from: InvoiceStatus, event: InvoiceEvent| match (from, event) {
+            (Open, E::Pay) => Some(Paid),
+            (Open, E::Fail) => Some(Failed),
+            (Open, E::Void) | (Failed, E::Void) => Some(Void),
+            (Failed, E::Retry) => Some(Open),
+            _ => None,
+        };
+        for from in InvoiceStatus::iter() {
+            for event in InvoiceEvent::ALL {
+                let got = decide(from, event);
+                match expected(from, event) {
+                    Some(to) => assert_eq!(got, MoveTo(to), "{from:?} {event:?}"),
+                    None if matches!(
+                        (from, event),
+                        (Paid, E::Pay) | (Failed, E::Fail) | (Open, E::Retry) | (Void, E::Void)
+                    ) =>
+                    {
+                        assert_eq!(got, Unchanged, "{from:?} {event:?}")
+                    }
+                    None => assert!(matches!(got, Refused(_)), "{from:?} {event:?} gave {got:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paid_and_void_are_final() {
+        for event in [E::Fail, E::Retry] {
+            assert!(matches!(decide(Paid, event), Refused(_)));
+            assert!(matches!(decide(Void, event), Refused(_)));
+        }
+        assert!(matches!(decide(Paid, E::Void), Refused(_)));
+        assert!(matches!(decide(Void, E::Pay), Refused(_)));
+        assert!(matches!(decide(Failed, E::Pay), Refused(_)));
+    }
+}
