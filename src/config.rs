@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub webhook_private_targets: bool,
 
+    /// Shared secret of the payment gateway's webhook (`POST
+    /// /payments/webhook`, signed like our own webhooks). Unset: the
+    /// endpoint answers 404 and only ADMIN records payments.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true, global = true)]
+    pub payment_webhook_secret: Option<String>,
+
     /// Seconds between dispatcher runs (e-mail, webhooks) in `serve`; 0 turns it off.
     #[arg(long, env = "DISPATCH_INTERVAL_SECS", default_value_t = 5, global = true)]
     pub dispatch_interval_secs: u64,
@@ -165,6 +171,7 @@ impl Config {
             smtp_from: "Referral Hub <noreply@referral-hub.local>".into(),
             // Test receivers listen on 127.0.0.1.
             webhook_private_targets: true,
+            payment_webhook_secret: None,
             dispatch_interval_secs: 0,
             ws_init_timeout_secs: 2,
             log_format: "pretty".into(),

@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State, WebSoc
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,6 +48,8 @@ pub struct HttpState {
     pub body_limit: usize,
     /// Largest multipart upload (the transport layer admits this much).
     pub upload_limit: usize,
+    /// The payment gateway's webhook secret; None turns the endpoint off.
+    pub payment_webhook_secret: Option<String>,
 }
 
 pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router {
@@ -57,6 +59,7 @@ pub fn router(state: HttpState, timeout: Duration, body_limit: usize) -> Router 
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/export/referrals.csv", get(export_referrals))
+        .route("/payments/webhook", post(payment_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { metrics_handle().render() }))
@@ -401,7 +404,7 @@ async fn export_referrals(
                 &error_body("a bearer token is needed", "UNAUTHENTICATED"),
             );
         }
-        Err(e) => return export_error(e),
+        Err(e) => return error_response(e),
     };
     match export_stream(state.ctx.clone(), principal, &q) {
         Ok(stream) => {
@@ -411,16 +414,50 @@ async fn export_referrals(
             h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"referrals.csv\""));
             response
         }
-        Err(e) => export_error(e),
+        Err(e) => error_response(e),
     }
 }
 
-fn export_error(e: AppError) -> Response {
+/// The payment gateway reports a payment or a failure (PRODUCT.md §6):
+/// `{"invoiceId", "status": "PAID" | "FAILED", "reference"}`, signed with
+/// `PAYMENT_WEBHOOK_SECRET` the way our own webhooks are
+/// (`x-referralhub-signature: t=…,v1=HMAC-SHA256(secret, "<t>.<body>")`,
+/// within the replay window). Answers 200 with the invoice's status (also
+/// for a repeated report), 401 for a bad signature, 400 for a bad body, 404
+/// for an unknown invoice, 409 for a move the invoice cannot make.
+async fn payment_webhook(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = state.payment_webhook_secret.as_deref() else {
+        return error_response(AppError::not_found("payment webhook"));
+    };
+    let signature = headers.get(crate::events::webhook::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if !signature.is_some_and(|s| crate::events::webhook::verify(secret, s, &body, state.ctx.now().timestamp())) {
+        return error_response(AppError::Unauthenticated("the signature does not match".into()));
+    }
+    let report = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(AppError::validation("body", format!("not a payment report: {e}"))),
+    };
+    match crate::service::billing::record_payment(&state.ctx, report).await {
+        Ok(invoice) => json_response(
+            StatusCode::OK,
+            "application/json",
+            &json!({
+                "invoiceId": crate::graphql::invoice_id(invoice.id),
+                "status": crate::domain::invoice_status::status_name(invoice.status),
+            }),
+        ),
+        Err(e) => error_response(e),
+    }
+}
+
+/// A service error as a JSON response with its code.
+fn error_response(e: AppError) -> Response {
     let status = match e.code() {
         "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
         "FORBIDDEN" => StatusCode::FORBIDDEN,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "VALIDATION" => StatusCode::BAD_REQUEST,
+        "INVALID_TRANSITION" | "CONFLICT" => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let code = e.code();

@@ -73,6 +73,7 @@ impl App {
             ws_handling: Arc::new(tokio::sync::Semaphore::new(64)),
             body_limit: self.config.body_limit_bytes,
             upload_limit: self.config.upload_limit_bytes,
+            payment_webhook_secret: self.config.payment_webhook_secret.clone(),
         };
         let router =
             http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);

@@ -18,17 +18,23 @@ struct World {
 
 /// A vendor with a FLAT 1000 program rewarding on APPROVED, and a linked partner.
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (_, vendor, program) = app.vendor("Acme").await;
-    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
-    let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-    let org = app.organization("Realty Inc", "PARTNER").await;
-    let partner_user = app.token("PARTNER", Some(org), "realtor");
-    app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
-        .await;
-    let w = World { app, vendor, program, partner, partner_user };
-    w.program_settings(json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" })).await;
-    w
+    World::on(spawn_app().await).await
+}
+
+impl World {
+    async fn on(app: TestApp) -> World {
+        let (_, vendor, program) = app.vendor("Acme").await;
+        let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
+        let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
+        let org = app.organization("Realty Inc", "PARTNER").await;
+        let partner_user = app.token("PARTNER", Some(org), "realtor");
+        app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
+            .await;
+        let w = World { app, vendor, program, partner, partner_user };
+        w.program_settings(json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" }))
+            .await;
+        w
+    }
 }
 
 const INVOICE: &str = "id kind month status totalMinor lineCount paymentReference failureReason
@@ -220,4 +226,58 @@ async fn holds_minimum_payouts_and_clawbacks_shape_what_is_billed() {
     assert_eq!(run_job(&w.app, "BILL_MONTH_END", next_month(june)).await["itemsTouched"], 3);
     let newest = &w.invoices(&w.vendor).await[0];
     assert_eq!((&newest["totalMinor"], &newest["lineCount"]), (&json!(1000), &json!(3)));
+}
+
+/// The payment gateway's signed webhook records payments and failures; a
+/// repeated report changes nothing; a bad signature, body or invoice, or a
+/// move the invoice cannot make, is refused with its code.
+#[tokio::test]
+async fn the_payment_gateway_reports_through_a_signed_webhook() {
+    const SECRET: &str = "gateway-secret";
+    let app = spawn_app_with(|c| c.payment_webhook_secret = Some(SECRET.into())).await;
+    let w = World::on(app).await;
+    w.approved("Ann").await;
+    w.approved("Bob").await;
+    run_job(&w.app, "BILL_MONTH_END", next_month(w.app.clock.now_utc())).await;
+    let inv = w.invoices(&w.vendor).await[0].clone();
+    let paid = json!({ "invoiceId": inv["id"], "status": "PAID", "reference": "ch_123" });
+    assert_eq!(report(&w.app, paid.clone(), "wrong-secret").await.0, 401);
+    assert_eq!(report(&w.app, json!({ "invoiceId": inv["id"], "status": "LOST" }), SECRET).await.0, 400);
+    assert_eq!(report(&w.app, json!({ "invoiceId": "999999", "status": "PAID" }), SECRET).await.0, 404);
+    assert_eq!(
+        report(
+            &w.app,
+            json!({ "invoiceId": inv["id"], "status": "FAILED", "reference": "insufficient funds" }),
+            SECRET
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = report(&w.app, paid.clone(), SECRET).await;
+    assert_eq!((status, &body["errors"][0]["extensions"]["code"]), (409, &json!("INVALID_TRANSITION")), "{body}");
+    w.admin_move("reopenInvoice", &inv["id"], "").await.unwrap();
+    let (status, body) = report(&w.app, paid.clone(), SECRET).await;
+    assert_eq!((status, &body["status"]), (200, &json!("PAID")), "{body}");
+    assert_eq!(report(&w.app, paid, SECRET).await.0, 200, "a repeated report is a no-op");
+    let q = "query($id: ID!) { invoice(id: $id) { status paymentReference failureReason } }";
+    let read = w.app.ok(&w.vendor, q, json!({ "id": inv["id"] })).await["invoice"].clone();
+    assert_eq!(read, json!({ "status": "PAID", "paymentReference": "ch_123", "failureReason": "insufficient funds" }));
+    assert_eq!(w.reward_statuses().await, ["PAID_OUT", "PAID_OUT"]);
+}
+
+/// POSTs a payment report signed with `secret`.
+async fn report(app: &TestApp, body: Value, secret: &str) -> (u16, Value) {
+    use referral_hub::events::webhook;
+    let body = body.to_string();
+    let signature = webhook::sign(secret, app.clock.now_utc().timestamp(), body.as_bytes());
+    let response = app
+        .client
+        .post(format!("{}/payments/webhook", app.base))
+        .header(webhook::SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json::<Value>().await.unwrap())
 }

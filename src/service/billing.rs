@@ -8,8 +8,9 @@
 //!
 //! Unique keys make billing safe to run twice or on two servers at once: a
 //! reward is on at most one live line, and a month has at most one month-end
-//! invoice per (vendor, currency). The default payment gateway is manual:
-//! invoices stay OPEN until an ADMIN records the payment.
+//! invoice per (vendor, currency). Payments are recorded by the payment
+//! gateway's signed webhook (`POST /payments/webhook`, `record_payment`) or
+//! by an ADMIN; until then invoices stay OPEN.
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use entity::{ChangeSource, InvoiceKind, InvoiceStatus, Subject, invoice, invoice_line, organization};
@@ -226,6 +227,46 @@ pub async fn transition(
     note: Option<String>,
 ) -> AppResult<invoice::Model> {
     principal.require(&[entity::Role::Admin])?;
+    move_invoice(ctx, id, event, note, Actor::person(principal, ChangeSource::AdminOverride)).await
+}
+
+/// What the payment gateway reports (`POST /payments/webhook`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentReport {
+    /// The invoice's GraphQL id, or its number.
+    pub invoice_id: String,
+    /// PAID or FAILED.
+    pub status: String,
+    /// The gateway's payment reference (PAID) or failure reason (FAILED).
+    pub reference: Option<String>,
+}
+
+/// The payment gateway reports a payment or a failure; a report repeated
+/// changes nothing. The audit row's source is API.
+pub async fn record_payment(ctx: &Ctx, report: PaymentReport) -> AppResult<invoice::Model> {
+    let id = crate::graphql::parse_global_id(&report.invoice_id)
+        .filter(|(kind, _)| kind == "Invoice")
+        .map(|(_, id)| id)
+        .or_else(|| report.invoice_id.trim().parse().ok())
+        .ok_or_else(|| AppError::validation("invoiceId", "not an invoice id"))?;
+    let event = match report.status.trim().to_ascii_uppercase().as_str() {
+        "PAID" => InvoiceEvent::Pay,
+        "FAILED" => InvoiceEvent::Fail,
+        _ => return Err(AppError::validation("status", "status must be PAID or FAILED")),
+    };
+    let note = report.reference.map(|r| r.trim().chars().take(200).collect::<String>()).filter(|r| !r.is_empty());
+    let gateway = Actor { user_id: None, role: None, source: ChangeSource::Api, job_run_id: None };
+    move_invoice(ctx, id, event, note, gateway).await
+}
+
+async fn move_invoice(
+    ctx: &Ctx,
+    id: i64,
+    event: InvoiceEvent,
+    note: Option<String>,
+    actor: Actor,
+) -> AppResult<invoice::Model> {
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
     let current = invoice::Entity::find_by_id(id)
@@ -295,7 +336,7 @@ pub async fn transition(
         to: Some(status_name(to).into()),
         reason: note,
     };
-    audit::record(&tx, change, Actor::person(principal, ChangeSource::AdminOverride), now).await?;
+    audit::record(&tx, change, actor, now).await?;
     let message = format!("Invoice {} is {}", done.id, status_name(to).to_lowercase());
     events::record(&tx, notice(&done, &format!("INVOICE_{}", status_name(to)), message), now).await?;
     tx.commit().await?;
