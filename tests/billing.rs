@@ -24,12 +24,7 @@ async fn world() -> World {
 impl World {
     async fn on(app: TestApp) -> World {
         let (_, vendor, program) = app.vendor("Acme").await;
-        let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
-        let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = app.organization("Realty Inc", "PARTNER").await;
-        let partner_user = app.token("PARTNER", Some(org), "realtor");
-        app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
-            .await;
+        let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
         let w = World { app, vendor, program, partner, partner_user };
         w.program_settings(json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" }))
             .await;

@@ -33,12 +33,7 @@ async fn world() -> World {
         json!({ "id": program }),
     )
     .await;
-    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
-    let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-    let org = app.organization("Realty Inc", "PARTNER").await;
-    let partner_user = app.token("PARTNER", Some(org), "realtor");
-    app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
-        .await;
+    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
     let mut refs = Vec::new();
     for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
         let email = if name == "e" { "d@x.io".to_owned() } else { format!("{name}@x.io") };

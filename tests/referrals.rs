@@ -19,12 +19,7 @@ struct World {
 async fn world() -> World {
     let app = spawn_app().await;
     let (vendor_org, vendor, program) = app.vendor("Acme").await;
-    let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
-    let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-    let org = app.organization("Realty Inc", "PARTNER").await;
-    let partner_user = app.token("PARTNER", Some(org), "realtor");
-    app.ok(&partner_user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite }))
-        .await;
+    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
     World { app, vendor, vendor_org, program, partner, partner_user }
 }
 

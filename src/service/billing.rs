@@ -79,10 +79,12 @@ pub async fn bill_due(
         InvoiceKind::MonthEnd => "",
         InvoiceKind::Threshold => "AND o.billing_threshold_minor IS NOT NULL",
     };
+    // Driven by the vendors, so each one's rewards are a range of
+    // ix_reward_vendor (vendor, status, billable_at), not a scan of them all.
     let sql = format!(
-        "SELECT DISTINCT w.vendor_org_id, w.currency, o.billing_threshold_minor FROM reward w
-         JOIN organization o ON o.id = w.vendor_org_id
-         WHERE w.status = 'EARNED' AND w.billable_at <= $1 {threshold} ORDER BY w.vendor_org_id, w.currency"
+        "SELECT DISTINCT o.id AS vendor_org_id, w.currency, o.billing_threshold_minor FROM organization o
+         JOIN reward w ON w.vendor_org_id = o.id AND w.status = 'EARNED' AND w.billable_at <= $1
+         WHERE o.kind = 'VENDOR' {threshold} ORDER BY o.id, w.currency"
     );
     let mut billed = Billed::default();
     for row in tx.query_all_raw(stmt(db, &sql, vec![cutoff.into()])).await? {

@@ -268,6 +268,18 @@ impl TestApp {
         data["createPartner"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// A LIVE partner "Realty" of the program, linked to the partner
+    /// organization "Realty Inc" by accepting its invite: returns the
+    /// partner's global id and a PARTNER token of that organization.
+    pub async fn linked_partner(&self, vendor: &str, program: &str) -> (String, String) {
+        let partner = self.partner(vendor, program, "Realty", "LIVE").await;
+        let invite = self.read_partner(vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
+        let org = self.organization("Realty Inc", "PARTNER").await;
+        let user = self.token("PARTNER", Some(org), "realtor");
+        self.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
+        (partner, user)
+    }
+
     /// Reads fields of a partner as the given caller.
     pub async fn read_partner(&self, token: &str, id: &str, fields: &str) -> Value {
         let data = self
