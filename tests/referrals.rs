@@ -808,3 +808,37 @@ async fn a_final_status_set_directly_is_a_report_back() {
     w.status(&id, "DENIED", json!({})).await.unwrap();
     assert_eq!(w.read(&id, "reportBackDueAt").await["reportBackDueAt"], Value::Null);
 }
+
+/// ADMIN may stop new referrals to a vendor (seed 002 "we will stop sending
+/// you referrals"): submissions by partners, by the vendor and through
+/// referral links are refused, naming the vendor, until it is lifted.
+#[tokio::test]
+async fn a_suspended_vendor_receives_no_new_referrals_until_lifted() {
+    let w = world().await;
+    let vendor_id =
+        w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let suspend = "mutation($v: ID!, $s: Boolean, $r: String) {
+        suspendVendorIntake(vendorId: $v, suspended: $s, reason: $r) { intakeSuspended } }";
+    assert_eq!(w.app.code(Some(&w.vendor), suspend, json!({ "v": vendor_id })).await, "FORBIDDEN");
+    let data = w.app.ok(&w.app.admin(), suspend, json!({ "v": vendor_id, "r": "unpaid invoices" })).await;
+    assert_eq!(data["suspendVendorIntake"]["intakeSuspended"], true);
+    assert_eq!(w.app.notices(&w.vendor, "INTAKE_SUSPENDED").await.len(), 1);
+    let input = json!({ "i": { "partnerId": w.partner, "lead": { "name": "Paused" } } });
+    for token in [&w.partner_user, &w.vendor] {
+        let e = w.app.error(Some(token), SUBMIT, input.clone()).await;
+        assert_eq!(e["extensions"]["code"], "FORBIDDEN");
+        assert!(e["message"].as_str().unwrap().contains("Acme is not accepting new referrals"), "{e}");
+    }
+    let code =
+        w.app.read_partner(&w.vendor, &w.partner, "referralCode").await["referralCode"].as_str().unwrap().to_owned();
+    let link = "mutation($c: String!, $l: LeadInput!) { submitReferralViaLink(code: $c, lead: $l) { referenceId } }";
+    let e =
+        w.app.error(None, link, json!({ "c": code, "l": { "name": "Via link", "email": "via@link.example" } })).await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+    // Suspending again changes nothing; lifting lets referrals in again.
+    w.app.ok(&w.app.admin(), suspend, json!({ "v": vendor_id })).await;
+    assert_eq!(w.app.notices(&w.vendor, "INTAKE_SUSPENDED").await.len(), 1);
+    let data = w.app.ok(&w.app.admin(), suspend, json!({ "v": vendor_id, "s": false })).await;
+    assert_eq!(data["suspendVendorIntake"]["intakeSuspended"], false);
+    assert_eq!(w.submit(&w.partner_user, "Welcome Back").await["status"], "PENDING");
+}

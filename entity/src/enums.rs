@@ -117,6 +117,8 @@ pub enum Subject {
     Referral,
     #[sea_orm(string_value = "INVOICE")]
     Invoice,
+    #[sea_orm(string_value = "ORGANIZATION")]
+    Organization,
 }
 
 /// How a partner was contacted, for the contact log (seed 000).

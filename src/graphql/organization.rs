@@ -67,4 +67,20 @@ impl OrganizationMutation {
         let org = organizations::create(svc(ctx), principal(ctx)?, &name, kind.into()).await?;
         Ok(Organization(org))
     }
+
+    /// ADMIN: stops new referrals to a vendor (they are refused with
+    /// FORBIDDEN naming the vendor) until `suspended: false` lifts it;
+    /// `suspended` is true when omitted or null.
+    async fn suspend_vendor_intake(
+        &self,
+        ctx: &Context<'_>,
+        vendor_id: ID,
+        suspended: Option<bool>,
+        reason: Option<String>,
+    ) -> Result<Organization> {
+        let vendor = ids::decode("Organization", &vendor_id)?;
+        let suspended = suspended.unwrap_or(true);
+        let org = organizations::set_intake(svc(ctx), principal(ctx)?, vendor, suspended, reason.as_deref()).await?;
+        Ok(Organization(org))
+    }
 }

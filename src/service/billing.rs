@@ -383,12 +383,7 @@ pub async fn set_threshold(
     if threshold_minor.is_some_and(|t| t <= 0) {
         return Err(AppError::validation("thresholdMinor", "the threshold must be above zero, or null"));
     }
-    let org = organization::Entity::find_by_id(vendor)
-        .filter(organization::Column::Kind.eq(entity::OrganizationKind::Vendor))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("vendor"))?;
-    let mut m = org.into_active_model();
+    let mut m = super::organizations::vendor(&ctx.db, vendor).await?.into_active_model();
     m.billing_threshold_minor = Set(threshold_minor);
     Ok(m.update(&ctx.db).await?)
 }
