@@ -47,6 +47,10 @@ pub struct Config {
     #[arg(long, env = "JOB_BILL_MONTH_END_CRON", default_value = "0 0 1 1 * *", global = true)]
     pub bill_month_end_cron: String,
 
+    /// Cron (with seconds) for the nightly ranking snapshots.
+    #[arg(long, env = "JOB_RANK_CRON", default_value = "0 0 3 * * *", global = true)]
+    pub rank_cron: String,
+
     /// Whole-request timeout, seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub request_timeout_secs: u64,
@@ -161,6 +165,7 @@ impl Config {
             report_back_overdue_cron: "0 30 2 * * *".into(),
             bill_threshold_cron: "0 */5 * * * *".into(),
             bill_month_end_cron: "0 0 1 1 * *".into(),
+            rank_cron: "0 0 3 * * *".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
             upload_limit_bytes: 50 * 1024 * 1024,

@@ -304,3 +304,15 @@ pub enum InvoiceKind {
     #[sea_orm(string_value = "MONTH_END")]
     MonthEnd,
 }
+
+/// What a ranking ranks (PRODUCT.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum RankingKind {
+    /// Vendors, network-wide.
+    #[sea_orm(string_value = "VENDOR")]
+    Vendor,
+    /// Partners, per program.
+    #[sea_orm(string_value = "PARTNER")]
+    Partner,
+}

@@ -20,6 +20,8 @@ pub mod organization;
 pub mod partner;
 pub mod partner_contact;
 pub mod program;
+pub mod ranking_row;
+pub mod ranking_snapshot;
 pub mod referral;
 pub mod reward;
 pub mod status_change;

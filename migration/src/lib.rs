@@ -12,6 +12,7 @@ mod m20261122_000006_hot_updates;
 mod m20261122_000007_outcomes;
 mod m20261123_000008_import_staging;
 mod m20261123_000009_billing;
+mod m20261123_000010_rankings;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_outcomes::Migration),
             Box::new(m20261123_000008_import_staging::Migration),
             Box::new(m20261123_000009_billing::Migration),
+            Box::new(m20261123_000010_rankings::Migration),
         ]
     }
 }

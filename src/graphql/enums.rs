@@ -114,6 +114,7 @@ pub enum JobName {
     ReportBackOverdue,
     BillThreshold,
     BillMonthEnd,
+    Rank,
     NotificationDispatch,
 }
 
@@ -125,6 +126,7 @@ impl From<JobName> for crate::jobs::JobName {
             JobName::ReportBackOverdue => Self::ReportBackOverdue,
             JobName::BillThreshold => Self::BillThreshold,
             JobName::BillMonthEnd => Self::BillMonthEnd,
+            JobName::Rank => Self::Rank,
             JobName::NotificationDispatch => Self::NotificationDispatch,
         }
     }
@@ -161,4 +163,8 @@ mirror!(
 mirror!(
     /// Why an invoice was issued.
     InvoiceKind => entity::InvoiceKind { Threshold, MonthEnd }
+);
+mirror!(
+    /// What a ranking ranks: VENDOR (network-wide) or PARTNER (per program).
+    RankingKind => entity::RankingKind { Vendor, Partner }
 );

@@ -14,6 +14,7 @@ mod notification;
 mod organization;
 mod partner;
 mod program;
+mod rankings;
 mod referral;
 mod subscription;
 mod viewer;
@@ -53,6 +54,7 @@ pub struct Query(
     notification::NotificationQuery,
     webhook::WebhookQuery,
     billing::BillingQuery,
+    rankings::RankingQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -23,16 +23,18 @@ pub enum JobName {
     ReportBackOverdue,
     BillThreshold,
     BillMonthEnd,
+    Rank,
     NotificationDispatch,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 6] = [
+    pub const ALL: [JobName; 7] = [
         Self::LapsePartners,
         Self::TaskReminders,
         Self::ReportBackOverdue,
         Self::BillThreshold,
         Self::BillMonthEnd,
+        Self::Rank,
         Self::NotificationDispatch,
     ];
 
@@ -43,6 +45,7 @@ impl JobName {
             Self::ReportBackOverdue => "report-back-overdue",
             Self::BillThreshold => "bill-threshold",
             Self::BillMonthEnd => "bill-month-end",
+            Self::Rank => "rank",
             Self::NotificationDispatch => "notification-dispatch",
         }
     }
@@ -62,6 +65,7 @@ impl JobName {
             Self::ReportBackOverdue => report_back_overdue::run(tx, run, now).await,
             Self::BillThreshold => bill(tx, run, InvoiceKind::Threshold).await,
             Self::BillMonthEnd => bill(tx, run, InvoiceKind::MonthEnd).await,
+            Self::Rank => crate::service::rankings::rank(tx, run.id, run.as_of, now).await,
             Self::NotificationDispatch => unreachable!("the dispatcher runs outside a transaction"),
         }
     }

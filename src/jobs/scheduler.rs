@@ -16,6 +16,7 @@ pub async fn start(ctx: Ctx, config: &Config) -> Result<JobScheduler, String> {
         (JobName::ReportBackOverdue, config.report_back_overdue_cron.clone()),
         (JobName::BillThreshold, config.bill_threshold_cron.clone()),
         (JobName::BillMonthEnd, config.bill_month_end_cron.clone()),
+        (JobName::Rank, config.rank_cron.clone()),
     ] {
         let ctx = ctx.clone();
         let trigger = Job::new_async(cron.as_str(), move |_, _| {

@@ -25,6 +25,7 @@ pub mod page;
 pub mod partner_contacts;
 pub mod partners;
 pub mod programs;
+pub mod rankings;
 pub mod referrals;
 pub mod rewards;
 pub mod tasks;
