@@ -209,96 +209,51 @@ pub(super) struct Validator<'a> {
     pub seen: HashMap<i64, i32>,
 }
 
+/// A line's errors as they are found.
+struct Fails<'e> {
+    row: i32,
+    list: &'e mut Vec<RowError>,
+}
+
+impl Fails<'_> {
+    fn fail(&mut self, col: Option<Col>, message: String) {
+        self.list.push(err(self.row, col.map(Col::name), message));
+    }
+}
+
 impl Validator<'_> {
     /// Validates one line given the referrals its key matched.
     pub fn line(&mut self, line: &Line, matches: &[Match], errors: &mut Vec<RowError>) -> Option<Valid> {
-        let row = line.row;
         let before = errors.len();
-        let mut fail = |col: Option<Col>, msg: String| errors.push(err(row, col.map(Col::name), msg));
-        let given: Vec<Col> = Col::KEYS.into_iter().filter(|c| line.get(*c).is_some()).collect();
-        let key = match given.as_slice() {
-            [one] => *one,
-            [] => {
-                fail(
-                    None,
-                    "no key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email".into(),
-                );
-                return None;
-            }
-            _ => {
-                fail(
-                    None,
-                    "more than one key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email"
-                        .into(),
-                );
-                return None;
-            }
-        };
-        let value = line.get(key).unwrap_or_default();
-        let r = match matches {
-            [one] => one,
-            [] => {
-                fail(Some(key), format!("no referral {value}"));
-                return None;
-            }
-            many => {
-                fail(
-                    Some(key),
-                    format!("{} referrals have this e-mail: use referralkey_ID or referralkey_externalid", many.len()),
-                );
-                return None;
-            }
-        };
-        if let Some(first) = self.seen.insert(r.id, row) {
-            fail(Some(key), format!("line {first} already updates this referral"));
-            return None;
-        }
-        let (Direction::Inbound, Some(from)) = (r.direction, r.status) else {
-            fail(Some(key), "an assigned referral has no qualification status".into());
+        let mut f = Fails { row: line.row, list: errors };
+        let (r, key) = self.target(line, matches, &mut f)?;
+        let Some(from) = r.status.filter(|_| r.direction == Direction::Inbound) else {
+            f.fail(Some(key), "an assigned referral has no qualification status".into());
             return None;
         };
         let program = &self.programs[&r.program_id];
         let note = line.get(Col::Note).map(str::to_owned);
         if note.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
-            fail(Some(Col::Note), "note must be at most 10000 characters".into());
+            f.fail(Some(Col::Note), "note must be at most 10000 characters".into());
         }
         let sale = line.get(Col::SaleAmount).and_then(|v| {
             let amount = parse_amount(v);
             if amount.is_none() {
-                fail(Some(Col::SaleAmount), format!("not an amount: {v} (use major units like 1234.50)"));
+                f.fail(Some(Col::SaleAmount), format!("not an amount: {v} (use major units like 1234.50)"));
             }
             amount
         });
-        let mut to = from;
-        if let Some(v) = line.get(Col::Status) {
-            match parse_status(v) {
-                None => fail(Some(Col::Status), format!("not a status: {v}")),
-                Some(wanted) => match referral_status::decide(from, wanted, Facts { ever_qualified: r.ever_qualified })
-                {
-                    Ok(Decision::NoOp) => {}
-                    Ok(Decision::MoveTo(t)) => to = t,
-                    Err(refusal) => fail(
-                        Some(Col::Status),
-                        format!(
-                            "{} → {} is not allowed: {}",
-                            status_name(refusal.from),
-                            status_name(refusal.to),
-                            refusal.rule
-                        ),
-                    ),
-                },
-            }
-        }
+        let mut to = status_to(line, r, from, &mut f);
         let report = match report_of(line, r, from) {
             Ok(report) => report,
             Err((col, message)) => {
-                fail(Some(col), message);
+                f.fail(Some(col), message);
                 None
             }
         };
         if let Some((_, Effect::Record { status: Some(moved), .. })) = report {
             if line.get(Col::Status).is_some() && to != from && to != moved {
-                fail(
+                f.fail(
                     Some(Col::Status),
                     format!("the outcome moves the referral to {}, not {}", status_name(moved), status_name(to)),
                 );
@@ -306,32 +261,17 @@ impl Validator<'_> {
             to = moved;
         }
         if to != from && to == ReferralStatus::RequiresInfo && note.is_none() {
-            fail(Some(Col::Note), "REQUIRES_INFO needs a note saying what is missing".into());
+            f.fail(Some(Col::Note), "REQUIRES_INFO needs a note saying what is missing".into());
         }
         if to != from
             && to == ReferralStatus::Approved
             && program.reward_model == RewardModel::Commission
             && sale.or(r.sale_amount_minor).is_none()
         {
-            fail(Some(Col::SaleAmount), "approving in a COMMISSION program needs the sale amount".into());
+            f.fail(Some(Col::SaleAmount), "approving in a COMMISSION program needs the sale amount".into());
         }
-        let mut stage_to = None;
-        if let Some(v) = line.get(Col::Stage) {
-            let stages = crate::service::programs::stages(program);
-            match stages.iter().find(|s| s.eq_ignore_ascii_case(v)) {
-                None => fail(Some(Col::Stage), format!("stage must be one of: {}", stages.join(", "))),
-                Some(name) => {
-                    let editor = r.stage_editor.unwrap_or(StageEditor::Vendor);
-                    match stage::may_set_stage(Some(to), editor, Side::Vendor) {
-                        Ok(()) => stage_to = Some(name.clone()),
-                        Err(StageRefusal::Locked(rule) | StageRefusal::NotYourSide(rule)) => {
-                            fail(Some(Col::Stage), rule.into())
-                        }
-                    }
-                }
-            }
-        }
-        if errors.len() > before {
+        let stage_to = stage_to(line, program, r, to, &mut f);
+        if f.list.len() > before {
             return None;
         }
         let stage_changes = stage_to.as_ref().is_some_and(|s| r.stage.as_ref() != Some(s));
@@ -339,20 +279,14 @@ impl Validator<'_> {
             Some((given, Effect::Record { report_back, .. })) => Some((given, report_back)),
             _ => None,
         };
-        let report_back = match recorded.as_ref().map(|(_, rb)| *rb) {
-            Some(ReportBack::Extend) if outcome::owes_report_back(program.reward_trigger) => Some("EXTEND"),
-            Some(ReportBack::Extend) => None,
-            Some(ReportBack::Clear) => Some("CLEAR"),
-            None if to != from && outcome::clears_report_back(to) => Some("CLEAR"),
-            None => None,
-        };
+        let report_back = report_back_of(recorded.as_ref().map(|(_, rb)| *rb), program, from, to);
         let changes = to != from
             || stage_changes
             || (sale.is_some() && sale != r.sale_amount_minor)
             || note.is_some()
             || recorded.is_some();
         Some(Valid {
-            row_number: row,
+            row_number: line.row,
             referral_id: r.id,
             program_id: r.program_id,
             referral_version: r.version,
@@ -370,6 +304,106 @@ impl Validator<'_> {
             ever_qualified: r.ever_qualified || to == ReferralStatus::Qualified,
             changes,
         })
+    }
+
+    /// The one referral a line names, and the key column that names it:
+    /// exactly one key, one match, and no earlier line for the referral.
+    fn target<'m>(&mut self, line: &Line, matches: &'m [Match], f: &mut Fails) -> Option<(&'m Match, Col)> {
+        let given: Vec<Col> = Col::KEYS.into_iter().filter(|c| line.get(*c).is_some()).collect();
+        let key = match given.as_slice() {
+            [one] => *one,
+            [] => {
+                f.fail(
+                    None,
+                    "no key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email".into(),
+                );
+                return None;
+            }
+            _ => {
+                f.fail(
+                    None,
+                    "more than one key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email"
+                        .into(),
+                );
+                return None;
+            }
+        };
+        let value = line.get(key).unwrap_or_default();
+        let r = match matches {
+            [one] => one,
+            [] => {
+                f.fail(Some(key), format!("no referral {value}"));
+                return None;
+            }
+            many => {
+                f.fail(
+                    Some(key),
+                    format!("{} referrals have this e-mail: use referralkey_ID or referralkey_externalid", many.len()),
+                );
+                return None;
+            }
+        };
+        if let Some(first) = self.seen.insert(r.id, line.row) {
+            f.fail(Some(key), format!("line {first} already updates this referral"));
+            return None;
+        }
+        Some((r, key))
+    }
+}
+
+/// The status a line's `status` cell asks for, by the status rules (the
+/// current one when the cell is empty or refused).
+fn status_to(line: &Line, r: &Match, from: ReferralStatus, f: &mut Fails) -> ReferralStatus {
+    let Some(v) = line.get(Col::Status) else { return from };
+    let Some(wanted) = parse_status(v) else {
+        f.fail(Some(Col::Status), format!("not a status: {v}"));
+        return from;
+    };
+    match referral_status::decide(from, wanted, Facts { ever_qualified: r.ever_qualified }) {
+        Ok(Decision::NoOp) => from,
+        Ok(Decision::MoveTo(t)) => t,
+        Err(refusal) => {
+            f.fail(
+                Some(Col::Status),
+                format!("{} → {} is not allowed: {}", status_name(refusal.from), status_name(refusal.to), refusal.rule),
+            );
+            from
+        }
+    }
+}
+
+/// The stage a line's `stage` cell sets, if the program has it and the
+/// vendor may set it at status `to`.
+fn stage_to(line: &Line, program: &program::Model, r: &Match, to: ReferralStatus, f: &mut Fails) -> Option<String> {
+    let v = line.get(Col::Stage)?;
+    let stages = crate::service::programs::stages(program);
+    let Some(name) = stages.iter().find(|s| s.eq_ignore_ascii_case(v)) else {
+        f.fail(Some(Col::Stage), format!("stage must be one of: {}", stages.join(", ")));
+        return None;
+    };
+    let editor = r.stage_editor.unwrap_or(StageEditor::Vendor);
+    match stage::may_set_stage(Some(to), editor, Side::Vendor) {
+        Ok(()) => Some(name.clone()),
+        Err(StageRefusal::Locked(rule) | StageRefusal::NotYourSide(rule)) => {
+            f.fail(Some(Col::Stage), rule.into());
+            None
+        }
+    }
+}
+
+/// What the commit does to the report back (see `import_row`).
+fn report_back_of(
+    recorded: Option<ReportBack>,
+    program: &program::Model,
+    from: ReferralStatus,
+    to: ReferralStatus,
+) -> Option<&'static str> {
+    match recorded {
+        Some(ReportBack::Extend) if outcome::owes_report_back(program.reward_trigger) => Some("EXTEND"),
+        Some(ReportBack::Extend) => None,
+        Some(ReportBack::Clear) => Some("CLEAR"),
+        None if to != from && outcome::clears_report_back(to) => Some("CLEAR"),
+        None => None,
     }
 }
 
