@@ -720,6 +720,22 @@ async fn report_backs_are_owed_where_the_reward_waits_for_approval_and_move_the_
     let overdue = "query { referrals(filter: { reportBackOverdue: true }) { totalCount edges { node { id } } } }";
     let list = w.app.ok(&w.vendor, overdue, json!({})).await["referrals"].clone();
     assert_eq!((list["totalCount"].as_i64(), list["edges"][0]["node"]["id"].as_str()), (Some(1), Some(id.as_str())));
+    // The follow-up order: soonest due first, referrals owing nothing last, either way.
+    w.submit(&w.partner_user, "Cal Later").await;
+    let by_due = "query($d: SortDirection!) { referrals(orderBy: { field: REPORT_BACK_DUE_AT, direction: $d }) {
+        edges { node { lead { name } } } } }";
+    for (direction, expected) in
+        [("ASC", ["Pat Buyer", "Cal Later", "Early Bird"]), ("DESC", ["Cal Later", "Pat Buyer", "Early Bird"])]
+    {
+        let data = w.app.ok(&w.vendor, by_due, json!({ "d": direction })).await;
+        let names: Vec<&str> = data["referrals"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["lead"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "{direction}");
+    }
 
     // SOLD approves, earns the per-sale reward and clears the report back.
     let r = w.report(&id, json!({ "outcome": "SOLD" })).await.unwrap();

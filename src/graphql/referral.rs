@@ -457,6 +457,8 @@ pub enum ReferralOrderField {
     PayoutView,
     /// A money field: not for REPORT_VIEWER.
     SaleAmount,
+    /// Soonest report back first (ASC); referrals owing none come last.
+    ReportBackDueAt,
 }
 
 #[derive(InputObject, Default)]
@@ -520,6 +522,7 @@ impl ReferralQuery {
             ReferralOrderField::ExternalId => ReferralSortField::ExternalId,
             ReferralOrderField::PayoutView => ReferralSortField::PayoutView,
             ReferralOrderField::SaleAmount => ReferralSortField::SaleAmount,
+            ReferralOrderField::ReportBackDueAt => ReferralSortField::ReportBackDueAt,
         };
         let page = PageRequest::new(first, after.as_deref())?;
         let rows = referrals::list(svc(ctx), p, &f, field, order.direction == SortDirection::Desc, &page).await?;

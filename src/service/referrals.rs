@@ -738,10 +738,12 @@ pub enum ReferralSortField {
     ExternalId,
     PayoutView,
     SaleAmount,
+    /// The follow-up list's order: soonest report back first, none last.
+    ReportBackDueAt,
 }
 
 impl ReferralSortField {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::CreatedAt,
         Self::UpdatedAt,
         Self::LeadName,
@@ -752,6 +754,7 @@ impl ReferralSortField {
         Self::ExternalId,
         Self::PayoutView,
         Self::SaleAmount,
+        Self::ReportBackDueAt,
     ];
 
     /// The API's name of the field (`CREATED_AT`, …), case-insensitive.
@@ -782,6 +785,7 @@ impl ReferralSortField {
             Self::ExternalId => ("externalId", C::ExternalId),
             Self::PayoutView => ("payoutView", C::PayoutView),
             Self::SaleAmount => ("saleAmount", C::SaleAmountMinor),
+            Self::ReportBackDueAt => ("reportBackDueAt", C::ReportBackDueAt),
         };
         Sort { name, column, id_column: C::Id, descending }
     }
@@ -799,6 +803,7 @@ impl ReferralSortField {
             Self::ExternalId => text(r.external_id.as_deref()),
             Self::PayoutView => SortValue::Str(payout_view_name(r.payout_view).into()),
             Self::SaleAmount => r.sale_amount_minor.map_or(SortValue::Null, SortValue::Int),
+            Self::ReportBackDueAt => r.report_back_due_at.into(),
         }
     }
 }
