@@ -276,3 +276,23 @@ async fn report(app: &TestApp, body: Value, secret: &str) -> (u16, Value) {
         .unwrap();
     (response.status().as_u16(), response.json::<Value>().await.unwrap())
 }
+
+/// A void planned from a ledger read before a billing run committed must
+/// not undo the billing: only EARNED rewards are voided, and a plan that
+/// finds its reward billed meanwhile is refused as a conflict (the change
+/// is retried against the new ledger, which claws back instead).
+#[tokio::test]
+async fn a_stale_void_never_overwrites_a_billed_reward() {
+    use referral_hub::service::rewards::{Write, write_all};
+    use sea_orm::{EntityTrait, TransactionTrait};
+    let w = world().await;
+    w.approved("Ann").await;
+    run_job(&w.app, "BILL_MONTH_END", next_month(w.app.clock.now_utc())).await;
+    let reward = entity::reward::Entity::find().one(&w.app.ctx.db).await.unwrap().unwrap();
+    assert_eq!(reward.status, entity::RewardStatus::Billed);
+    let tx = w.app.ctx.db.begin().await.unwrap();
+    let refused = write_all(&tx, vec![Write::Void { id: reward.id }], w.app.clock.now_utc()).await.unwrap_err();
+    assert_eq!(refused.code(), "CONFLICT");
+    drop(tx);
+    assert_eq!(w.reward_statuses().await, ["BILLED"]);
+}

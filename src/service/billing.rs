@@ -175,9 +175,23 @@ impl Issue {
             invoice::Entity::delete_by_id(id).exec(tx).await?;
             return Ok(None);
         }
+        // Only still-EARNED rewards are billed: on PostgreSQL a reward voided
+        // by a change that committed after the lines were selected is
+        // re-checked here (the UPDATE waits for it and sees VOID), and its
+        // line is dropped.
         let billed = "UPDATE reward SET status = 'BILLED', updated_at = $2
-                      WHERE id IN (SELECT reward_id FROM invoice_line WHERE invoice_id = $1)";
-        tx.execute_raw(stmt(db, billed, vec![id.into(), self.now.into()])).await?;
+                      WHERE status = 'EARNED' AND id IN (SELECT reward_id FROM invoice_line WHERE invoice_id = $1)";
+        let billed = tx.execute_raw(stmt(db, billed, vec![id.into(), self.now.into()])).await?.rows_affected() as i64;
+        if billed < count {
+            let stale = "DELETE FROM invoice_line WHERE invoice_id = $1
+                         AND reward_id IN (SELECT id FROM reward WHERE status <> 'BILLED')";
+            tx.execute_raw(stmt(db, stale, vec![id.into()])).await?;
+        }
+        let count = billed;
+        if count == 0 {
+            invoice::Entity::delete_by_id(id).exec(tx).await?;
+            return Ok(None);
+        }
         let totals = "UPDATE invoice SET line_count = (SELECT COUNT(*) FROM invoice_line WHERE invoice_id = $1),
                           total_minor = (SELECT COALESCE(SUM(amount_minor), 0) FROM invoice_line WHERE invoice_id = $1)
                       WHERE id = $1";

@@ -237,13 +237,22 @@ pub async fn write_all(tx: &DatabaseTransaction, writes: Vec<Write>, now: DateTi
         tx.execute_raw(stmt(backend, &sql, values)).await?;
     }
     for ids in voids.chunks(VOIDS_PER_STATEMENT) {
-        reward::Entity::update_many()
+        // Only EARNED rewards are voided: a billing run may have billed one
+        // since the ledger was read (billing does not lock the referral),
+        // and a billed reward is clawed back, never voided. The change is
+        // refused whole, to be retried against the new ledger.
+        let voided = reward::Entity::update_many()
             .col_expr(reward::Column::Status, Expr::value(RewardStatus::Void))
             .col_expr(reward::Column::VoidedAt, Expr::value(now))
             .col_expr(reward::Column::UpdatedAt, Expr::value(now))
             .filter(reward::Column::Id.is_in(ids.iter().copied()))
+            .filter(reward::Column::Status.eq(RewardStatus::Earned))
             .exec(tx)
-            .await?;
+            .await?
+            .rows_affected;
+        if voided < ids.len() as u64 {
+            return Err(AppError::Conflict("rewards were billed meanwhile: try the change again".into()));
+        }
     }
     Ok(())
 }
