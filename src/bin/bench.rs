@@ -207,104 +207,133 @@ fn rss_self_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// A vendor with a user, a program and `partners` LIVE partners on a fresh
+/// embedded database (or `DATABASE_URL`), in process.
+struct Fixture {
+    ctx: referral_hub::service::Ctx,
+    me: referral_hub::auth::Principal,
+    vendor: i64,
+    program: i64,
+    partners: Vec<i64>,
+    data: PathBuf,
+    backend: &'static str,
+}
+
+impl Fixture {
+    async fn new(reward_amount_minor: Option<i64>, partners: usize) -> Fixture {
+        use entity::{OrganizationKind, Role};
+        use referral_hub::auth::Principal;
+        use referral_hub::service::{Ctx, organizations, partners as partner_service, programs};
+        use sea_orm::Set;
+        let data = std::env::temp_dir().join(format!("rh-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", data.join("bench.db").display()));
+        let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+        let ctx = Ctx::connect(&url, std::sync::Arc::new(referral_hub::clock::SystemClock)).await.unwrap();
+        let vendor = organizations::create_unchecked(&ctx, "Bench vendor", OrganizationKind::Vendor).await.unwrap();
+        let user = entity::user::ActiveModel {
+            organization_id: Set(Some(vendor.id)),
+            subject: Set("bench".into()),
+            role: Set(Role::Vendor),
+            created_at: Set(ctx.now()),
+            last_seen_at: Set(ctx.now()),
+            ..Default::default()
+        };
+        let user = sea_orm::ActiveModelTrait::insert(user, &ctx.db).await.unwrap();
+        let me = Principal {
+            user_id: user.id,
+            org_id: Some(vendor.id),
+            org_kind: Some(OrganizationKind::Vendor),
+            role: Role::Vendor,
+            name: None,
+            expires_at: None,
+        };
+        let settings =
+            programs::ProgramSettings { name: Some("Bench".into()), reward_amount_minor, ..Default::default() };
+        let program = programs::create(&ctx, &me, None, settings).await.unwrap();
+        let mut ids = Vec::with_capacity(partners);
+        for i in 0..partners {
+            let new = partner_service::NewPartner {
+                program_id: program.id,
+                name: format!("Bench partner {i}"),
+                contact_name: None,
+                contact_email: None,
+                status: Some(entity::PartnerStatus::Live),
+                stage_editor: None,
+            };
+            ids.push(partner_service::create(&ctx, &me, new).await.unwrap().id);
+        }
+        Fixture { ctx, me, vendor: vendor.id, program: program.id, partners: ids, data, backend }
+    }
+
+    /// `n` referrals `R-B0000000…` in `status`, spread over the partners.
+    async fn referrals(&self, n: usize, status: entity::ReferralStatus) {
+        use entity::{Direction, PayoutView, ReferralSource};
+        use sea_orm::{EntityTrait, Set};
+        let now = self.ctx.now();
+        let mut batch = Vec::with_capacity(500);
+        for i in 0..n {
+            batch.push(entity::referral::ActiveModel {
+                vendor_org_id: Set(self.vendor),
+                program_id: Set(self.program),
+                partner_id: Set(Some(self.partners[i % self.partners.len()])),
+                reference_id: Set(format!("R-B{i:07}")),
+                external_id: Set(Some(format!("EXT-{i}"))),
+                direction: Set(Direction::Inbound),
+                source: Set(ReferralSource::Api),
+                status: Set(Some(status)),
+                ever_qualified: Set(status != entity::ReferralStatus::Pending),
+                lead_name: Set(format!("Lead {i}")),
+                lead_email: Set(Some(format!("lead{i}@example.com"))),
+                currency: Set("USD".into()),
+                recurring: Set(false),
+                payout_view: Set(PayoutView::None),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+            if batch.len() == 500 {
+                entity::referral::Entity::insert_many(std::mem::take(&mut batch)).exec(&self.ctx.db).await.unwrap();
+            }
+        }
+        if !batch.is_empty() {
+            entity::referral::Entity::insert_many(batch).exec(&self.ctx.db).await.unwrap();
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
 /// Preview and commit of a CSV of `rows` status updates, in process, on a
 /// fresh embedded database (or `DATABASE_URL`). With `sold`, every row
 /// reports a SOLD outcome in a per-sale program instead: each referral is
 /// approved and earns a reward.
 async fn import(rows: usize, sold: bool) {
-    use entity::{Direction, OrganizationKind, PayoutView, ReferralSource, ReferralStatus, Role};
-    use referral_hub::auth::Principal;
-    use referral_hub::service::{Ctx, imports, organizations, partners, programs};
-    use sea_orm::{EntityTrait, Set};
-    let data = std::env::temp_dir().join(format!("rh-bench-import-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", data.join("bench.db").display()));
-    let ctx = Ctx::connect(&url, std::sync::Arc::new(referral_hub::clock::SystemClock)).await.unwrap();
-    let vendor = organizations::create_unchecked(&ctx, "Bench vendor", OrganizationKind::Vendor).await.unwrap();
-    let user = entity::user::ActiveModel {
-        organization_id: Set(Some(vendor.id)),
-        subject: Set("bench".into()),
-        role: Set(Role::Vendor),
-        created_at: Set(ctx.now()),
-        last_seen_at: Set(ctx.now()),
-        ..Default::default()
-    };
-    let user = sea_orm::ActiveModelTrait::insert(user, &ctx.db).await.unwrap();
-    let me = Principal {
-        user_id: user.id,
-        org_id: Some(vendor.id),
-        org_kind: Some(OrganizationKind::Vendor),
-        role: Role::Vendor,
-        name: None,
-        expires_at: None,
-    };
-    let settings = programs::ProgramSettings {
-        name: Some("Bench".into()),
-        reward_amount_minor: sold.then_some(5_000),
-        ..Default::default()
-    };
-    let program = programs::create(&ctx, &me, None, settings).await.unwrap();
-    let partner = partners::create(
-        &ctx,
-        &me,
-        partners::NewPartner {
-            program_id: program.id,
-            name: "Bench partner".into(),
-            contact_name: None,
-            contact_email: None,
-            status: Some(entity::PartnerStatus::Live),
-            stage_editor: None,
-        },
-    )
-    .await
-    .unwrap();
-    let now = ctx.now();
+    use referral_hub::service::imports;
+    let f = Fixture::new(sold.then_some(5_000), 1).await;
     let mut csv = String::from(if sold { "referralkey_ID,outcome,note\n" } else { "referralkey_ID,status,note\n" });
-    let mut batch = Vec::with_capacity(500);
     for i in 0..rows {
-        let reference = format!("R-B{i:07}");
-        csv.push_str(&format!("{reference},{},Imported {i}\n", if sold { "SOLD" } else { "QUALIFIED" }));
-        batch.push(entity::referral::ActiveModel {
-            vendor_org_id: Set(vendor.id),
-            program_id: Set(program.id),
-            partner_id: Set(Some(partner.id)),
-            reference_id: Set(reference),
-            external_id: Set(Some(format!("EXT-{i}"))),
-            direction: Set(Direction::Inbound),
-            source: Set(ReferralSource::Api),
-            status: Set(Some(ReferralStatus::Pending)),
-            ever_qualified: Set(false),
-            lead_name: Set(format!("Lead {i}")),
-            lead_email: Set(Some(format!("lead{i}@example.com"))),
-            currency: Set("USD".into()),
-            recurring: Set(false),
-            payout_view: Set(PayoutView::None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
-        if batch.len() == 500 {
-            entity::referral::Entity::insert_many(std::mem::take(&mut batch)).exec(&ctx.db).await.unwrap();
-        }
+        csv.push_str(&format!("R-B{i:07},{},Imported {i}\n", if sold { "SOLD" } else { "QUALIFIED" }));
     }
-    if !batch.is_empty() {
-        entity::referral::Entity::insert_many(batch).exec(&ctx.db).await.unwrap();
-    }
+    f.referrals(rows, entity::ReferralStatus::Pending).await;
     let rss_before = rss_self_kib();
     let started = Instant::now();
-    let previewed = imports::preview(&ctx, &me, &csv).await.unwrap();
+    let previewed = imports::preview(&f.ctx, &f.me, &csv).await.unwrap();
     let preview_time = started.elapsed();
     let rss_preview = rss_self_kib();
     let started = Instant::now();
-    let committed = imports::commit(&ctx, &me, previewed.id).await.unwrap();
+    let committed = imports::commit(&f.ctx, &f.me, previewed.id).await.unwrap();
     let commit_time = started.elapsed();
     let rss_after = rss_self_kib();
     let total = preview_time + commit_time;
-    let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
-    println!("rows:            {rows} ({backend}), valid {}", previewed.valid_count);
+    println!("rows:            {rows} ({}), valid {}", f.backend, previewed.valid_count);
     println!("preview:         {preview_time:?}");
     println!("commit:          {commit_time:?} ({})", committed.result.unwrap_or_default());
     println!("end to end:      {:.0} rows/s", rows as f64 / total.as_secs_f64());
@@ -313,7 +342,72 @@ async fn import(rows: usize, sold: bool) {
         rss_after.saturating_sub(rss_before),
         rss_preview.saturating_sub(rss_before)
     );
-    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The billing and ranking jobs over `referrals` approved referrals, each
+/// with an earned reward, spread over 100 partners: a month-end run bills
+/// them all on one invoice, a payment pays them out, and a `rank` run
+/// snapshots the vendor and its partners.
+async fn jobs(referrals: usize) {
+    use entity::{JobTrigger, RewardKind, RewardStatus};
+    use referral_hub::domain::invoice_status::InvoiceEvent;
+    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, Set};
+    let f = Fixture::new(Some(1_000), 100).await;
+    f.referrals(referrals, entity::ReferralStatus::Approved).await;
+    let now = f.ctx.now();
+    let ids: Vec<(i64, Option<i64>)> = entity::referral::Entity::find()
+        .select_only()
+        .column(entity::referral::Column::Id)
+        .column(entity::referral::Column::PartnerId)
+        .filter(sea_orm::ColumnTrait::eq(&entity::referral::Column::VendorOrgId, f.vendor))
+        .into_tuple()
+        .all(&f.ctx.db)
+        .await
+        .unwrap();
+    for chunk in ids.chunks(1000) {
+        let rewards = chunk.iter().map(|(id, partner)| entity::reward::ActiveModel {
+            referral_id: Set(*id),
+            vendor_org_id: Set(f.vendor),
+            program_id: Set(f.program),
+            partner_id: Set(partner.unwrap()),
+            kind: Set(RewardKind::Trigger),
+            reference: Set(String::new()),
+            amount_minor: Set(1_000),
+            currency: Set("USD".into()),
+            status: Set(RewardStatus::Earned),
+            earned_at: Set(now),
+            billable_at: Set(now),
+            voided_at: Set(None),
+            paid_out_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        entity::reward::Entity::insert_many(rewards).exec(&f.ctx.db).await.unwrap();
+    }
+    let time_job = |job: JobName, as_of| {
+        let ctx = f.ctx.clone();
+        async move {
+            let started = Instant::now();
+            let outcome = run(&ctx, job, manual_slot(), JobTrigger::Manual, as_of, None).await.unwrap();
+            let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
+            assert_eq!(done.error, None);
+            (started.elapsed(), done.items_touched)
+        }
+    };
+    let month_end = now + chrono::Duration::days(32);
+    let (billing, lines) = time_job(JobName::BillMonthEnd, month_end).await;
+    let invoice = entity::invoice::Entity::find().one(&f.ctx.db).await.unwrap().unwrap();
+    let admin = referral_hub::auth::Principal { role: entity::Role::Admin, ..f.me.clone() };
+    let started = Instant::now();
+    referral_hub::service::billing::transition(&f.ctx, &admin, invoice.id, InvoiceEvent::Pay, None).await.unwrap();
+    let payment = started.elapsed();
+    let (ranking, rows) = time_job(JobName::Rank, now).await;
+    println!("referrals:       {referrals} ({}), 100 partners", f.backend);
+    println!("bill-month-end:  {billing:?} ({lines} invoice lines, total {})", invoice.total_minor);
+    println!("markInvoicePaid: {payment:?} (rewards paid out, payout views, partner notices)");
+    println!("rank:            {ranking:?} ({rows} ranking rows)");
 }
 
 #[tokio::main]
@@ -338,8 +432,19 @@ async fn main() {
                 .unwrap_or(100_000);
             import(rows, args.iter().any(|a| a == "--sold")).await;
         }
+        Some("jobs") => {
+            let referrals = args
+                .iter()
+                .position(|a| a == "--referrals")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100_000);
+            jobs(referrals).await;
+        }
         _ => {
-            eprintln!("usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold]");
+            eprintln!(
+                "usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold] | bench jobs [--referrals N]"
+            );
             std::process::exit(2);
         }
     }
