@@ -40,7 +40,10 @@ const ROW_COLUMNS: &str = "snapshot_id, program_id, vendor_org_id, subject_id, s
     position, ranked, referrals, valid_referrals, invalid_referrals, approved, revenue_minor, paid_minor,
     avg_paid_per_valid_minor, report_back_rate_bp, overdue, conversion_bp, invalid_rate_bp";
 
-/// The window's inbound referrals: `$2` < created ≤ `$3`.
+/// The window's inbound referrals: `$2` < created ≤ `$3`. Each ranking
+/// aggregates them once, then joins the few totals to their vendors or
+/// partners: joining the referrals themselves let a stale estimate turn
+/// the join into a scan of the window per partner.
 const WINDOW: &str = "w AS (
     SELECT r.id, r.vendor_org_id, r.partner_id, r.status, r.outcome, r.invalid_reason, r.sale_amount_minor
     FROM referral r WHERE r.direction = 'INBOUND' AND r.created_at > $2 AND r.created_at <= $3)";
@@ -55,16 +58,20 @@ fn vendor_rows() -> String {
         late AS (
             SELECT r.vendor_org_id AS vendor, COUNT(*) AS n FROM referral r
             WHERE r.report_back_due_at IS NOT NULL AND r.report_back_due_at <= $3 GROUP BY r.vendor_org_id),
-        stats AS (
-            SELECT o.id AS vendor, o.name, o.created_at, COUNT(w.id) AS referrals,
-                COUNT(w.id) - COUNT(w.invalid_reason) AS valid, COUNT(w.invalid_reason) AS invalid,
+        agg AS (
+            SELECT w.vendor_org_id AS vendor, COUNT(*) AS referrals,
+                COUNT(*) - COUNT(w.invalid_reason) AS valid, COUNT(w.invalid_reason) AS invalid,
                 SUM(CASE WHEN w.status = 'APPROVED' THEN 1 ELSE 0 END) AS approved,
                 CAST(SUM(CASE WHEN w.status = 'APPROVED' THEN COALESCE(w.sale_amount_minor, 0) ELSE 0 END) AS BIGINT)
                     AS revenue,
                 SUM(CASE WHEN w.outcome IS NOT NULL OR w.status IN ('APPROVED', 'DENIED') THEN 1 ELSE 0 END)
                     AS reported
-            FROM organization o LEFT JOIN w ON w.vendor_org_id = o.id
-            WHERE o.kind = 'VENDOR' GROUP BY o.id, o.name, o.created_at),
+            FROM w GROUP BY w.vendor_org_id),
+        stats AS (
+            SELECT o.id AS vendor, o.name, o.created_at, COALESCE(a.referrals, 0) AS referrals,
+                COALESCE(a.valid, 0) AS valid, COALESCE(a.invalid, 0) AS invalid, COALESCE(a.approved, 0) AS approved,
+                a.revenue, COALESCE(a.reported, 0) AS reported
+            FROM organization o LEFT JOIN agg a ON a.vendor = o.id WHERE o.kind = 'VENDOR'),
         scored AS (
             SELECT s.vendor, s.name, s.created_at, s.referrals, s.valid, s.invalid, s.approved,
                 COALESCE(s.revenue, 0) AS revenue, COALESCE(p.paid, 0) AS paid, COALESCE(l.n, 0) AS overdue,
@@ -84,14 +91,17 @@ fn vendor_rows() -> String {
 fn partner_rows() -> String {
     format!(
         "WITH {WINDOW},
-        stats AS (
-            SELECT p.id AS partner, p.program_id, p.vendor_org_id, p.name, p.created_at, COUNT(w.id) AS referrals,
-                COUNT(w.id) - COUNT(w.invalid_reason) AS valid, COUNT(w.invalid_reason) AS invalid,
-                SUM(CASE WHEN w.status = 'APPROVED' THEN 1 ELSE 0 END) AS approved,
+        agg AS (
+            SELECT w.partner_id, COUNT(*) AS referrals, COUNT(*) - COUNT(w.invalid_reason) AS valid,
+                COUNT(w.invalid_reason) AS invalid, SUM(CASE WHEN w.status = 'APPROVED' THEN 1 ELSE 0 END) AS approved,
                 CAST(SUM(CASE WHEN w.status = 'APPROVED' THEN COALESCE(w.sale_amount_minor, 0) ELSE 0 END) AS BIGINT)
                     AS revenue
-            FROM partner p LEFT JOIN w ON w.partner_id = p.id
-            GROUP BY p.id, p.program_id, p.vendor_org_id, p.name, p.created_at),
+            FROM w WHERE w.partner_id IS NOT NULL GROUP BY w.partner_id),
+        stats AS (
+            SELECT p.id AS partner, p.program_id, p.vendor_org_id, p.name, p.created_at,
+                COALESCE(a.referrals, 0) AS referrals, COALESCE(a.valid, 0) AS valid,
+                COALESCE(a.invalid, 0) AS invalid, COALESCE(a.approved, 0) AS approved, a.revenue
+            FROM partner p LEFT JOIN agg a ON a.partner_id = p.id),
         scored AS (
             SELECT s.*, CASE WHEN s.valid > 0 THEN s.approved * 10000 / s.valid END AS conversion,
                 CASE WHEN s.referrals > 0 THEN s.invalid * 10000 / s.referrals END AS invalid_rate
