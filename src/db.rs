@@ -56,7 +56,7 @@ pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>)
 
 /// Rows per bulk statement: on SQLite each value is a bind variable and a
 /// statement takes at most 32766 of them; PostgreSQL takes any number in
-/// its one JSON parameter.
+/// its one array parameter per column.
 pub fn bulk_rows_per_statement(backend: DbBackend, width: usize) -> usize {
     if backend == DbBackend::Postgres { usize::MAX } else { 32_766 / width }
 }

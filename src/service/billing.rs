@@ -91,7 +91,7 @@ pub async fn bill_due(
         let vendor: i64 = row.try_get("", "vendor_org_id")?;
         let currency: String = row.try_get("", "currency")?;
         let limit: Option<i64> = row.try_get("", "billing_threshold_minor")?;
-        let (total, _) = balance(tx, vendor, &currency, cutoff).await?;
+        let total = balance(tx, vendor, &currency, cutoff).await?;
         let reached = match kind {
             InvoiceKind::MonthEnd => total > 0,
             InvoiceKind::Threshold => limit.is_some_and(|t| total >= t.max(1)),
@@ -108,21 +108,13 @@ pub async fn bill_due(
     Ok(billed)
 }
 
-/// The billable balance of a vendor in a currency: (sum, rewards).
-pub async fn balance(
-    db: &impl ConnectionTrait,
-    vendor: i64,
-    currency: &str,
-    as_of: DateTime<Utc>,
-) -> AppResult<(i64, i64)> {
+/// The billable balance of a vendor in a currency.
+pub async fn balance(db: &impl ConnectionTrait, vendor: i64, currency: &str, as_of: DateTime<Utc>) -> AppResult<i64> {
     let backend = db.get_database_backend();
     // SUM is numeric on PostgreSQL: cast back to bigint.
-    let sql =
-        format!("SELECT CAST(COALESCE(SUM(b.amount_minor), 0) AS BIGINT) AS total, COUNT(*) AS n FROM ({BILLABLE}) b");
+    let sql = format!("SELECT CAST(COALESCE(SUM(b.amount_minor), 0) AS BIGINT) AS total FROM ({BILLABLE}) b");
     let row = db.query_one_raw(stmt(backend, &sql, vec![vendor.into(), currency.into(), as_of.into()])).await?;
-    let Some(row) = row else { return Ok((0, 0)) };
-    let total: i64 = row.try_get("", "total")?;
-    Ok((total, row.try_get("", "n")?))
+    Ok(row.map(|r| r.try_get("", "total")).transpose()?.unwrap_or(0))
 }
 
 /// One invoice to issue.
@@ -171,10 +163,6 @@ impl Issue {
             self.now.into(),
         ];
         let count = tx.execute_raw(stmt(db, &lines, values)).await?.rows_affected() as i64;
-        if count == 0 {
-            invoice::Entity::delete_by_id(id).exec(tx).await?;
-            return Ok(None);
-        }
         // Only still-EARNED rewards are billed: on PostgreSQL a reward voided
         // by a change that committed after the lines were selected is
         // re-checked here (the UPDATE waits for it and sees VOID), and its
@@ -187,15 +175,14 @@ impl Issue {
                          AND reward_id IN (SELECT id FROM reward WHERE status <> 'BILLED')";
             tx.execute_raw(stmt(db, stale, vec![id.into()])).await?;
         }
-        let count = billed;
-        if count == 0 {
+        if billed == 0 {
             invoice::Entity::delete_by_id(id).exec(tx).await?;
             return Ok(None);
         }
-        let totals = "UPDATE invoice SET line_count = (SELECT COUNT(*) FROM invoice_line WHERE invoice_id = $1),
+        let totals = "UPDATE invoice SET line_count = $2,
                           total_minor = (SELECT COALESCE(SUM(amount_minor), 0) FROM invoice_line WHERE invoice_id = $1)
                       WHERE id = $1";
-        tx.execute_raw(stmt(db, totals, vec![id.into()])).await?;
+        tx.execute_raw(stmt(db, totals, vec![id.into(), (billed as i32).into()])).await?;
         let issued = invoice::Entity::find_by_id(id).one(tx).await?.ok_or_else(|| AppError::not_found("invoice"))?;
         let change = Change {
             vendor_org_id: self.vendor,
@@ -213,7 +200,7 @@ impl Issue {
         audit::record(tx, change, actor, self.now).await?;
         events::record(tx, notice(&issued, "INVOICE_ISSUED", format!("Invoice {} issued", issued.id)), self.now)
             .await?;
-        Ok(Some(count))
+        Ok(Some(billed))
     }
 }
 
@@ -460,14 +447,9 @@ pub async fn lines(ctx: &Ctx, invoice_id: i64, page: &PageRequest) -> AppResult<
     Ok(sort.page(rows, page, |l| (SortValue::Int(l.id), l.id)))
 }
 
-/// The number of live lines is on the invoice; this counts every line.
+/// Every line, live or not (the invoice's `lineCount` counts the billed ones).
 pub async fn count_lines(ctx: &Ctx, invoice_id: i64) -> AppResult<u64> {
-    Ok(invoice_line::Entity::find()
-        .filter(invoice_line::Column::InvoiceId.eq(invoice_id))
-        .select_only()
-        .column(invoice_line::Column::Id)
-        .count(&ctx.db)
-        .await?)
+    Ok(invoice_line::Entity::find().filter(invoice_line::Column::InvoiceId.eq(invoice_id)).count(&ctx.db).await?)
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppRes
                 if lines.is_empty() {
                     break;
                 }
-                let (matches, ()) = look_up_beside(ctx, &tx, vendor, &lines, keep(&tx, batch_id, kept)).await?;
+                let matches = look_up_beside(ctx, &tx, vendor, &lines, keep(&tx, batch_id, kept)).await?;
                 kept = lines
                     .iter()
                     .zip(validate::by_line(&lines, &matches))
@@ -156,12 +156,12 @@ async fn look_up_beside(
     vendor: i64,
     lines: &[read::Line],
     write: impl Future<Output = AppResult<()>>,
-) -> AppResult<(Vec<validate::Match>, ())> {
+) -> AppResult<Vec<validate::Match>> {
     if tx.get_database_backend() == DbBackend::Postgres {
-        return tokio::try_join!(validate::look_up(&ctx.db, vendor, lines), write);
+        return Ok(tokio::try_join!(validate::look_up(&ctx.db, vendor, lines), write)?.0);
     }
     write.await?;
-    Ok((validate::look_up(tx, vendor, lines).await?, ()))
+    validate::look_up(tx, vendor, lines).await
 }
 
 /// Writes a chunk's valid rows.
