@@ -51,6 +51,31 @@ pub struct Config {
     #[arg(long, env = "JOB_RANK_CRON", default_value = "0 0 3 * * *", global = true)]
     pub rank_cron: String,
 
+    /// Origins a browser app may call the API from: a comma-separated list
+    /// (`https://app.example.com,https://admin.example.com`) or `*`. Unset:
+    /// none (same origin only).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
+
+    /// Serve `/metrics` on this address instead of the API's (an address
+    /// only the scraper reaches), e.g. `127.0.0.1:9090`.
+    #[arg(long, env = "METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+
+    /// A bearer token `/metrics` requires (`Authorization: Bearer …`).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+
+    /// Seconds a request waits for a database connection before it fails
+    /// (with UNAVAILABLE) instead of stalling while the database is down.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 3, global = true)]
+    pub database_acquire_timeout_secs: u64,
+
+    /// The address of the frontend, for links in e-mail
+    /// (`{PUBLIC_APP_URL}/referrals/{id}`). Unset: e-mails carry no links.
+    #[arg(long, env = "PUBLIC_APP_URL", global = true)]
+    pub public_app_url: Option<String>,
+
     /// Whole-request timeout, seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub request_timeout_secs: u64,
@@ -63,9 +88,13 @@ pub struct Config {
     #[arg(long, env = "UPLOAD_LIMIT_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
     pub upload_limit_bytes: usize,
 
-    /// Allow schema introspection (also for anonymous callers).
+    /// Allow schema introspection (also for anonymous callers). Off, it also
+    /// turns off "Did you mean …" suggestions and GraphiQL (production).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
+
+    #[command(flatten)]
+    pub limits: crate::graphql::Limits,
 
     /// Referral-link submissions allowed per client IP per minute.
     #[arg(long, env = "LINK_RATE_PER_IP", default_value_t = 20, global = true)]
@@ -166,10 +195,16 @@ impl Config {
             bill_threshold_cron: "0 */5 * * * *".into(),
             bill_month_end_cron: "0 0 1 1 * *".into(),
             rank_cron: "0 0 3 * * *".into(),
+            cors_allowed_origins: None,
+            metrics_bind: None,
+            metrics_token: None,
+            database_acquire_timeout_secs: 3,
+            public_app_url: None,
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,
             upload_limit_bytes: 50 * 1024 * 1024,
             introspection: true,
+            limits: crate::graphql::Limits::DEFAULT,
             link_rate_per_ip: 20,
             link_rate_per_code: 60,
             smtp_url: None,

@@ -13,8 +13,12 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 /// Connects, counting every statement into `statements` (and the
 /// `db_statements_total` metric): tests use the count to prove that a list
 /// costs a constant number of statements.
-pub async fn connect_counted(url: &str, statements: Arc<AtomicU64>) -> Result<DatabaseConnection, String> {
-    let mut db = connect(url).await?;
+pub async fn connect_counted(
+    url: &str,
+    acquire_timeout: Duration,
+    statements: Arc<AtomicU64>,
+) -> Result<DatabaseConnection, String> {
+    let mut db = connect_with(url, acquire_timeout).await?;
     db.set_metric_callback(move |info| {
         statements.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("db_statements_total", "failed" => if info.failed { "true" } else { "false" }).increment(1);
@@ -23,7 +27,15 @@ pub async fn connect_counted(url: &str, statements: Arc<AtomicU64>) -> Result<Da
     Ok(db)
 }
 
+/// Connects with a 30 s acquire timeout (tools and benches, which wait).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+    connect_with(url, Duration::from_secs(30)).await
+}
+
+/// Connects; a statement waits at most `acquire_timeout` for a connection,
+/// so requests fail fast while the database is down, and the pool
+/// reconnects by itself once it is back.
+pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<DatabaseConnection, String> {
     if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -31,7 +43,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+    options.sqlx_logging(false).acquire_timeout(acquire_timeout);
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {

@@ -11,17 +11,31 @@ pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(String),
-    InvalidTransition { from: String, event: String, to: Option<String>, rule: String },
-    Validation { field: Option<String>, message: String },
+    InvalidTransition {
+        from: String,
+        event: String,
+        to: Option<String>,
+        rule: String,
+    },
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
     Conflict(String),
     RateLimited(String),
+    /// The database cannot be reached (no connection within the acquire
+    /// timeout, or the connection failed): the client may retry.
+    Unavailable(String),
     Database(sea_orm::DbErr),
     Internal(String),
 }
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Database(e)
+        match e {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => Self::Unavailable(e.to_string()),
+            e => Self::Database(e),
+        }
     }
 }
 
@@ -40,7 +54,7 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
-            Self::RateLimited(m) | Self::Internal(m) => m.clone(),
+            Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) => m.clone(),
             Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
             Self::Validation { message, .. } => message.clone(),
             Self::Database(e) => e.to_string(),
@@ -56,6 +70,7 @@ impl AppError {
             Self::Validation { .. } => "VALIDATION",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL",
         }
     }
@@ -85,6 +100,11 @@ impl From<AppError> for async_graphql::Error {
                 tracing::error!(error = %err.message(), request_id = %request_id, "internal error");
                 format!("Internal server error (request id {request_id})")
             }
+            AppError::Unavailable(_) => {
+                let request_id = current_request_id().unwrap_or_else(|| "-".into());
+                tracing::warn!(error = %err.message(), request_id = %request_id, "database unavailable");
+                format!("The database is unavailable; try again shortly (request id {request_id})")
+            }
             other => other.message(),
         };
         async_graphql::Error::new(message).extend_with(|_, ext| {
@@ -99,7 +119,7 @@ impl From<AppError> for async_graphql::Error {
                     ext.set("rule", rule.as_str());
                 }
                 AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
-                AppError::Database(_) | AppError::Internal(_) => {
+                AppError::Database(_) | AppError::Internal(_) | AppError::Unavailable(_) => {
                     if let Some(id) = current_request_id() {
                         ext.set("requestId", id);
                     }

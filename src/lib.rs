@@ -41,7 +41,8 @@ impl App {
             &config.smtp_from,
             config.webhook_private_targets,
         )?;
-        let ctx = Ctx::connect(&config.database_url(), clock).await?.with_channels(channels);
+        let acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
+        let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout).await?.with_channels(channels);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
         Ok(Self { ctx, keys, config, listener })
@@ -64,7 +65,8 @@ impl App {
         let dispatcher = (self.config.jobs_enabled && self.config.dispatch_interval_secs > 0).then(|| {
             events::dispatch::spawn_loop(self.ctx.clone(), Duration::from_secs(self.config.dispatch_interval_secs))
         });
-        let schema = graphql::build_schema(self.ctx.clone(), self.config.introspection, limits, hub);
+        let schema =
+            graphql::build_schema(self.ctx.clone(), self.config.introspection, self.config.limits, limits, hub);
         let state = http::HttpState {
             ctx: self.ctx.clone(),
             keys: self.keys.clone(),
@@ -74,9 +76,19 @@ impl App {
             body_limit: self.config.body_limit_bytes,
             upload_limit: self.config.upload_limit_bytes,
             payment_webhook_secret: self.config.payment_webhook_secret.clone(),
+            limits: self.config.limits,
+            graphiql: self.config.introspection,
+            metrics_token: self.config.metrics_token.clone(),
         };
-        let router =
-            http::router(state, Duration::from_secs(self.config.request_timeout_secs), self.config.body_limit_bytes);
+        let metrics = match &self.config.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind).await.map_err(|e| format!("binding {bind} for metrics: {e}"))?;
+                let router = http::ops::metrics_router(state.clone());
+                Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+            }
+            None => None,
+        };
+        let router = http::router(state, &self.config);
         // Peer addresses feed the referral-link rate limit.
         let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result =
@@ -85,6 +97,9 @@ impl App {
             let _ = s.shutdown().await;
         }
         relay.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         if let Some(d) = dispatcher {
             d.abort();
         }

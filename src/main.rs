@@ -48,9 +48,10 @@ enum Command {
         #[arg(long, default_value = "24h")]
         ttl: String,
     },
-    /// Run a job now: lapse-partners, task-reminders or notification-dispatch.
+    /// Run a job now, as of a time.
     RunJob {
-        name: String,
+        #[arg(value_enum)]
+        name: JobName,
         /// The time the job acts as of (RFC 3339); default now.
         #[arg(long)]
         as_of: Option<DateTime<Utc>>,
@@ -141,10 +142,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", keys.mint(&req, SystemClock.now())?);
             Ok(())
         }
-        Command::RunJob { name, as_of } => {
-            let job = JobName::parse(&name).ok_or_else(|| {
-                format!("unknown job {name}: use lapse-partners, task-reminders or notification-dispatch")
-            })?;
+        Command::RunJob { name: job, as_of } => {
             let ctx = connect(&config).await?;
             let as_of = as_of.unwrap_or_else(|| ctx.now());
             match jobs::run(&ctx, job, jobs::manual_slot(), JobTrigger::Manual, as_of, None)

@@ -51,6 +51,7 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
     // its operations' streams: no task or channel per subscription, so an
     // idle subscriber costs little memory.
     let mut conn = Connection { state, peer, principal: None, init: false, ops: StreamMap::new() };
+    metrics::gauge!("websocket_connections").increment(1.0);
     let init_deadline = tokio::time::sleep(init_timeout);
     tokio::pin!(init_deadline);
     let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
@@ -65,7 +66,7 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
                     // A request rejected before it ran ends at its error,
                     // without a `complete`.
                     Some(response) if rejected(&response) => {
-                        conn.ops.remove(&id);
+                        conn.end(&id);
                         let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                         json!({ "type": "error", "id": id, "payload": errors })
                     }
@@ -73,7 +74,7 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
                         json!({ "type": "next", "id": id, "payload": serde_json::to_value(&response).unwrap_or_default() })
                     }
                     None => {
-                        conn.ops.remove(&id);
+                        conn.end(&id);
                         json!({ "type": "complete", "id": id })
                     }
                 };
@@ -108,6 +109,8 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
             },
         }
     };
+    metrics::gauge!("websocket_connections").decrement(1.0);
+    metrics::gauge!("graphql_subscriptions").decrement(conn.ops.len() as f64);
     if let Close::Code(code, reason) = close {
         let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
     }
@@ -156,7 +159,7 @@ impl Connection {
             "subscribe" => self.subscribe(&msg, replies).await.map(|_| None),
             "complete" => {
                 let id = msg.get("id").and_then(Value::as_str).ok_or(Close::Code(4400, "Invalid message"))?;
-                self.ops.remove(id);
+                self.end(id);
                 Ok(None)
             }
             _ => Err(Close::Code(4400, "Invalid message")),
@@ -223,6 +226,14 @@ impl Connection {
             .map(Some)
             .chain(futures_util::stream::once(futures_util::future::ready(None)));
         self.ops.insert(id, Box::pin(op));
+        metrics::gauge!("graphql_subscriptions").increment(1.0);
         Ok(())
+    }
+
+    /// Ends an operation (completed, refused, or stopped by the client).
+    fn end(&mut self, id: &str) {
+        if self.ops.remove(id).is_some() {
+            metrics::gauge!("graphql_subscriptions").decrement(1.0);
+        }
     }
 }

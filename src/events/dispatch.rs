@@ -299,6 +299,16 @@ async fn record(ctx: &Ctx, d: delivery::Model, outcome: Outcome) -> AppResult<bo
         Outcome::Sent(s) => (true, s.clone()),
         Outcome::Failed(s) | Outcome::GiveUp(s) => (false, s.clone()),
     };
+    let channel = match d.channel {
+        DeliveryChannel::Email => "email",
+        DeliveryChannel::Webhook => "webhook",
+    };
+    let result = match &outcome {
+        Outcome::Sent(_) => "sent",
+        Outcome::Failed(_) => "failed",
+        Outcome::GiveUp(_) => "gave_up",
+    };
+    metrics::counter!("deliveries_total", "channel" => channel, "outcome" => result).increment(1);
     delivery_attempt::ActiveModel {
         delivery_id: Set(d.id),
         attempted_at: Set(now),

@@ -84,6 +84,7 @@ impl Invoice {
 
     /// The billed rewards, in order. A voided invoice keeps its lines, no
     /// longer live.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn lines(
         &self,
         ctx: &Context<'_>,
@@ -132,6 +133,7 @@ pub struct BillingQuery;
 #[Object]
 impl BillingQuery {
     /// Invoices, newest first: a vendor's own; ADMIN every vendor's, or one's.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -71,3 +71,12 @@ macro_rules! connection {
     };
 }
 pub(crate) use connection;
+
+/// The complexity of a list field: what one item selects, times the page
+/// size asked for (so `first: 100` costs a hundred times `first: 1`), plus
+/// the list itself.
+pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page =
+        first.map_or(crate::service::page::DEFAULT_PAGE, |n| n.clamp(0, crate::service::page::MAX_PAGE as i32) as u64);
+    (page as usize).max(1).saturating_mul(child_complexity).saturating_add(1)
+}

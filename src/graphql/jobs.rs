@@ -64,6 +64,7 @@ pub struct JobQuery;
 #[Object]
 impl JobQuery {
     /// Run history, newest first (ADMIN).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn job_runs(
         &self,
         ctx: &Context<'_>,

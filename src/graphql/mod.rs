@@ -2,6 +2,7 @@
 //! Resolvers are a few lines that call `service`; the API is designed, not a
 //! dump of tables, so no entity derives a GraphQL type.
 
+pub mod armor;
 mod billing;
 mod connection;
 mod enums;
@@ -11,6 +12,7 @@ mod jobs;
 mod loaders;
 mod node;
 mod notification;
+mod observe;
 mod organization;
 mod partner;
 mod program;
@@ -29,6 +31,7 @@ use crate::events::Hub;
 use crate::ratelimit::LinkLimits;
 use crate::service::Ctx;
 
+pub use armor::Limits;
 pub use connection::PageInfo;
 
 /// An invoice's Relay global id.
@@ -79,20 +82,21 @@ pub struct IdempotencyHeader(pub Option<String>);
 #[derive(Debug, Clone)]
 pub struct Caller(pub Option<Principal>);
 
-/// Limits that keep one request from costing too much.
-const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 5_000;
-
-pub fn build_schema(ctx: Ctx, introspection: bool, link_limits: LinkLimits, hub: Hub) -> AppSchema {
+/// Builds the schema. Depth, aliases, directives and the size of the text
+/// are `armor`'s; complexity is async-graphql's, with list costs declared on
+/// the list fields. Without introspection (production) there are no "Did you
+/// mean …" suggestions either: they would spell out the schema.
+pub fn build_schema(ctx: Ctx, introspection: bool, limits: Limits, link_limits: LinkLimits, hub: Hub) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(hub)
         .data(loaders::loader(&ctx))
         .data(link_limits)
         .data(ctx)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .extension(armor::Armor::new(limits))
+        .extension(observe::Observe)
+        .limit_complexity(limits.max_complexity);
     if !introspection {
-        builder = builder.disable_introspection();
+        builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
 }

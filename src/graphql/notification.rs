@@ -57,6 +57,7 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// Notifications addressed to the caller or the caller's organization, newest first.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -330,6 +330,7 @@ pub struct PartnerQuery;
 #[Object]
 impl PartnerQuery {
     /// The partners the caller may see, filtered, sorted and paginated.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn partners(
         &self,
         ctx: &Context<'_>,

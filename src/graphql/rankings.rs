@@ -45,6 +45,7 @@ impl Ranking {
 
     /// The rows the caller may see, best first: ADMIN every row; a vendor
     /// its own row (VENDOR) or its programs' partners (PARTNER).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn rows(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<RankingRowConnection> {
         let p = principal(ctx)?;
         let page = PageRequest::new(first, after.as_deref())?;

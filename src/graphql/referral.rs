@@ -488,6 +488,7 @@ pub struct ReferralQuery;
 #[Object]
 impl ReferralQuery {
     /// Referrals the caller may see, filtered, sorted (newest first by default) and paginated.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn referrals(
         &self,
         ctx: &Context<'_>,
@@ -543,6 +544,7 @@ impl ReferralQuery {
     }
 
     /// Rewards the caller may see, newest first (not for REPORT_VIEWER).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn rewards(
         &self,
         ctx: &Context<'_>,

@@ -41,6 +41,7 @@ impl WebhookEndpoint {
     }
 
     /// Deliveries to this endpoint, newest first.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,

@@ -56,6 +56,19 @@ impl JobName {
         Self::ALL.into_iter().find(|j| j.as_str() == normalized)
     }
 
+    /// What the job does, for `run-job --help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::LapsePartners => "ACTIVE partners with no lead for lapseAfterDays become LAPSED",
+            Self::TaskReminders => "due tasks notify their owners",
+            Self::ReportBackOverdue => "overdue report backs are marked and their vendors told",
+            Self::BillThreshold => "invoices for balances that reached the vendor's threshold",
+            Self::BillMonthEnd => "month-end invoices for the month before",
+            Self::Rank => "vendor and partner ranking snapshots",
+            Self::NotificationDispatch => "send due e-mail and webhooks",
+        }
+    }
+
     /// Does the work of one run inside the claiming transaction; returns
     /// how many items it touched.
     async fn execute(self, tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
@@ -75,6 +88,21 @@ impl JobName {
     /// and manages its own short transactions.
     fn transactional(self) -> bool {
         self != Self::NotificationDispatch
+    }
+}
+
+/// `run-job NAME` lists and parses every job.
+impl clap::ValueEnum for JobName {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(self.describe()))
+    }
+
+    fn from_str(input: &str, _ignore_case: bool) -> Result<Self, String> {
+        Self::parse(input).ok_or_else(|| format!("unknown job {input}"))
     }
 }
 
@@ -106,6 +134,22 @@ pub fn manual_slot() -> String {
 
 /// Claims `(job, slot)` and, if the claim wins, runs the job as of `as_of`.
 pub async fn run(
+    ctx: &Ctx,
+    job: JobName,
+    slot: String,
+    trigger: JobTrigger,
+    as_of: DateTime<Utc>,
+    requested_by: Option<i64>,
+) -> AppResult<RunOutcome> {
+    let started = std::time::Instant::now();
+    let outcome = claim_and_run(ctx, job, slot, trigger, as_of, requested_by).await;
+    if let Ok(RunOutcome::Ran(_)) = &outcome {
+        metrics::histogram!("job_duration_seconds", "job" => job.as_str()).record(started.elapsed().as_secs_f64());
+    }
+    outcome
+}
+
+async fn claim_and_run(
     ctx: &Ctx,
     job: JobName,
     slot: String,

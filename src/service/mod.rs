@@ -43,10 +43,21 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Connects and migrates.
+    /// Connects and migrates (tools: a statement waits up to 30 s for a
+    /// connection).
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        Self::connect_with(url, clock, std::time::Duration::from_secs(30)).await
+    }
+
+    /// Connects and migrates; a statement waits at most `acquire_timeout`
+    /// for a connection (the server: fail fast while the database is down).
+    pub async fn connect_with(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        acquire_timeout: std::time::Duration,
+    ) -> Result<Self, String> {
         let statements = Arc::new(AtomicU64::new(0));
-        let db = crate::db::connect_counted(url, statements.clone()).await?;
+        let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
         Ok(Self { db, clock, statements, channels: Arc::new(crate::events::dispatch::Channels::none()) })
     }

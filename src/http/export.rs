@@ -1,0 +1,107 @@
+//! `GET /export/referrals.csv`: the referral list as CSV, streamed.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{HttpState, error_body, error_response, json_response};
+use crate::auth::authenticate;
+use crate::error::AppError;
+use crate::service::Ctx;
+
+/// `GET /export/referrals.csv`: the referral list as CSV, streamed, with the
+/// list's filters as query parameters (`status` and `payoutView` comma
+/// separated, `stage`, `partnerId`, `programId`, `createdFrom`, `createdTo`,
+/// `search`) and its order (`orderBy` = a `ReferralOrderField`, `direction`
+/// = ASC or DESC; newest first by default).
+pub async fn referrals(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
+    let principal = match authenticate(&state.ctx, &state.keys, auth).await {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(AppError::Unauthenticated(_)) => {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                "application/json",
+                &error_body("a bearer token is needed", "UNAUTHENTICATED"),
+            );
+        }
+        Err(e) => return error_response(e),
+    };
+    match export_stream(state.ctx.clone(), principal, &q) {
+        Ok(stream) => {
+            let mut response = axum::body::Body::from_stream(stream).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"referrals.csv\""));
+            response
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+fn export_stream(
+    ctx: Ctx,
+    principal: crate::auth::Principal,
+    q: &HashMap<String, String>,
+) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>, AppError> {
+    use crate::service::referrals::{Overdue, ReferralFilter, ReferralSortField as F};
+    let list = |key: &str| {
+        q.get(key).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+    };
+    let bad = |field: &str| AppError::validation(field, format!("{field} has a value this export does not know"));
+    let statuses = list("status")
+        .map(|v| {
+            v.iter()
+                .map(|s| crate::service::imports::parse_status(s).ok_or_else(|| bad("status")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let payout_views = list("payoutView")
+        .map(|v| {
+            v.iter()
+                .map(|s| crate::service::referrals::parse_payout_view(s).ok_or_else(|| bad("payoutView")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let id = |key: &str, kind: &str| {
+        q.get(key)
+            .map(|v| {
+                crate::graphql::parse_global_id(v).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(|| bad(key))
+            })
+            .transpose()
+    };
+    let time = |key: &str| {
+        q.get(key)
+            .map(|v| chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| bad(key)))
+            .transpose()
+    };
+    let filter = ReferralFilter {
+        statuses,
+        stage: q.get("stage").cloned(),
+        partner_id: id("partnerId", "Partner")?,
+        program_id: id("programId", "Program")?,
+        created_from: time("createdFrom")?,
+        created_to: time("createdTo")?,
+        payout_views,
+        search: q.get("search").cloned(),
+        report_back_overdue: match q.get("reportBackOverdue").map(String::as_str) {
+            None => None,
+            Some("true") => Some(Overdue { overdue: true, as_of: ctx.now() }),
+            Some("false") => Some(Overdue { overdue: false, as_of: ctx.now() }),
+            Some(_) => return Err(bad("reportBackOverdue")),
+        },
+    };
+    let sort = match q.get("orderBy") {
+        None => F::CreatedAt,
+        Some(name) => F::parse(name).ok_or_else(|| bad("orderBy"))?,
+    };
+    let descending = !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"));
+    crate::service::exports::referrals_csv(ctx, principal, filter, sort, descending)
+}

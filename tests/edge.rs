@@ -1,0 +1,400 @@
+//! The API at its edge: requests that would crash or starve the server,
+//! the limits, CORS, production headers, metrics and a lost database.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn get_query(app: &TestApp, query: &str) -> reqwest::Response {
+    app.client.get(format!("{}/graphql", app.base)).query(&[("query", query)]).send().await.unwrap()
+}
+
+async fn still_serving(app: &TestApp) {
+    let (status, body) = app.post(None, "{ __typename }", json!({})).await;
+    assert_eq!((status, &body["data"]["__typename"]), (200, &json!("Query")), "{body}");
+}
+
+fn limit(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["limit"].as_str().unwrap_or_else(|| panic!("a limit error: {body:#}"))
+}
+
+#[tokio::test]
+async fn deeply_nested_requests_are_refused_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let lists = format!("{{ __typename(a: {}1{}) }}", "[".repeat(2000), "]".repeat(2000));
+    let res = get_query(&app, &lists).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!((limit(&body), &body["errors"][0]["extensions"]["code"]), ("nesting", &json!("VALIDATION")));
+
+    let objects = format!("{{ __typename(a: {}1{}) }}", "{b: ".repeat(2000), "}".repeat(2000));
+    let (status, body) = app.post(None, &objects, json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "nesting"));
+
+    let selections = format!("{{ {}x{} }}", "a { ".repeat(2000), " }".repeat(2000));
+    let (status, body) = app.post(None, &selections, json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "nesting"));
+
+    // Variables nested past serde_json's recursion limit are not JSON to us.
+    let deep_variables =
+        format!("{{\"query\":\"{{ __typename }}\",\"variables\":{{\"a\":{}1{}}}}}", "[".repeat(5000), "]".repeat(5000));
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body(deep_variables)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn a_named_mutation_over_get_is_refused_and_runs_nothing() {
+    let app = spawn_app().await;
+    for query in [
+        "mutation Named { createOrganization(name: \"Sneaky\", kind: VENDOR) { id } }",
+        "mutation { createOrganization(name: \"Sneaky\", kind: VENDOR) { id } }",
+        "subscription S { notifications { id } }",
+    ] {
+        let res = app
+            .client
+            .get(format!("{}/graphql", app.base))
+            .query(&[("query", query)])
+            .bearer_auth(app.admin())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{query}");
+    }
+    // Chosen by operationName among several, too.
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(&[
+            (
+                "query",
+                "query Q { __typename } mutation M { createOrganization(name: \"Sneaky\", kind: VENDOR) { id } }",
+            ),
+            ("operationName", "M"),
+        ])
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let orgs = app.ok(&app.admin(), "{ organizations { name } }", json!({})).await;
+    assert!(!orgs.to_string().contains("Sneaky"), "{orgs}");
+}
+
+#[tokio::test]
+async fn aliases_tokens_directives_and_length_are_limited() {
+    let app = spawn_app().await;
+    let aliases = |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("a{i}: __typename ")).collect::<String>());
+    let (status, body) = app.post(None, &aliases(15), json!({})).await;
+    assert_eq!((status, body["data"]["a14"].as_str()), (200, Some("Query")), "{body}");
+    let (status, body) = app.post(None, &aliases(16), json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "aliases"));
+
+    let tokens = format!("{{ __typename {} }}", "__typename ".repeat(1000));
+    let (status, body) = app.post(None, &tokens, json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "tokens"));
+
+    let (status, body) = app.post(None, "{ __typename @whatever }", json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "directives"));
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("@whatever"));
+
+    let long = format!("{{ __typename }} # {}", "x".repeat(40_000));
+    let (status, body) = app.post(None, &long, json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "length"));
+    still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn a_list_costs_its_page_size_in_complexity() {
+    let app = spawn_app().await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+    let page = |first: u32, copies: usize| {
+        let one = format!(
+            "referrals(first: {first}) {{ edges {{ node {{ id referenceId lead {{ name }} status createdAt }} }} }}"
+        );
+        format!("{{ {} }}", (0..copies).map(|i| format!("r{i}: {one} ")).collect::<String>())
+    };
+    // One page of 100 is fine; ten of them are not, though ten pages of 5 are.
+    assert!(app.post(Some(&vendor), &page(100, 1), json!({})).await.1.get("errors").is_none());
+    assert!(app.post(Some(&vendor), &page(5, 10), json!({})).await.1.get("errors").is_none());
+    let (status, body) = app.post(Some(&vendor), &page(100, 10), json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "complexity"));
+}
+
+#[tokio::test]
+async fn standard_introspection_works_and_is_cached_and_schema_cannot_be_multiplied() {
+    let app = spawn_app().await;
+    let query = include_str!("fixtures/introspection.graphql");
+    let (status, first) = app.post(None, query, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first["data"]["__schema"]["types"].as_array().unwrap().len() > 50);
+    let started = Instant::now();
+    let (_, second) = app.post(None, query, json!({})).await;
+    assert_eq!(first, second);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    let twice = "{ a: __schema { types { name } } b: __schema { types { name } } }";
+    let (status, body) = app.post(None, twice, json!({})).await;
+    assert_eq!((status, limit(&body)), (400, "introspection"));
+}
+
+#[tokio::test]
+async fn production_mode_hides_the_schema_and_graphiql() {
+    let app = spawn_app_with(|c| c.introspection = false).await;
+    let (_, body) = app.post(None, "{ __typenam }", json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("Did you mean"), "{message}");
+    let res = app.client.get(format!("{}/graphql", app.base)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+
+    // With introspection on, suggestions help and GraphiQL is served.
+    let dev = spawn_app().await;
+    let (_, body) = dev.post(None, "{ __typenam }", json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{body}");
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_graphiql_is_self_contained() {
+    let app = spawn_app().await;
+    let res = get_query(&app, "{ __typename }").await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+
+    let page = app.client.get(format!("{}/graphql", app.base)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Authorization"), "the page shows how to pass a token");
+    // Every script and style comes from this server, and each is there.
+    let assets: Vec<&str> = html.split('"').filter(|s| s.starts_with("/graphiql/")).collect();
+    assert_eq!(assets.len(), 6, "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no outside host: {html}");
+    for path in assets {
+        let res = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(res.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(res.bytes().await.unwrap().len() > 1000, "{path}");
+    }
+    let gz = app
+        .client
+        .get(format!("{}/graphiql/{}/graphiql.min.js", app.base, referral_hub::http::ASSETS_VERSION))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let missing = app.client.get(format!("{}/graphiql/old/graphiql.min.js", app.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.base))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app =
+        spawn_app_with(|c| c.cors_allowed_origins = Some("https://app.example.com, https://admin.example.com".into()))
+            .await;
+    let res = preflight(&app, "https://app.example.com").await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let h = res.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let res = preflight(&app, "https://evil.example.net").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // A real request from an allowed origin is answered with the header.
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("origin", "https://admin.example.com")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "https://admin.example.com");
+
+    let any = spawn_app_with(|c| c.cors_allowed_origins = Some("*".into())).await;
+    assert_eq!(preflight(&any, "https://whoever.example").await.headers()["access-control-allow-origin"], "*");
+
+    // Nothing is allowed by default.
+    let closed = spawn_app().await;
+    assert!(preflight(&closed, "https://app.example.com").await.headers().get("access-control-allow-origin").is_none());
+}
+
+async fn scrape(app: &TestApp, base: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = app.client.get(format!("{base}/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_have_bounded_labels_help_and_histograms() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let _ = app.client.get(format!("{}/random-{i}-{}", app.base, uuid::Uuid::new_v4())).send().await.unwrap();
+        let _ = app.client.get(format!("{}/graphiql/x{i}/y", app.base)).send().await.unwrap();
+    }
+    still_serving(&app).await;
+    let (status, text) = scrape(&app, &app.base, None).await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("random-"), "raw paths never become labels");
+    assert!(text.contains("path=\"unmatched\""), "{text}");
+    assert!(text.contains("path=\"/graphiql/{version}/{file}\""));
+    assert!(text.contains("http_request_duration_seconds_bucket"), "histograms, not summaries");
+    assert!(text.contains("graphql_operation_duration_seconds_bucket"));
+    assert!(text.contains("db_pool_connections"));
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let family = line.split_whitespace().nth(2).unwrap();
+        assert!(text.contains(&format!("# HELP {family} ")), "no HELP for {family}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token_or_live_on_their_own_address() {
+    let app = spawn_app_with(|c| c.metrics_token = Some("scrape-me".into())).await;
+    assert_eq!(scrape(&app, &app.base, None).await.0, 401);
+    assert_eq!(scrape(&app, &app.base, Some("wrong")).await.0, 401);
+    assert_eq!(scrape(&app, &app.base, Some("scrape-me")).await.0, 200);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let apart = spawn_app_with(|c| c.metrics_bind = Some(format!("127.0.0.1:{port}"))).await;
+    assert_eq!(scrape(&apart, &apart.base, None).await.0, 404, "not on the API's address");
+    let mut tries = 0;
+    loop {
+        match apart.client.get(format!("http://127.0.0.1:{port}/metrics")).send().await {
+            Ok(res) => {
+                assert_eq!(res.status(), 200);
+                break;
+            }
+            Err(_) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("metrics address: {e}"),
+        }
+    }
+}
+
+/// A TCP proxy to PostgreSQL that can be cut (every connection dropped and
+/// new ones refused) and restored, as a real outage.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection closed at once
+                }
+                let (target, cut) = (target.clone(), cut2.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up, cut }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_lost_database_fails_fast_and_the_server_recovers_by_itself() {
+    if !is_postgres() {
+        return; // the embedded SQLite file cannot be cut off
+    }
+    let admin = reqwest::Url::parse(&std::env::var("TEST_DATABASE_URL").unwrap()).unwrap();
+    let target = format!("{}:{}", admin.host_str().unwrap(), admin.port().unwrap_or(5432));
+    let proxy = Proxy::start(target).await;
+    let port = proxy.port;
+    let app = spawn_app_with(move |c| {
+        let mut url = reqwest::Url::parse(c.database_url.as_deref().unwrap()).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(port)).unwrap();
+        c.database_url = Some(url.to_string());
+    })
+    .await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+
+    proxy.cut();
+    let started = Instant::now();
+    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(started.elapsed() < Duration::from_millis(2_500), "readyz took {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&vendor)
+        .header("x-request-id", "outage-42")
+        .json(&json!({ "query": "{ programs { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let body: Value = res.json().await.unwrap();
+    assert!(elapsed < Duration::from_secs(8), "the request waited {elapsed:?}");
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{body:#}");
+    assert!(error["message"].as_str().unwrap().contains("outage-42"), "{body:#}");
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        let (_, body) = app.post(Some(&vendor), "{ programs { name } }", json!({})).await;
+        if body["data"]["programs"][0]["name"] == "Main" {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the server serves again once the database is back");
+    assert_eq!(app.client.get(format!("{}/readyz", app.base)).send().await.unwrap().status(), 200);
+}
