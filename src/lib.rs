@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod ids;
 pub mod jobs;
 pub mod ratelimit;
 pub mod service;
@@ -40,7 +41,8 @@ impl App {
             config.smtp_url.as_deref(),
             &config.smtp_from,
             config.webhook_private_targets,
-        )?;
+        )?
+        .with_app_url(config.public_app_url.clone());
         let acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
         let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout).await?.with_channels(channels);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);

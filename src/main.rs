@@ -88,7 +88,8 @@ async fn connect(config: &Config) -> Result<Ctx, String> {
         config.smtp_url.as_deref(),
         &config.smtp_from,
         config.webhook_private_targets,
-    )?;
+    )?
+    .with_app_url(config.public_app_url.clone());
     Ok(Ctx::connect(&config.database_url(), Arc::new(SystemClock)).await?.with_channels(channels))
 }
 

@@ -398,3 +398,74 @@ async fn the_webhook_client_connects_to_public_addresses_only() {
     assert_eq!(open.http.post(&by_name).body("{}").send().await.unwrap().status(), 200);
     assert_eq!(received.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_partner_not_yet_linked_is_mailed_each_change_on_the_first_dispatch() {
+    let (smtp, inbox) = smtp_server().await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(smtp.clone())).await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let q = "mutation($p: ID!) { createPartner(input: { programId: $p, name: \"Solo\", contactEmail: \"solo@partner.example\" }) { id } }";
+    let partner = app.ok(&vendor, q, json!({ "p": program })).await["createPartner"]["id"].clone();
+    // The dispatcher's run started a moment before the change committed
+    // (its asOf is earlier than the delivery's creation): still sent now.
+    let dispatch_from_before = || run_job(&app, "NOTIFICATION_DISPATCH", app.clock.now_utc() - Duration::seconds(1));
+    dispatch_from_before().await;
+    assert!(inbox.lock().unwrap().is_empty(), "creating the record is the vendor's own bookkeeping");
+    for (mutation, expect) in
+        [("sendTerms", "SEND_TERMS"), ("recordTermsSigned", "TERMS_SIGNED"), ("endPartner", "END")]
+    {
+        let q = format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id }} }}");
+        app.ok(&vendor, &q, json!({ "id": partner })).await;
+        dispatch_from_before().await;
+        let mails = inbox.lock().unwrap().clone();
+        let last = mails.last().unwrap_or_else(|| panic!("no mail after {mutation}"));
+        assert_eq!(last.to, ["solo@partner.example"]);
+        assert!(last.data.contains(expect), "{mutation}: {}", last.data);
+    }
+    assert_eq!(inbox.lock().unwrap().len(), 3, "one mail per change");
+}
+
+#[tokio::test]
+async fn emails_are_written_for_people_with_the_note_and_a_link() {
+    let (smtp, inbox) = smtp_server().await;
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(smtp.clone());
+        c.public_app_url = Some("https://app.example.com".into());
+    })
+    .await;
+    let w = world(&app).await;
+    let id = submit(&app, &w, "Jane").await;
+    dispatch(&app).await;
+    inbox.lock().unwrap().clear();
+    let q = "mutation($id: ID!) { setReferralStatus(id: $id, status: REQUIRES_INFO, note: \"Which budget?\") { referenceId } }";
+    let reference = app.ok(&w.vendor, q, json!({ "id": id })).await["setReferralStatus"]["referenceId"].clone();
+    dispatch(&app).await;
+    let mail = quoted_printable(&inbox.lock().unwrap()[0].data);
+    let subject = mail.lines().find(|l| l.starts_with("Subject:")).unwrap().to_owned();
+    assert!(subject.contains(reference.as_str().unwrap()) && subject.contains("REQUIRES_INFO"), "{subject}");
+    assert!(mail.contains("> Which budget?"), "{mail}");
+    let encoded = id.replace('/', "%2F");
+    assert!(mail.contains(&format!("Open it: https://app.example.com/referrals/{encoded}")), "{mail}");
+    assert!(!mail.contains("Details: {"), "no JSON dump: {mail}");
+}
+
+/// The text of a quoted-printable body (soft line breaks joined, `=XX` decoded).
+fn quoted_printable(data: &str) -> String {
+    let joined = data.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len() + 1
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..(i + 3).min(joined.len())], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -162,7 +162,7 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
     assert!(last_two.iter().any(|e| e["note"]["body"] == "Looks promising"));
     // The partner organization gets one digest, not a notice per row.
     let digests = w.app.notices(&w.partner_user, "REFERRALS_IMPORTED").await;
-    assert_eq!(digests, vec!["2 of your referrals were updated".to_owned()]);
+    assert_eq!(digests, vec!["Acme updated 2 of your referrals".to_owned()]);
 }
 
 #[tokio::test]

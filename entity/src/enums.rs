@@ -107,7 +107,7 @@ pub enum ChangeSource {
     AdminOverride,
 }
 
-/// What kind of record a StatusChange row is about.
+/// What kind of record a StatusChange row or an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Subject {
@@ -119,6 +119,10 @@ pub enum Subject {
     Invoice,
     #[sea_orm(string_value = "ORGANIZATION")]
     Organization,
+    #[sea_orm(string_value = "TASK")]
+    Task,
+    #[sea_orm(string_value = "IMPORT")]
+    ImportBatch,
 }
 
 /// How a partner was contacted, for the contact log (seed 000).

@@ -15,7 +15,7 @@ pub struct Model {
     pub recipient_email: Option<String>,
     /// e.g. TASK_DUE, PARTNER_STATUS_CHANGED.
     pub kind: String,
-    pub subject: Option<String>,
+    pub subject: Option<crate::Subject>,
     pub subject_id: Option<i64>,
     pub message: String,
     pub payload: Json,

@@ -13,6 +13,7 @@ mod m20261122_000007_outcomes;
 mod m20261123_000008_import_staging;
 mod m20261123_000009_billing;
 mod m20261123_000010_rankings;
+mod m20261201_000011_event_subjects;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_import_staging::Migration),
             Box::new(m20261123_000009_billing::Migration),
             Box::new(m20261123_000010_rankings::Migration),
+            Box::new(m20261201_000011_event_subjects::Migration),
         ]
     }
 }

@@ -42,6 +42,8 @@ pub struct Channels {
     /// Whether webhooks may go to loopback and private addresses
     /// (`targets`): for development and tests only.
     pub private_targets: bool,
+    /// The frontend's address, for links in e-mail (`PUBLIC_APP_URL`).
+    pub app_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -72,7 +74,13 @@ impl Channels {
             http = http.dns_resolver(std::sync::Arc::new(targets::PublicOnly));
         }
         let http = http.build().map_err(|e| e.to_string())?;
-        Ok(Self { mail, http, private_targets })
+        Ok(Self { mail, http, private_targets, app_url: None })
+    }
+
+    /// Links in e-mail point at the frontend at `url`.
+    pub fn with_app_url(mut self, url: Option<String>) -> Self {
+        self.app_url = url;
+        self
     }
 
     pub fn none() -> Self {
@@ -94,14 +102,16 @@ pub fn backoff(attempts: i32) -> Duration {
 }
 
 pub async fn run(ctx: &Ctx, as_of: DateTime<Utc>) -> AppResult<Report> {
-    let fanned_out = fan_out(ctx).await?;
+    let fanned_out = fan_out(ctx, as_of).await?;
     let (sent, failed) = send_due(ctx, as_of).await?;
     Ok(Report { fanned_out, sent, failed })
 }
 
 /// Creates the deliveries of every outbox row not yet fanned out, a batch
-/// of rows per transaction, set-based.
-async fn fan_out(ctx: &Ctx) -> AppResult<u64> {
+/// of rows per transaction, set-based. New deliveries are due at once, and
+/// at the latest at the run's `as_of`, so this run sends them (the clock has
+/// moved past `as_of` while the run started).
+async fn fan_out(ctx: &Ctx, as_of: DateTime<Utc>) -> AppResult<u64> {
     let backend = ctx.db.get_database_backend();
     let mut total = 0;
     loop {
@@ -118,6 +128,7 @@ async fn fan_out(ctx: &Ctx) -> AppResult<u64> {
             return Ok(total);
         }
         let now = ctx.now();
+        let due = now.min(as_of);
         // Integers only: safe to inline.
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let tx = ctx.db.begin().await?;
@@ -137,7 +148,7 @@ async fn fan_out(ctx: &Ctx) -> AppResult<u64> {
                  ) recipients WHERE true
                  ON CONFLICT (notification_id, channel, recipient) DO NOTHING"
             );
-            tx.execute_raw(stmt(backend, &sql, vec![now.into(), now.into()])).await?;
+            tx.execute_raw(stmt(backend, &sql, vec![due.into(), now.into()])).await?;
         }
         // Webhooks get every event of their vendor since they were
         // registered, but personal reminders.
@@ -149,7 +160,7 @@ async fn fan_out(ctx: &Ctx) -> AppResult<u64> {
              WHERE n.id IN ({list}) AND n.recipient_user_id IS NULL
              ON CONFLICT (notification_id, channel, recipient) DO NOTHING"
         );
-        tx.execute_raw(stmt(backend, &sql, vec![now.into(), now.into(), true.into()])).await?;
+        tx.execute_raw(stmt(backend, &sql, vec![due.into(), now.into(), true.into()])).await?;
         notification::Entity::update_many()
             .col_expr(notification::Column::FannedOutAt, sea_orm::sea_query::Expr::value(now))
             .filter(notification::Column::Id.is_in(ids.iter().copied()))
@@ -229,7 +240,7 @@ async fn attempt(
     match d.channel {
         DeliveryChannel::Email => {
             let Some(mail) = &ctx.channels.mail else { return Outcome::Failed("SMTP is not configured".into()) };
-            send_mail(mail, &d.recipient, n).await
+            send_mail(mail, &d.recipient, n, ctx.channels.app_url.as_deref()).await
         }
         DeliveryChannel::Webhook => match endpoint {
             Some(e) if e.active => post_webhook(ctx, d, e, n).await,
@@ -238,10 +249,9 @@ async fn attempt(
     }
 }
 
-async fn send_mail(mail: &Mailer, to: &str, n: &notification::Model) -> Outcome {
+async fn send_mail(mail: &Mailer, to: &str, n: &notification::Model, app_url: Option<&str>) -> Outcome {
     let Ok(to) = to.parse::<Mailbox>() else { return Outcome::GiveUp(format!("not an e-mail address: {to}")) };
-    let subject: String = format!("[Referral Hub] {}", n.message).chars().take(200).collect();
-    let body = format!("{}\n\nEvent: {}\nDetails: {}\n", n.message, n.kind, n.payload);
+    let (subject, body) = super::email::compose(n, app_url);
     let message = match Message::builder().from(mail.from.clone()).to(to).subject(subject).body(body) {
         Ok(m) => m,
         Err(e) => return Outcome::GiveUp(e.to_string()),
@@ -252,13 +262,14 @@ async fn send_mail(mail: &Mailer, to: &str, n: &notification::Model) -> Outcome 
     }
 }
 
-/// The JSON a webhook receives.
+/// The JSON a webhook receives (`docs/webhooks.md`): every id is a Relay
+/// global id that `node(id:)` resolves.
 pub fn webhook_body(n: &notification::Model) -> serde_json::Value {
     serde_json::json!({
-        "id": n.id,
+        "id": crate::ids::encode("Notification", n.id),
         "kind": n.kind,
-        "subject": n.subject,
-        "subjectId": n.subject_id,
+        "subject": n.subject.map(|s| sea_orm::ActiveEnum::to_value(&s)),
+        "subjectId": n.subject.zip(n.subject_id).map(|(s, id)| crate::ids::of_subject(s, id)),
         "message": n.message,
         "payload": n.payload,
         "createdAt": n.created_at,

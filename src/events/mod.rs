@@ -12,6 +12,7 @@
 //!   fans each row out to one delivery per recipient and retries with backoff.
 
 pub mod dispatch;
+pub mod email;
 mod relay;
 pub mod targets;
 pub mod webhook;
@@ -19,7 +20,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entity::notification;
+use entity::{Subject, notification};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement};
 use tokio::sync::broadcast;
 
@@ -31,12 +32,12 @@ pub use relay::spawn_relay;
 pub const CHANNEL: &str = "referral_hub_events";
 
 /// One change to announce.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Event {
     /// e.g. REFERRAL_STATUS_CHANGED, PARTNER_TERMS_SENT, TASK_DUE.
     pub kind: String,
-    /// REFERRAL, PARTNER or TASK.
-    pub subject: &'static str,
+    /// The record it is about.
+    pub subject: Subject,
     pub subject_id: i64,
     pub vendor_org_id: i64,
     pub partner_id: Option<i64>,
@@ -53,6 +54,27 @@ pub struct Event {
     pub job_run_id: Option<i64>,
 }
 
+/// For struct-update syntax: every caller names its subject.
+impl Default for Event {
+    fn default() -> Self {
+        Self {
+            kind: String::new(),
+            subject: Subject::Organization,
+            subject_id: 0,
+            vendor_org_id: 0,
+            partner_id: None,
+            partner_org_id: None,
+            partner_visible: false,
+            recipient_org_id: None,
+            recipient_user_id: None,
+            recipient_email: None,
+            message: String::new(),
+            payload: serde_json::Value::Null,
+            job_run_id: None,
+        }
+    }
+}
+
 impl Event {
     pub fn into_row(self, now: DateTime<Utc>) -> notification::ActiveModel {
         notification::ActiveModel {
@@ -60,7 +82,7 @@ impl Event {
             recipient_user_id: Set(self.recipient_user_id),
             recipient_email: Set(self.recipient_email),
             kind: Set(self.kind),
-            subject: Set(Some(self.subject.to_owned())),
+            subject: Set(Some(self.subject)),
             subject_id: Set(Some(self.subject_id)),
             message: Set(self.message),
             payload: Set(self.payload),

@@ -16,11 +16,11 @@ use crate::service::page::PageRequest;
 connection!(InvoiceConnection, InvoiceEdge, Invoice);
 connection!(InvoiceLineConnection, InvoiceLineEdge, InvoiceLine);
 
-pub struct Invoice(invoice::Model);
+pub struct Invoice(pub invoice::Model);
 
 #[Object]
 impl Invoice {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("Invoice", self.0.id)
     }
 

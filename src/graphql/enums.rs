@@ -168,3 +168,7 @@ mirror!(
     /// What a ranking ranks: VENDOR (network-wide) or PARTNER (per program).
     RankingKind => entity::RankingKind { Vendor, Partner }
 );
+mirror!(
+    /// The kind of record an event or notification is about.
+    EventSubject => entity::Subject { Partner, Referral, Invoice, Organization, Task, ImportBatch }
+);

@@ -8,7 +8,7 @@ use super::{ids, principal, svc};
 use crate::error::AppError;
 use crate::service::imports::{self, PREVIEW_LIFETIME_MINUTES};
 
-pub struct ImportBatch(import_batch::Model);
+pub struct ImportBatch(pub import_batch::Model);
 
 /// A problem with one line (and column) of the file.
 #[derive(SimpleObject, serde::Deserialize)]
@@ -37,7 +37,7 @@ pub struct ImportRowPreview {
 
 #[Object]
 impl ImportBatch {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("ImportBatch", self.0.id)
     }
 

@@ -34,16 +34,6 @@ use crate::service::Ctx;
 pub use armor::Limits;
 pub use connection::PageInfo;
 
-/// An invoice's Relay global id.
-pub fn invoice_id(id: i64) -> String {
-    ids::encode("Invoice", id).0
-}
-
-/// A Relay global id's type and row id.
-pub fn parse_global_id(raw: &str) -> Option<(String, i64)> {
-    ids::parse(&async_graphql::ID(raw.to_owned()))
-}
-
 #[derive(MergedObject, Default)]
 pub struct Query(
     viewer::ViewerQuery,

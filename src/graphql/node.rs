@@ -2,13 +2,15 @@
 
 use async_graphql::{Context, ID, Interface, Object, Result};
 
+use super::billing::Invoice;
+use super::imports::ImportBatch;
 use super::organization::Organization;
-use super::partner::Partner;
+use super::partner::{Partner, Task};
 use super::program::Program;
 use super::referral::Referral;
 use super::{ids, principal, svc};
 use crate::error::AppError;
-use crate::service::{organizations, partners, programs, referrals};
+use crate::service::{billing, imports, organizations, partners, programs, referrals, tasks};
 
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
@@ -17,6 +19,9 @@ pub enum Node {
     Program(Program),
     Partner(Partner),
     Referral(Referral),
+    Invoice(Invoice),
+    Task(Task),
+    ImportBatch(ImportBatch),
 }
 
 #[derive(Default)]
@@ -33,6 +38,9 @@ impl NodeQuery {
             "Program" => Node::Program(Program(programs::get(ctxs, p, row).await?)),
             "Partner" => Node::Partner(Partner(partners::get(ctxs, p, row).await?)),
             "Referral" => Node::Referral(Referral(referrals::get(ctxs, p, row).await?)),
+            "Invoice" => Node::Invoice(Invoice(billing::get(ctxs, p, row).await?)),
+            "Task" => Node::Task(Task(tasks::get(ctxs, p, row).await?)),
+            "ImportBatch" => Node::ImportBatch(ImportBatch(imports::get(ctxs, p, row).await?)),
             _ => return Err(AppError::not_found("node").into()),
         })
     }

@@ -30,12 +30,12 @@ impl Notification {
 
     /// The record it is about, as a global id.
     async fn subject_id(&self) -> Option<ID> {
-        let kind = match self.0.subject.as_deref()? {
-            "PARTNER" => "Partner",
-            "TASK" => "Task",
-            other => other,
-        };
-        self.0.subject_id.map(|id| ids::encode(kind, id))
+        Some(ID(crate::ids::of_subject(self.0.subject?, self.0.subject_id?)))
+    }
+
+    /// The kind of record `subjectId` names.
+    async fn subject(&self) -> Option<super::enums::EventSubject> {
+        self.0.subject.map(Into::into)
     }
 
     async fn payload(&self) -> async_graphql::Json<serde_json::Value> {

@@ -198,11 +198,11 @@ impl PartnerContact {
     }
 }
 
-pub struct Task(task::Model);
+pub struct Task(pub task::Model);
 
 #[Object]
 impl Task {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("Task", self.0.id)
     }
 

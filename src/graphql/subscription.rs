@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
-use entity::notification;
+use entity::{Subject, notification};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -167,7 +167,7 @@ impl SubscriptionRoot {
         let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
         let kinds = f.kinds;
         let stream = events(ctx, move |p, n| {
-            n.subject.as_deref() == Some("REFERRAL")
+            n.subject == Some(Subject::Referral)
                 && visible_to(p, n)
                 && referral.is_none_or(|id| n.subject_id == Some(id))
                 && partner.is_none_or(|id| n.partner_id == Some(id))
@@ -186,7 +186,7 @@ impl SubscriptionRoot {
         let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
         let kinds = f.kinds;
         let stream = events(ctx, move |p, n| {
-            n.subject.as_deref() == Some("PARTNER")
+            n.subject == Some(Subject::Partner)
                 && visible_to(p, n)
                 && partner.is_none_or(|id| n.subject_id == Some(id))
                 && wanted(&kinds, n)

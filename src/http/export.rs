@@ -72,9 +72,7 @@ fn export_stream(
         .transpose()?;
     let id = |key: &str, kind: &str| {
         q.get(key)
-            .map(|v| {
-                crate::graphql::parse_global_id(v).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(|| bad(key))
-            })
+            .map(|v| crate::ids::parse(v).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(|| bad(key)))
             .transpose()
     };
     let time = |key: &str| {

@@ -34,7 +34,7 @@ pub async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: B
             StatusCode::OK,
             "application/json",
             &json!({
-                "invoiceId": crate::graphql::invoice_id(invoice.id),
+                "invoiceId": crate::ids::encode("Invoice", invoice.id),
                 "status": crate::domain::invoice_status::status_name(invoice.status),
             }),
         ),

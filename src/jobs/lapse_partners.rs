@@ -44,7 +44,7 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
         .iter()
         .map(|p| events::Event {
             kind: "PARTNER_LAPSED".into(),
-            subject: "PARTNER",
+            subject: Subject::Partner,
             subject_id: p.id,
             vendor_org_id: p.vendor_org_id,
             partner_id: Some(p.id),
@@ -56,7 +56,7 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
                 p.name,
                 p.last_lead_at.map(|t| t.to_rfc3339()).unwrap_or_default()
             ),
-            payload: serde_json::json!({ "partnerId": p.id, "status": "LAPSED" }),
+            payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": "LAPSED" }),
             job_run_id: Some(run.id),
             ..events::Event::default()
         })

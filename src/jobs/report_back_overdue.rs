@@ -49,15 +49,16 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
         .into_iter()
         .map(|(vendor, ids)| events::Event {
             kind: "REPORT_BACKS_OVERDUE".into(),
-            subject: "JOB_RUN",
-            subject_id: run.id,
+            // About the vendor's follow-up list, which the vendor can open.
+            subject: Subject::Organization,
+            subject_id: vendor,
             vendor_org_id: vendor,
             partner_visible: false,
             recipient_org_id: Some(vendor),
             message: format!("{} referrals are waiting for your report back", ids.len()),
             payload: serde_json::json!({
                 "count": ids.len(),
-                "referralIds": ids.iter().take(LISTED).collect::<Vec<_>>(),
+                "referralIds": ids.iter().take(LISTED).map(|id| crate::ids::encode("Referral", *id)).collect::<Vec<_>>(),
             }),
             job_run_id: Some(run.id),
             ..events::Event::default()

@@ -2,7 +2,7 @@
 //! and that was not yet reminded notifies its owner, once.
 
 use chrono::{DateTime, Utc};
-use entity::{job_run, task};
+use entity::{Subject, job_run, task};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
@@ -22,13 +22,17 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
         .iter()
         .map(|t| events::Event {
             kind: "TASK_DUE".into(),
-            subject: "TASK",
+            subject: Subject::Task,
             subject_id: t.id,
             vendor_org_id: t.vendor_org_id,
             partner_id: Some(t.partner_id),
             recipient_user_id: Some(t.owner_user_id),
             message: format!("Task due: {}", t.title),
-            payload: serde_json::json!({ "taskId": t.id, "partnerId": t.partner_id, "dueAt": t.due_at }),
+            payload: serde_json::json!({
+                "taskId": crate::ids::encode("Task", t.id),
+                "partnerId": crate::ids::encode("Partner", t.partner_id),
+                "dueAt": t.due_at,
+            }),
             job_run_id: Some(run.id),
             ..events::Event::default()
         })

@@ -207,14 +207,14 @@ impl Issue {
 fn notice(i: &invoice::Model, kind: &str, message: String) -> events::Event {
     events::Event {
         kind: kind.into(),
-        subject: "INVOICE",
+        subject: Subject::Invoice,
         subject_id: i.id,
         vendor_org_id: i.vendor_org_id,
         partner_visible: false,
         recipient_org_id: Some(i.vendor_org_id),
         message,
         payload: serde_json::json!({
-            "invoiceId": i.id, "currency": i.currency, "totalMinor": i.total_minor, "status": status_name(i.status),
+            "invoiceId": crate::ids::encode("Invoice", i.id), "currency": i.currency, "totalMinor": i.total_minor, "status": status_name(i.status),
         }),
         ..events::Event::default()
     }
@@ -248,7 +248,7 @@ pub struct PaymentReport {
 /// The payment gateway reports a payment or a failure; a report repeated
 /// changes nothing. The audit row's source is API.
 pub async fn record_payment(ctx: &Ctx, report: PaymentReport) -> AppResult<invoice::Model> {
-    let id = crate::graphql::parse_global_id(&report.invoice_id)
+    let id = crate::ids::parse(&report.invoice_id)
         .filter(|(kind, _)| kind == "Invoice")
         .map(|(_, id)| id)
         .or_else(|| report.invoice_id.trim().parse().ok())
@@ -357,15 +357,16 @@ async fn notify_partners_paid(tx: &DatabaseTransaction, i: &invoice::Model, now:
         let org: Option<i64> = row.try_get("", "partner_org_id")?;
         let event = events::Event {
             kind: "REWARDS_PAID_OUT".into(),
-            subject: "INVOICE",
-            subject_id: i.id,
+            // About the partnership: a partner cannot open the vendor's invoice.
+            subject: Subject::Partner,
+            subject_id: partner,
             vendor_org_id: i.vendor_org_id,
             partner_id: Some(partner),
             partner_org_id: org,
             partner_visible: true,
             recipient_org_id: org,
             message: "Your rewards were paid out".into(),
-            payload: serde_json::json!({ "invoiceId": i.id, "currency": i.currency }),
+            payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", partner), "currency": i.currency }),
             ..events::Event::default()
         };
         events::record(tx, event, now).await?;

@@ -48,7 +48,7 @@ async fn resolve(ctx: &Ctx, vendor: i64, key: &ReferralKey) -> AppResult<referra
     }
     let q = referral::Entity::find().filter(C::VendorOrgId.eq(vendor));
     let rows = if let Some(id) = &key.id {
-        match crate::graphql::parse_global_id(id) {
+        match crate::ids::parse(id) {
             Some((kind, row)) if kind == "Referral" => q.filter(C::Id.eq(row)).all(&ctx.db).await?,
             _ => q.filter(C::ReferenceId.eq(id.trim().to_ascii_uppercase())).all(&ctx.db).await?,
         }

@@ -69,7 +69,8 @@ pub async fn add_in(
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
     let note = write(tx, Some(principal), &referral, visibility, body, now).await?;
     if visibility == NoteVisibility::Shared {
-        referrals::notify(tx, Some(principal), &referral, "NOTE_ADDED", "A note was added", now).await?;
+        let message = format!("A note was added to referral {}", referral.reference_id);
+        referrals::notify(tx, Some(principal), &referral, "NOTE_ADDED", &message, Some(&note.body), now).await?;
     }
     Ok(note)
 }

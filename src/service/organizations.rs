@@ -99,13 +99,17 @@ pub async fn set_intake(
     };
     let event = events::Event {
         kind: if suspended { "INTAKE_SUSPENDED" } else { "INTAKE_RESUMED" }.into(),
-        subject: "ORGANIZATION",
+        subject: Subject::Organization,
         subject_id: org.id,
         vendor_org_id: org.id,
         partner_visible: false,
         recipient_org_id: Some(org.id),
         message,
-        payload: serde_json::json!({ "suspended": suspended, "reason": reason }),
+        payload: serde_json::json!({
+            "organizationId": crate::ids::encode("Organization", org.id),
+            "suspended": suspended,
+            "reason": reason,
+        }),
         ..events::Event::default()
     };
     events::record(&tx, event, now).await?;

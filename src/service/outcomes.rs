@@ -170,7 +170,7 @@ pub(super) async fn report_in(
         ),
         None => format!("Referral {} outcome: {}", updated.reference_id, outcome_name(req.outcome)),
     };
-    notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, now).await?;
+    notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, note.as_deref(), now).await?;
     Ok(updated)
 }
 

@@ -330,9 +330,10 @@ pub async fn apply_event(
 }
 
 /// Announces a partner change (outbox row, same transaction). The vendor's
-/// changes go to the linked partner organization; terms sent to a partner
-/// not yet linked go to its contact e-mail; the partner side's changes go to
-/// the vendor.
+/// changes go to the linked partner organization, or, while the partner is
+/// not linked, to its contact e-mail (all but its creation, which is the
+/// vendor's own bookkeeping: the partner hears first when terms are sent);
+/// the partner side's changes go to the vendor.
 async fn announce(
     db: &impl ConnectionTrait,
     principal: &Principal,
@@ -345,14 +346,14 @@ async fn announce(
         (Some(p.vendor_org_id), None)
     } else if p.partner_org_id.is_some() {
         (p.partner_org_id, None)
-    } else if kind == "PARTNER_TERMS_SENT" {
+    } else if kind != "PARTNER_CREATED" {
         (None, p.contact_email.clone())
     } else {
         (None, None)
     };
     let event = crate::events::Event {
         kind: kind.to_owned(),
-        subject: "PARTNER",
+        subject: Subject::Partner,
         subject_id: p.id,
         vendor_org_id: p.vendor_org_id,
         partner_id: Some(p.id),
@@ -361,7 +362,7 @@ async fn announce(
         recipient_org_id,
         recipient_email,
         message,
-        payload: serde_json::json!({ "partnerId": p.id, "status": status_name(p.status), "version": p.version }),
+        payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": status_name(p.status), "version": p.version }),
         ..crate::events::Event::default()
     };
     crate::events::record(db, event, now).await?;

@@ -256,7 +256,7 @@ async fn create_inbound(
     audit::record(&tx, change, actor, now).await?;
     rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
     let message = format!("New referral {}: {}", created.reference_id, created.lead_name);
-    notify(&tx, principal, &created, "REFERRAL_SUBMITTED", &message, now).await?;
+    notify(&tx, principal, &created, "REFERRAL_SUBMITTED", &message, None, now).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -292,6 +292,7 @@ pub(crate) async fn notify(
     r: &referral::Model,
     kind: &str,
     message: &str,
+    shared_note: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let partner = match r.partner_id {
@@ -309,7 +310,7 @@ pub(crate) async fn notify(
     };
     let event = events::Event {
         kind: kind.to_owned(),
-        subject: "REFERRAL",
+        subject: Subject::Referral,
         subject_id: r.id,
         vendor_org_id: r.vendor_org_id,
         partner_id: r.partner_id,
@@ -320,10 +321,12 @@ pub(crate) async fn notify(
         recipient_email,
         message: message.to_owned(),
         payload: serde_json::json!({
-            "referralId": r.id,
+            "referralId": crate::ids::encode("Referral", r.id),
             "referenceId": r.reference_id,
             "status": r.status.map(status_name),
             "stage": r.stage,
+            // Only a SHARED note travels with an event (both sides see it).
+            "note": shared_note,
         }),
         job_run_id: None,
     };
@@ -455,7 +458,7 @@ pub(super) async fn set_status_in(
     }
     rewards::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
-    notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, now).await?;
+    notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
     Ok(updated)
 }
 
@@ -529,7 +532,7 @@ pub(super) async fn set_stage_in(
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let message = format!("Referral {} moved to stage {stage_name}", updated.reference_id);
-    notify(tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, now).await?;
+    notify(tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, note.as_deref(), now).await?;
     Ok(updated)
 }
 
@@ -590,7 +593,7 @@ pub async fn edit(
         );
         audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
         let message = format!("Referral {} was updated with the requested information", updated.reference_id);
-        notify(&tx, Some(principal), &updated, "REFERRAL_INFO_SUPPLIED", &message, now).await?;
+        notify(&tx, Some(principal), &updated, "REFERRAL_INFO_SUPPLIED", &message, None, now).await?;
     }
     tx.commit().await?;
     Ok(updated)

@@ -47,13 +47,18 @@ pub async fn create(
     .await?)
 }
 
-pub async fn complete(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<task::Model> {
-    principal.require(&[Role::Vendor, Role::Admin])?;
-    let found = task::Entity::find_by_id(id)
+/// A task of the caller's vendor (any vendor for ADMIN); others are NOT_FOUND.
+pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<task::Model> {
+    task::Entity::find_by_id(id)
         .one(&ctx.db)
         .await?
-        .filter(|t| principal.is_admin() || principal.org_id == Some(t.vendor_org_id))
-        .ok_or_else(|| AppError::not_found("task"))?;
+        .filter(|t| principal.is_admin() || (principal.is_vendor_side() && principal.org_id == Some(t.vendor_org_id)))
+        .ok_or_else(|| AppError::not_found("task"))
+}
+
+pub async fn complete(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<task::Model> {
+    principal.require(&[Role::Vendor, Role::Admin])?;
+    let found = get(ctx, principal, id).await?;
     if found.completed_at.is_some() {
         return Ok(found);
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use entity::{ReferralStatus, RewardStatus, import_batch, program};
+use entity::{ReferralStatus, RewardStatus, Subject, import_batch, program};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, Iterable, QueryFilter};
 
 use super::read::parse_status;
@@ -255,13 +255,15 @@ async fn pages(tx: &DatabaseTransaction, batch_id: i64, touching: &[String]) -> 
 }
 
 /// One notice per partner organization whose referrals changed: a digest,
-/// not a message per row.
+/// not a message per row. It is about the recipient's own organization
+/// (the vendor's import batch is not the partner's to open).
 async fn digest(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
     let db = tx.get_database_backend();
+    let vendor = crate::service::organizations::vendor(tx, batch.vendor_org_id).await?;
     let sql = "SELECT partner_org_id, COUNT(*) AS n FROM import_row
                WHERE batch_id = $1 AND changes = $2 AND partner_org_id IS NOT NULL GROUP BY partner_org_id";
     for row in tx.query_all_raw(stmt(db, sql, vec![batch.id.into(), true.into()])).await? {
@@ -269,14 +271,14 @@ async fn digest(
         let count: i64 = row.try_get("", "n")?;
         let event = events::Event {
             kind: "REFERRALS_IMPORTED".into(),
-            subject: "IMPORT",
-            subject_id: batch.id,
+            subject: Subject::Organization,
+            subject_id: org,
             vendor_org_id: batch.vendor_org_id,
             partner_org_id: Some(org),
             partner_visible: true,
             recipient_org_id: Some(org),
-            message: format!("{count} of your referrals were updated"),
-            payload: serde_json::json!({ "importBatchId": batch.id, "updated": count }),
+            message: format!("{} updated {count} of your referrals", vendor.name),
+            payload: serde_json::json!({ "vendorName": vendor.name, "updated": count }),
             ..events::Event::default()
         };
         events::record(tx, event, now).await?;

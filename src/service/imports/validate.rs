@@ -43,7 +43,7 @@ struct Key<'a> {
 }
 
 fn relay_referral_id(raw: &str) -> Option<i64> {
-    match crate::graphql::parse_global_id(raw) {
+    match crate::ids::parse(raw) {
         Some((kind, id)) if kind == "Referral" => Some(id),
         _ => None,
     }
