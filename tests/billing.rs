@@ -157,7 +157,7 @@ async fn the_threshold_bills_at_once_and_a_void_invoice_gives_its_rewards_back()
     let w = world().await;
     let vendor_id =
         w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
-    let set = "mutation($v: ID!, $t: Int) { setBillingThreshold(vendorId: $v, thresholdMinor: $t) { billingThresholdMinor } }";
+    let set = "mutation($v: ID!, $t: MinorUnits) { setBillingThreshold(vendorId: $v, thresholdMinor: $t) { billingThresholdMinor } }";
     let bad = w.app.error(Some(&w.app.admin()), set, json!({ "v": vendor_id, "t": 0 })).await;
     assert_eq!(bad["extensions"]["code"], "VALIDATION");
     let data = w.app.ok(&w.app.admin(), set, json!({ "v": vendor_id, "t": 2500 })).await;

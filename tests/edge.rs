@@ -398,3 +398,58 @@ async fn a_lost_database_fails_fast_and_the_server_recovers_by_itself() {
     assert!(recovered, "the server serves again once the database is back");
     assert_eq!(app.client.get(format!("{}/readyz", app.base)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_and_prose_keeps_its_line_breaks() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let create = "mutation($n: String!) { createOrganization(name: $n, kind: VENDOR) { id } }";
+    for bad in ["Acme\u{0}Corp", "Acme\u{7}", "Acme\nCorp", "Acme\u{1b}[31m"] {
+        let error = app.error(Some(&admin), create, json!({ "n": bad })).await;
+        assert_eq!(error["extensions"]["code"], "VALIDATION", "{bad:?}: {error}");
+    }
+    // NUL is refused in any field, variable or literal, before anything runs.
+    let literal = "mutation { createOrganization(name: \"Acme\\u0000\", kind: VENDOR) { id } }";
+    assert_eq!(app.code(Some(&admin), literal, json!({})).await, "VALIDATION");
+    let search = "query($s: String) { referrals(filter: { search: $s }) { totalCount } }";
+    assert_eq!(app.code(Some(&admin), search, json!({ "s": "a\u{0}" })).await, "VALIDATION");
+
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
+    let q = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id } }";
+    let lead = json!({ "partnerId": partner, "lead": { "name": "Ann", "details": "Line one\r\n\tLine two" } });
+    let id = app.ok(&partner_user, q, json!({ "i": lead })).await["submitReferral"]["id"].clone();
+    let details = app.ok(&vendor, "query($id: ID!) { referral(id: $id) { details } }", json!({ "id": id })).await;
+    assert_eq!(details["referral"]["details"], "Line one\n\tLine two");
+    let note = "mutation($id: ID!, $b: String!) { addNote(referralId: $id, body: $b) { id } }";
+    assert_eq!(app.code(Some(&vendor), note, json!({ "id": id, "b": "bell\u{7}" })).await, "VALIDATION");
+    // A token whose claims hold control characters is not a valid token.
+    let bad_claims = app.token("VENDOR", Some(1), "dana\u{0}");
+    let (status, body) = app.post(Some(&bad_claims), "{ me { id } }", json!({})).await;
+    assert_eq!((status, &body["errors"][0]["extensions"]["code"]), (401, &json!("UNAUTHENTICATED")));
+}
+
+#[tokio::test]
+async fn currencies_are_iso_4217_and_money_is_64_bit() {
+    let app = spawn_app().await;
+    let (org, vendor, program) = app.vendor("Acme").await;
+    let q = "mutation($id: ID!, $c: String!) { updateProgram(id: $id, input: { currency: $c }) { currency } }";
+    assert_eq!(app.code(Some(&vendor), q, json!({ "id": program, "c": "ZZZ" })).await, "VALIDATION");
+    assert_eq!(app.code(Some(&vendor), q, json!({ "id": program, "c": "XAU" })).await, "VALIDATION");
+    assert_eq!(app.ok(&vendor, q, json!({ "id": program, "c": "kwd" })).await["updateProgram"]["currency"], "KWD");
+
+    // Four billion minor units round-trip as a number, beyond 32-bit Int.
+    let set = "mutation($v: ID!, $t: MinorUnits) { setBillingThreshold(vendorId: $v, thresholdMinor: $t) { billingThresholdMinor } }";
+    let vendor_id = referral_hub::ids::encode("Organization", org);
+    let data = app.ok(&app.admin(), set, json!({ "v": vendor_id, "t": 4_000_000_000_i64 })).await;
+    assert_eq!(data["setBillingThreshold"]["billingThresholdMinor"], json!(4_000_000_000_i64));
+    let data = app.ok(&app.admin(), set, json!({ "v": vendor_id, "t": "5000000000" })).await;
+    assert_eq!(data["setBillingThreshold"]["billingThresholdMinor"], json!(5_000_000_000_i64));
+    let too_big = app.error(Some(&app.admin()), set, json!({ "v": vendor_id, "t": 9_007_199_254_740_992_i64 })).await;
+    assert_eq!(too_big["extensions"]["code"], "VALIDATION");
+    let sdl = referral_hub::graphql::sdl();
+    assert!(
+        sdl.contains("totalMinor: MinorUnits!") && sdl.contains("saleAmountMinor: MinorUnits"),
+        "money is never Int"
+    );
+}

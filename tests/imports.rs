@@ -98,7 +98,7 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
          {a},,,QUALIFIED,Demo,Looks promising,,\n\
          R-NOPE99,,,QUALIFIED,,,,\n\
          ,,d@x.io,DENIED,,,,\n\
-         {c},EXT-c,,DENIED,,,,\n\
+         {c},EXT-d,,DENIED,,,,\n\
          {b},,,PENDING,,,,\n\
          ,EXT-f,,Maybe,,,12.345,\n\
          ,EXT-g,,REQUIRES_INFO,,,,\n\
@@ -123,10 +123,10 @@ async fn a_mixed_file_applies_the_valid_rows_and_reports_the_rest_by_line() {
     };
     assert!(at(3).contains("no referral R-NOPE99"), "{}", at(3));
     assert!(at(4).contains("2 referrals have this e-mail"), "{}", at(4));
-    assert!(at(5).contains("more than one key"), "{}", at(5));
+    assert!(at(5).contains("referralkey_ID and referralkey_externalid name different referrals"), "{}", at(5));
     assert!(at(6).contains("status: APPROVED → PENDING is not allowed: nothing changes after APPROVED"), "{}", at(6));
     assert!(
-        at(7).contains("status: not a status: Maybe") && at(7).contains("sale_amount: not an amount: 12.345"),
+        at(7).contains("status: not a status: Maybe") && at(7).contains("sale_amount: not an amount in USD: 12.345"),
         "{}",
         at(7)
     );
@@ -288,6 +288,18 @@ async fn real_world_csv_quirks_are_handled() {
 }
 
 #[tokio::test]
+async fn errors_name_spreadsheet_rows_after_multi_line_cells() {
+    let w = world().await;
+    let (a, b, c) = (&w.refs[0].1, &w.refs[1].1, &w.refs[2].1);
+    // Row 2 spans three file lines, row 3 two; row 4 has a bad status.
+    let csv =
+        format!("referralkey_ID,status,note\n{a},QUALIFIED,\"one\ntwo\nthree\"\n{b},QUALIFIED,\"x\ny\"\n\n{c},NOPE,\n");
+    let batch = w.preview(&csv).await;
+    assert_eq!(errors(&batch), vec![(5, Some("status".into()), errors(&batch)[0].2.clone())], "{batch:#}");
+    assert_eq!(batch["sample"][1]["row"], 3);
+}
+
+#[tokio::test]
 async fn unknown_columns_and_missing_keys_refuse_the_whole_file() {
     let w = world().await;
     let batch = w.preview(&format!("referralkey_ID,statsu\n{},APPROVED\n", w.refs[0].1)).await;
@@ -349,17 +361,6 @@ async fn another_vendors_referrals_are_unknown_and_partners_cannot_import() {
     assert_eq!(w.app.code(Some(&stranger), COMMIT, json!({ "id": mine["id"] })).await, "NOT_FOUND");
 }
 
-#[test]
-fn amounts_are_exact_decimals() {
-    use referral_hub::service::imports::parse_amount;
-    assert_eq!(parse_amount("1234.50"), Some(123_450));
-    assert_eq!(parse_amount("0.5"), Some(50));
-    assert_eq!(parse_amount("7"), Some(700));
-    for bad in ["12.345", "-1", "1,000", "abc", "", ".5"] {
-        assert_eq!(parse_amount(bad), None, "{bad}");
-    }
-}
-
 async fn export(app: &TestApp, token: &str, query: &str) -> (u16, String) {
     let res =
         app.client.get(format!("{}/export/referrals.csv?{query}", app.base)).bearer_auth(token).send().await.unwrap();
@@ -389,21 +390,24 @@ async fn an_export_reads_back_in_after_editing() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "referralkey_ID,status,stage,sale_amount,note,outcome,invalid_reason,external_id,lead_name,lead_email,lead_phone,lead_company,partner,payout_view,created_at,report_back_due_at"
+        "referralkey_ID,referralkey_externalid,status,stage,sale_amount,currency,outcome,invalid_reason,lead_name,lead_email,lead_phone,lead_company,partner,payout_view,created_at,report_back_due_at"
     );
     assert_eq!(lines.len(), 9, "a header and eight referrals");
-    assert!(lines[1].starts_with(&format!("{},QUALIFIED,,,,IN_PROGRESS,,", w.refs[0].1)), "{}", lines[1]);
-    assert!(lines[1].contains(",EXT-a,a,a@x.io,"), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with(&format!("{},EXT-a,QUALIFIED,,,USD,IN_PROGRESS,,a,a@x.io,", w.refs[0].1)),
+        "{}",
+        lines[1]
+    );
     // Filters apply.
     let (_, only) = export(&w.app, &w.vendor, "status=QUALIFIED").await;
     assert_eq!(only.lines().count(), 2);
-    // Edit: b → DENIED with a note, as an invalid duplicate; everything else
-    // as exported (a's IN_PROGRESS again is a no-op in a file).
+    // Edit: b → DENIED as an invalid duplicate; everything else as exported
+    // (a's IN_PROGRESS again is a no-op in a file).
     let edited: String = csv
         .lines()
         .map(|l| {
             if l.starts_with(&w.refs[1].1) {
-                l.replacen(",PENDING,,,,,,", ",DENIED,,,\"Duplicate, see a\",NO_SALE,DUPLICATE,", 1)
+                l.replacen(",PENDING,,,USD,,,", ",DENIED,,,USD,NO_SALE,DUPLICATE,", 1)
             } else {
                 l.to_owned()
             }
@@ -424,6 +428,52 @@ async fn an_export_reads_back_in_after_editing() {
     assert_eq!(overdue.lines().count(), 1 + 7);
     assert!(!overdue.contains(&w.refs[1].1));
     assert_eq!(export(&w.app, &w.vendor, "reportBackOverdue=maybe").await.0, 400);
+}
+
+#[tokio::test]
+async fn an_export_keyed_by_external_id_round_trips() {
+    let w = world().await;
+    let (_, csv) = export(&w.app, &w.vendor, "orderBy=LEAD_NAME&direction=ASC").await;
+    // Without the referralkey_ID column, c moved to QUALIFIED.
+    let edited: String = csv
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1.to_owned())
+        .map(|l| if l.starts_with("EXT-c,") { l.replacen(",PENDING,", ",QUALIFIED,", 1) } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(edited.starts_with("referralkey_externalid,status,"), "{edited}");
+    let batch = w.preview(&edited).await;
+    assert_eq!(errors(&batch), vec![]);
+    assert_eq!(w.commit(&batch).await["result"]["applied"], 1);
+    assert_eq!(w.status(2).await["status"], "QUALIFIED");
+}
+
+#[tokio::test]
+async fn exports_neutralize_formulas_and_write_amounts_by_currency() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Tokyo").await;
+    let q = "mutation($id: ID!) { updateProgram(id: $id, input: { currency: \"JPY\", rewardModel: COMMISSION, rewardBasisPoints: 1000, rewardTrigger: APPROVED }) { currency } }";
+    assert_eq!(app.ok(&vendor, q, json!({ "id": program })).await["updateProgram"]["currency"], "JPY");
+    let code = app.read_partner(&vendor, &app.partner(&vendor, &program, "Link", "LIVE").await, "referralCode").await;
+    let lead =
+        json!({ "name": "=HYPERLINK(\"http://evil.example\",\"x\")", "company": "@SUM(A1)", "phone": "+81 3 1234" });
+    let q = "mutation($c: String!, $l: LeadInput!) { submitReferralViaLink(code: $c, lead: $l) { referenceId } }";
+    let reference = app.ok(&vendor, q, json!({ "c": code["referralCode"], "l": lead })).await["submitReferralViaLink"]
+        ["referenceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sold = "mutation($k: ReferralKeyInput!) { updateReferral(key: $k, outcome: SOLD, saleAmountMinor: 123456) { status } }";
+    app.ok(&vendor, sold, json!({ "k": { "id": reference } })).await;
+    let (_, csv) = export(&app, &vendor, "").await;
+    let line = csv.lines().nth(1).unwrap();
+    assert!(line.contains(",123456,JPY,"), "JPY has no minor unit: {line}");
+    assert!(line.contains(r#""'=HYPERLINK(""http://evil.example"",""x"")""#), "{line}");
+    assert!(line.contains(",'@SUM(A1),") && line.contains(",'+81 3 1234,"), "{line}");
+    // Amounts are read by the currency too: 1234.5 is not yen.
+    let bad = format!("referralkey_ID,sale_amount\n{reference},1234.5\n");
+    let batch = app.ok(&vendor, PREVIEW, json!({ "csv": bad })).await["previewReferralImport"].clone();
+    assert!(batch["errors"][0]["message"].as_str().unwrap().contains("not an amount in JPY"), "{batch}");
 }
 
 #[tokio::test]

@@ -105,7 +105,7 @@ async fn partners_rank_by_valid_referrals_then_conversion_and_past_snapshots_sta
 #[tokio::test]
 async fn vendors_rank_by_average_paid_per_valid_referral_and_see_only_their_own_row() {
     let app = spawn_app().await;
-    let program_rule = "mutation($id: ID!, $a: Int!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: $a, rewardTrigger: APPROVED }) { id } }";
+    let program_rule = "mutation($id: ID!, $a: MinorUnits!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: $a, rewardTrigger: APPROVED }) { id } }";
     let mut vendors = Vec::new();
     for (name, amount) in [("Xeno", 1000), ("Yarn", 3000), ("Zinc", 500)] {
         let (_, token, program) = app.vendor(name).await;

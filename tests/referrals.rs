@@ -25,7 +25,7 @@ async fn world() -> World {
 
 const SUBMIT: &str = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) {
     id referenceId status source stage payoutView version partner { name status } } }";
-const SET_STATUS: &str = "mutation($id: ID!, $s: ReferralStatus!, $n: String, $a: Int, $v: Int, $o: String) {
+const SET_STATUS: &str = "mutation($id: ID!, $s: ReferralStatus!, $n: String, $a: MinorUnits, $v: Int, $o: String) {
     setReferralStatus(id: $id, status: $s, note: $n, saleAmountMinor: $a, expectedVersion: $v, overrideReason: $o) {
         status version payoutView } }";
 
@@ -72,7 +72,7 @@ impl World {
         self.app
             .ok(
                 &self.vendor,
-                "mutation($id: ID!, $a: Int!, $t: ReferralStatus!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: $a, rewardTrigger: $t }) { id } }",
+                "mutation($id: ID!, $a: MinorUnits!, $t: ReferralStatus!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: $a, rewardTrigger: $t }) { id } }",
                 json!({ "id": self.program, "a": amount, "t": trigger }),
             )
             .await;
@@ -392,7 +392,7 @@ async fn commissions_need_the_sale_amount_and_round_half_up() {
     assert_eq!(w.rewards(&w.vendor, &id).await["rewards"][0]["amountMinor"], 1235);
 
     // Recurring: one RECURRING commission per invoice, idempotent.
-    let record = "mutation($id: ID!, $r: String!, $a: Int!) { recordRecurringInvoice(id: $id, invoiceReference: $r, amountMinor: $a) { id kind amountMinor reference } }";
+    let record = "mutation($id: ID!, $r: String!, $a: MinorUnits!) { recordRecurringInvoice(id: $id, invoiceReference: $r, amountMinor: $a) { id kind amountMinor reference } }";
     assert_eq!(
         w.app.code(Some(&w.vendor), record, json!({ "id": id, "r": "INV-1", "a": 1000 })).await,
         "INVALID_TRANSITION"

@@ -120,6 +120,12 @@ pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> Ap
     {
         return Err(AppError::Unauthenticated("invalid token: role does not fit the organization".into()));
     }
+    // Claims become stored text: control characters (NUL above all, which
+    // PostgreSQL cannot store) make the token invalid.
+    let texts = [Some(claims.sub.as_str()), claims.name.as_deref(), claims.email.as_deref()];
+    if texts.iter().flatten().any(|t| t.chars().any(char::is_control)) {
+        return Err(AppError::Unauthenticated("invalid token: a claim contains control characters".into()));
+    }
     let user = provision(ctx, &claims.sub, org_id, role, claims.name.clone(), claims.email.clone()).await?;
     Ok(Some(Principal {
         user_id: user.id,

@@ -3,6 +3,7 @@
 //! API, the importer and the jobs all ask the same function.
 
 pub mod invoice_status;
+pub mod money;
 pub mod outcome;
 pub mod partner_status;
 pub mod referral_status;

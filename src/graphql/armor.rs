@@ -345,6 +345,44 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// No string of a request may hold NUL (U+0000): PostgreSQL cannot store
+/// it, and no field means it. Refused up front for every field, so no
+/// resolver can forget to (other control characters are each input's own
+/// rule, `service::required_text`).
+fn refuse_nul(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    use async_graphql::Value as ConstValue;
+    fn in_const(v: &ConstValue) -> bool {
+        match v {
+            ConstValue::String(s) => s.contains('\0'),
+            ConstValue::List(items) => items.iter().any(in_const),
+            ConstValue::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || in_const(v)),
+            _ => false,
+        }
+    }
+    fn in_set(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                // Literals only: variables are checked as variables.
+                f.node.arguments.iter().any(|(_, v)| {
+                    v.node.clone().into_const_with(|_| Ok::<_, ()>(ConstValue::Null)).is_ok_and(|c| in_const(&c))
+                }) || in_set(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(i) => in_set(&i.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    let in_doc = doc.operations.iter().any(|(_, op)| in_set(&op.node.selection_set.node))
+        || doc.fragments.values().any(|f| in_set(&f.node.selection_set.node));
+    if in_doc || variables.iter().any(|(_, v)| in_const(v)) {
+        let mut err = ServerError::new("strings must not contain NUL (U+0000)", None);
+        let mut ext = async_graphql::ErrorExtensionValues::default();
+        ext.set("code", "VALIDATION");
+        err.extensions = Some(ext);
+        return Err(err);
+    }
+    Ok(())
+}
+
 /// Whether every operation selects only introspection (`__schema`,
 /// `__type`, `__typename`), so its answer is the same for every caller.
 fn introspection_only(doc: &ExecutableDocument) -> bool {
@@ -431,6 +469,7 @@ impl Extension for ArmorRequest {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         self.limits.check(&doc)?;
+        refuse_nul(&doc, variables)?;
         if !introspection_only(&doc) {
             *self.key.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }

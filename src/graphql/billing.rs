@@ -8,7 +8,7 @@ use entity::{invoice, invoice_line};
 use super::connection::{Parts, connection};
 use super::enums::{InvoiceKind, InvoiceStatus};
 use super::organization::Organization;
-use super::{ids, principal, svc};
+use super::{MinorUnits, ids, principal, svc};
 use crate::domain::invoice_status::InvoiceEvent;
 use crate::service::billing;
 use crate::service::page::PageRequest;
@@ -46,8 +46,8 @@ impl Invoice {
     }
 
     /// The sum of the lines, in minor units (clawbacks are negative lines).
-    async fn total_minor(&self) -> i64 {
-        self.0.total_minor
+    async fn total_minor(&self) -> MinorUnits {
+        self.0.total_minor.into()
     }
 
     async fn line_count(&self) -> i32 {
@@ -117,8 +117,8 @@ impl InvoiceLine {
         self.0.partner_id.map(|p| ids::encode("Partner", p))
     }
 
-    async fn amount_minor(&self) -> i64 {
-        self.0.amount_minor
+    async fn amount_minor(&self) -> MinorUnits {
+        self.0.amount_minor.into()
     }
 
     /// False once the invoice is voided (its rewards can be billed again).
@@ -189,10 +189,11 @@ impl BillingMutation {
         &self,
         ctx: &Context<'_>,
         vendor_id: ID,
-        threshold_minor: Option<i64>,
+        threshold_minor: Option<MinorUnits>,
     ) -> Result<Organization> {
         let vendor = ids::decode("Organization", &vendor_id)?;
-        Ok(Organization(billing::set_threshold(svc(ctx), principal(ctx)?, vendor, threshold_minor).await?))
+        let threshold = threshold_minor.map(i64::from);
+        Ok(Organization(billing::set_threshold(svc(ctx), principal(ctx)?, vendor, threshold).await?))
     }
 }
 

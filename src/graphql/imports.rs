@@ -30,7 +30,7 @@ pub struct ImportRowPreview {
     pub stage_from: Option<String>,
     pub stage_to: Option<String>,
     pub note: Option<String>,
-    pub sale_amount_minor: Option<i64>,
+    pub sale_amount_minor: Option<super::MinorUnits>,
     /// False when the line leaves the referral as it is.
     pub changes: bool,
 }
@@ -79,7 +79,7 @@ impl ImportBatch {
                 stage_from: r.stage_from,
                 stage_to: r.stage_to,
                 note: r.note,
-                sale_amount_minor: r.sale_amount_minor,
+                sale_amount_minor: r.sale_amount_minor.map(Into::into),
                 changes: r.changes,
             })
             .collect())

@@ -18,6 +18,7 @@ mod partner;
 mod program;
 mod rankings;
 mod referral;
+mod scalars;
 mod subscription;
 mod viewer;
 mod webhook;
@@ -33,6 +34,7 @@ use crate::service::Ctx;
 
 pub use armor::Limits;
 pub use connection::PageInfo;
+pub use scalars::MinorUnits;
 
 #[derive(MergedObject, Default)]
 pub struct Query(

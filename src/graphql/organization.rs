@@ -31,8 +31,8 @@ impl Organization {
 
     /// A vendor is invoiced at once when its billable balance in a currency
     /// reaches this; null: at month end only.
-    async fn billing_threshold_minor(&self) -> Option<i64> {
-        self.0.billing_threshold_minor
+    async fn billing_threshold_minor(&self) -> Option<super::MinorUnits> {
+        self.0.billing_threshold_minor.map(Into::into)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -21,8 +21,8 @@ impl RewardRule<'_> {
     }
 
     /// FLAT amount in minor units of the program currency.
-    async fn amount_minor(&self) -> i64 {
-        self.0.reward_amount_minor
+    async fn amount_minor(&self) -> super::MinorUnits {
+        self.0.reward_amount_minor.into()
     }
 
     /// COMMISSION rate in basis points of the sale amount.
@@ -77,8 +77,8 @@ impl Program {
         self.0.hold_days
     }
 
-    async fn minimum_payout_minor(&self) -> i64 {
-        self.0.minimum_payout_minor
+    async fn minimum_payout_minor(&self) -> super::MinorUnits {
+        self.0.minimum_payout_minor.into()
     }
 
     /// Ordered stage names.
@@ -109,11 +109,11 @@ pub struct ProgramInput {
     pub acceptance_window_days: Option<i32>,
     pub report_back_days: Option<i32>,
     pub reward_model: Option<RewardModel>,
-    pub reward_amount_minor: Option<i64>,
+    pub reward_amount_minor: Option<super::MinorUnits>,
     pub reward_basis_points: Option<i32>,
     pub reward_trigger: Option<ReferralStatus>,
     pub hold_days: Option<i32>,
-    pub minimum_payout_minor: Option<i64>,
+    pub minimum_payout_minor: Option<super::MinorUnits>,
     pub stages: Option<Vec<String>>,
     pub default_stage_editor: Option<StageEditor>,
 }
@@ -127,11 +127,11 @@ impl From<ProgramInput> for ProgramSettings {
             acceptance_window_days: i.acceptance_window_days,
             report_back_days: i.report_back_days,
             reward_model: i.reward_model.map(Into::into),
-            reward_amount_minor: i.reward_amount_minor,
+            reward_amount_minor: i.reward_amount_minor.map(i64::from),
             reward_basis_points: i.reward_basis_points,
             reward_trigger: i.reward_trigger.map(Into::into),
             hold_days: i.hold_days,
-            minimum_payout_minor: i.minimum_payout_minor,
+            minimum_payout_minor: i.minimum_payout_minor.map(i64::from),
             stages: i.stages,
             default_stage_editor: i.default_stage_editor.map(Into::into),
         }

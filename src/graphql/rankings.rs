@@ -107,18 +107,18 @@ impl RankingRow {
     }
 
     /// Sale amounts of the approved referrals, minor units.
-    async fn revenue_minor(&self) -> i64 {
-        self.0.revenue_minor
+    async fn revenue_minor(&self) -> super::MinorUnits {
+        self.0.revenue_minor.into()
     }
 
     /// Vendors: the rewards of the valid referrals, net of clawbacks.
-    async fn paid_minor(&self) -> i64 {
-        self.0.paid_minor
+    async fn paid_minor(&self) -> super::MinorUnits {
+        self.0.paid_minor.into()
     }
 
     /// Vendors: `paidMinor / validReferrals`; null without valid referrals.
-    async fn avg_paid_per_valid_minor(&self) -> Option<i64> {
-        self.0.avg_paid_per_valid_minor
+    async fn avg_paid_per_valid_minor(&self) -> Option<super::MinorUnits> {
+        self.0.avg_paid_per_valid_minor.map(Into::into)
     }
 
     /// Vendors: referrals with an outcome or a final status, per 10,000.

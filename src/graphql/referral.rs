@@ -13,7 +13,7 @@ use super::enums::{
 };
 use super::partner::Partner;
 use super::program::Program;
-use super::{ids, loader, loaders, principal, svc};
+use super::{MinorUnits, ids, loader, loaders, principal, svc};
 use crate::error::{AppError, AppResult};
 use crate::ratelimit::{ClientIp, LinkLimits};
 use crate::service::notes::{self, TimelineItem};
@@ -107,8 +107,8 @@ impl Referral {
     }
 
     /// Sale amount in minor units (money field).
-    async fn sale_amount_minor(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
-        Ok(money(ctx, self.0.sale_amount_minor)?)
+    async fn sale_amount_minor(&self, ctx: &Context<'_>) -> Result<Option<MinorUnits>> {
+        Ok(money(ctx, self.0.sale_amount_minor.map(Into::into))?)
     }
 
     async fn currency(&self) -> &str {
@@ -233,8 +233,8 @@ impl Reward {
     }
 
     /// Minor units; negative for a CLAWBACK (money field).
-    async fn amount_minor(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
-        Ok(Some(money(ctx, self.0.amount_minor)?))
+    async fn amount_minor(&self, ctx: &Context<'_>) -> Result<Option<MinorUnits>> {
+        Ok(Some(money(ctx, self.0.amount_minor.into())?))
     }
 
     async fn currency(&self) -> &str {
@@ -439,7 +439,7 @@ pub struct ReportOutcomeInput {
     /// Shared with the partner.
     pub note: Option<String>,
     /// The sale amount in minor units (needed for SOLD in a COMMISSION program).
-    pub sale_amount_minor: Option<i64>,
+    pub sale_amount_minor: Option<MinorUnits>,
     pub expected_version: Option<i32>,
 }
 
@@ -636,7 +636,7 @@ impl ReferralMutation {
         id: ID,
         status: ReferralStatus,
         note: Option<String>,
-        sale_amount_minor: Option<i64>,
+        sale_amount_minor: Option<MinorUnits>,
         expected_version: Option<i32>,
         override_reason: Option<String>,
     ) -> Result<Referral> {
@@ -644,7 +644,7 @@ impl ReferralMutation {
         let req = StatusRequest {
             status: Some(status.into()),
             note,
-            sale_amount_minor,
+            sale_amount_minor: sale_amount_minor.map(i64::from),
             expected_version,
             override_reason,
             source: None,
@@ -663,7 +663,7 @@ impl ReferralMutation {
             invalid_reason: input.invalid_reason.map(Into::into),
             invalid_reason_text: input.invalid_reason_text,
             note: input.note,
-            sale_amount_minor: input.sale_amount_minor,
+            sale_amount_minor: input.sale_amount_minor.map(i64::from),
             expected_version: input.expected_version,
         };
         Ok(Referral(outcomes::report(svc(ctx), principal(ctx)?, id, req).await?))
@@ -702,12 +702,12 @@ impl ReferralMutation {
         ctx: &Context<'_>,
         id: ID,
         invoice_reference: String,
-        amount_minor: i64,
+        amount_minor: MinorUnits,
     ) -> Result<Reward> {
         let id = ids::decode("Referral", &id)?;
+        let amount = amount_minor.into();
         let reward =
-            referrals::record_recurring_invoice(svc(ctx), principal(ctx)?, id, &invoice_reference, amount_minor)
-                .await?;
+            referrals::record_recurring_invoice(svc(ctx), principal(ctx)?, id, &invoice_reference, amount).await?;
         Ok(Reward(reward))
     }
 
@@ -724,7 +724,7 @@ impl ReferralMutation {
         status: Option<String>,
         stage: Option<String>,
         note: Option<String>,
-        sale_amount_minor: Option<i64>,
+        sale_amount_minor: Option<MinorUnits>,
         outcome: Option<ReferralOutcome>,
         invalid_reason: Option<InvalidReason>,
         invalid_reason_text: Option<String>,
@@ -740,7 +740,7 @@ impl ReferralMutation {
                 status,
                 stage,
                 note,
-                sale_amount_minor,
+                sale_amount_minor: sale_amount_minor.map(i64::from),
                 outcome: outcome.map(Into::into),
                 invalid_reason: invalid_reason.map(Into::into),
                 invalid_reason_text,

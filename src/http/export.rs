@@ -88,7 +88,7 @@ fn export_stream(
         created_from: time("createdFrom")?,
         created_to: time("createdTo")?,
         payout_views,
-        search: q.get("search").cloned(),
+        search: crate::service::optional_text("search", q.get("search").map(String::as_str), 200)?,
         report_back_overdue: match q.get("reportBackOverdue").map(String::as_str) {
             None => None,
             Some("true") => Some(Overdue { overdue: true, as_of: ctx.now() }),

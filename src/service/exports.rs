@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use entity::{Role, partner, referral};
+use entity::{Role, partner, program, referral};
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -15,6 +15,7 @@ use super::Ctx;
 use super::page::PageRequest;
 use super::referrals::{self, ReferralFilter, ReferralSortField};
 use crate::auth::Principal;
+use crate::domain::money;
 use crate::domain::outcome::outcome_name;
 use crate::domain::referral_status::status_name;
 use crate::error::{AppError, AppResult};
@@ -22,16 +23,20 @@ use crate::service::outcomes::invalid_reason_name;
 
 const PAGE: u64 = 1000;
 
-/// Columns in file order. The importer reads the first seven.
+/// Columns in file order. The importer reads the editable ones (`status`,
+/// `stage`, `sale_amount`, `outcome`, `invalid_reason`) and both keys (a
+/// line's keys must name the same referral); the rest are read-only there.
+/// There is no `note` column: an export has no new note to add, and the
+/// importer adds one for every non-empty `note` cell.
 pub const HEADER: [&str; 16] = [
     "referralkey_ID",
+    "referralkey_externalid",
     "status",
     "stage",
     "sale_amount",
-    "note",
+    "currency",
     "outcome",
     "invalid_reason",
-    "external_id",
     "lead_name",
     "lead_email",
     "lead_phone",
@@ -42,17 +47,24 @@ pub const HEADER: [&str; 16] = [
     "report_back_due_at",
 ];
 
-/// Minor units as an exact decimal in major units.
-pub fn format_amount(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
-}
-
+/// One CSV line. A cell a spreadsheet would run as a formula (one starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV
+/// injection) gets a leading `'`, which spreadsheets show as text; the
+/// importer takes it off again. Lead names come from anonymous referral
+/// links, so this is not hypothetical.
 fn csv_line(values: &[&str]) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let _ = writer.write_record(values);
+    let cells: Vec<_> = values.iter().map(|v| neutralize(v)).collect();
+    let _ = writer.write_record(cells.iter().map(|c| c.as_bytes()));
     writer.into_inner().unwrap_or_default()
 }
+
+fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) { format!("'{cell}").into() } else { cell.into() }
+}
+
+/// What starts a formula in a spreadsheet.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 struct State {
     ctx: Ctx,
@@ -117,32 +129,42 @@ async fn next_page(s: &mut State) -> AppResult<Bytes> {
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
+    let program_ids: Vec<i64> = rows.items.iter().map(|(_, r)| r.program_id).collect();
+    let currencies: HashMap<i64, String> = program::Entity::find()
+        .filter(program::Column::Id.is_in(program_ids))
+        .all(&s.ctx.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.currency))
+        .collect();
     let money = may_see_money(&s.principal);
     let mut out = Vec::new();
     for (_, r) in &rows.items {
-        out.extend(csv_line(&line(r, &names, money).iter().map(String::as_str).collect::<Vec<_>>()));
+        let currency = currencies.get(&r.program_id).map_or("", String::as_str);
+        out.extend(csv_line(&line(r, &names, currency, money).iter().map(String::as_str).collect::<Vec<_>>()));
     }
     Ok(Bytes::from(out))
 }
 
-fn line(r: &referral::Model, partners: &HashMap<i64, String>, money: bool) -> Vec<String> {
+fn line(r: &referral::Model, partners: &HashMap<i64, String>, currency: &str, money: bool) -> Vec<String> {
     let mut v = vec![
         r.reference_id.clone(),
+        r.external_id.clone().unwrap_or_default(),
         r.status.map(status_name).unwrap_or_default().to_owned(),
         r.stage.clone().unwrap_or_default(),
     ];
     if money {
-        v.push(r.sale_amount_minor.map(format_amount).unwrap_or_default());
+        let exponent = money::exponent_or_default(currency);
+        v.push(r.sale_amount_minor.map(|m| money::format_minor(m, exponent)).unwrap_or_default());
     }
+    v.push(currency.to_owned());
     let invalid = r.invalid_reason.map(|why| match &r.invalid_reason_text {
         Some(text) => format!("{}: {text}", invalid_reason_name(why)),
         None => invalid_reason_name(why).to_owned(),
     });
     v.extend([
-        String::new(),
         r.outcome.map(outcome_name).unwrap_or_default().to_owned(),
         invalid.unwrap_or_default(),
-        r.external_id.clone().unwrap_or_default(),
         r.lead_name.clone(),
         r.lead_email.clone().unwrap_or_default(),
         r.lead_phone.clone().unwrap_or_default(),

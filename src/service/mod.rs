@@ -76,24 +76,51 @@ impl Ctx {
     }
 }
 
-/// Trims a required text input and checks its length.
+/// Trims a required one-line text input (a name, a title, an id) and checks
+/// its length. Control characters — NUL, line breaks, tabs, escapes — are
+/// refused: PostgreSQL cannot store NUL, and none belongs in a name.
 pub fn required_text(field: &str, value: &str, max: usize) -> crate::error::AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(crate::error::AppError::validation(field, format!("{field} must not be empty")));
-    }
-    if value.chars().count() > max {
-        return Err(crate::error::AppError::validation(field, format!("{field} must be at most {max} characters")));
-    }
-    Ok(value.to_owned())
+    checked(field, value.trim(), max, false)
 }
 
-/// Trims an optional text input; blank becomes None.
+/// Trims an optional one-line text input; blank becomes None.
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> crate::error::AppResult<Option<String>> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => required_text(field, v, max).map(Some),
+        Some(v) => checked(field, v, max, false).map(Some),
     }
+}
+
+/// Trims a required free-text input (a note, details, a reason): line breaks
+/// (CRLF stored as LF) and tabs are kept, other control characters refused.
+pub fn required_prose(field: &str, value: &str, max: usize) -> crate::error::AppResult<String> {
+    checked(field, &value.trim().replace("\r\n", "\n"), max, true)
+}
+
+/// Trims an optional free-text input; blank becomes None.
+pub fn optional_prose(field: &str, value: Option<&str>, max: usize) -> crate::error::AppResult<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => required_prose(field, v, max).map(Some),
+    }
+}
+
+fn checked(field: &str, value: &str, max: usize, prose: bool) -> crate::error::AppResult<String> {
+    use crate::error::AppError;
+    if value.is_empty() {
+        return Err(AppError::validation(field, format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(AppError::validation(field, format!("{field} must be at most {max} characters")));
+    }
+    if let Some(c) = value.chars().find(|&c| c.is_control() && !(prose && matches!(c, '\n' | '\t'))) {
+        let allowed = if prose { " (line breaks and tabs are fine)" } else { "" };
+        return Err(AppError::validation(
+            field,
+            format!("{field} must not contain control characters such as U+{:04X}{allowed}", c as u32),
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// A light e-mail syntax check: one `@`, a dot in the domain, no spaces.

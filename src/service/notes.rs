@@ -9,7 +9,7 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 
-use super::{Ctx, audit, referrals, required_text};
+use super::{Ctx, audit, referrals, required_prose};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
@@ -22,7 +22,7 @@ pub async fn write(
     body: &str,
     now: DateTime<Utc>,
 ) -> AppResult<note::Model> {
-    let body = required_text("body", body, 10_000)?;
+    let body = required_prose("body", body, 10_000)?;
     Ok(note::ActiveModel {
         referral_id: Set(referral.id),
         vendor_org_id: Set(referral.vendor_org_id),

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor, Change};
-use super::{Ctx, optional_text, required_text};
+use super::{Ctx, optional_prose, required_text};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::events;
@@ -70,7 +70,7 @@ pub async fn set_intake(
     reason: Option<&str>,
 ) -> AppResult<organization::Model> {
     principal.require(&[Role::Admin])?;
-    let reason = optional_text("reason", reason, 1_000)?;
+    let reason = optional_prose("reason", reason, 1_000)?;
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
     let current = vendor(&tx, vendor_id).await?;

@@ -14,7 +14,7 @@ use super::audit::{self, Actor};
 use super::referrals::{
     bump, get_after_change, inbound_status, lock, notify, program_of, require_vendor_staff, status_change,
 };
-use super::{Ctx, notes, optional_text, rewards};
+use super::{Ctx, notes, optional_prose, rewards};
 use crate::auth::Principal;
 use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
 use crate::domain::referral_status::status_name;
@@ -53,8 +53,8 @@ pub fn check_invalid_reason(
         return Err(("invalidReason", "only a NO_SALE referral is marked invalid".into()));
     }
     let text = text.map(str::trim).filter(|t| !t.is_empty());
-    if text.is_some_and(|t| t.chars().count() > 500) {
-        return Err(("invalidReasonText", "invalidReasonText must be at most 500 characters".into()));
+    if let Some(t) = text {
+        super::required_prose("invalidReasonText", t, 500).map_err(|e| ("invalidReasonText", e.message()))?;
     }
     match (reason, text) {
         (Some(InvalidReason::Other), None) => {
@@ -93,7 +93,7 @@ pub(super) async fn report_in(
 ) -> AppResult<referral::Model> {
     let reason_text = check_invalid_reason(req.outcome, req.invalid_reason, req.invalid_reason_text.as_deref())
         .map_err(|(field, message)| AppError::validation(field, message))?;
-    let note = optional_text("note", req.note.as_deref(), 10_000)?;
+    let note = optional_prose("note", req.note.as_deref(), 10_000)?;
     if req.sale_amount_minor.is_some_and(|a| a < 0) {
         return Err(AppError::validation("saleAmountMinor", "saleAmountMinor must not be negative"));
     }

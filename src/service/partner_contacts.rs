@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{Ctx, partners, required_text};
+use super::{Ctx, partners, required_prose};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
@@ -27,7 +27,7 @@ pub async fn log(
     summary: &str,
     contacted_at: Option<DateTime<Utc>>,
 ) -> AppResult<partner_contact::Model> {
-    let summary = required_text("summary", summary, 5000)?;
+    let summary = required_prose("summary", summary, 5000)?;
     let now = ctx.now();
     let contacted_at = contacted_at.map(crate::clock::truncate).unwrap_or(now);
     if contacted_at > now {

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
-use super::{Ctx, optional_email, optional_text, required_text};
+use super::{Ctx, optional_email, optional_prose, optional_text, required_text};
 use crate::auth::Principal;
 use crate::domain::partner_status::{self, Decision, Facts, PartnerEvent, Refusal, status_name};
 use crate::error::{AppError, AppResult};
@@ -277,7 +277,7 @@ pub async fn apply_event(
     if !event.is_manual() {
         return Err(AppError::Forbidden(format!("{} happens automatically", event.name())));
     }
-    let reason = optional_text("reason", reason, 500)?;
+    let reason = optional_prose("reason", reason, 500)?;
     if event == PartnerEvent::Archive && reason.is_none() {
         return Err(AppError::validation("reason", "archiving needs a reason"));
     }

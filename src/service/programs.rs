@@ -135,8 +135,8 @@ fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
     }
     if let Some(currency) = s.currency {
         let currency = currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(AppError::validation("currency", "currency must be an ISO 4217 code such as USD"));
+        if crate::domain::money::exponent(&currency).is_none() {
+            return Err(AppError::validation("currency", "currency must be an ISO 4217 currency code such as USD"));
         }
         m.currency = Set(currency);
     }

@@ -18,7 +18,9 @@ use sea_orm::{
 
 use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
-use super::{Ctx, contains_pattern, notes, optional_email, optional_text, partners, required_text, rewards};
+use super::{
+    Ctx, contains_pattern, notes, optional_email, optional_prose, optional_text, partners, required_text, rewards,
+};
 use crate::auth::Principal;
 use crate::domain::outcome::ReportBack;
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
@@ -101,7 +103,7 @@ fn validate_lead(lead: &Lead, name_required: bool) -> AppResult<Lead> {
         email: optional_email("lead.email", lead.email.as_deref())?,
         phone: optional_text("lead.phone", lead.phone.as_deref(), 50)?,
         company: optional_text("lead.company", lead.company.as_deref(), 200)?,
-        details: optional_text("lead.details", lead.details.as_deref(), 10_000)?,
+        details: optional_prose("lead.details", lead.details.as_deref(), 10_000)?,
     })
 }
 
@@ -403,8 +405,8 @@ pub(super) async fn set_status_in(
     now: DateTime<Utc>,
 ) -> AppResult<referral::Model> {
     let to = req.status.ok_or_else(|| AppError::validation("status", "status is required"))?;
-    let note = optional_text("note", req.note.as_deref(), 10_000)?;
-    let override_reason = optional_text("overrideReason", req.override_reason.as_deref(), 1_000)?;
+    let note = optional_prose("note", req.note.as_deref(), 10_000)?;
+    let override_reason = optional_prose("overrideReason", req.override_reason.as_deref(), 1_000)?;
     if let Some(amount) = req.sale_amount_minor
         && amount < 0
     {
@@ -491,7 +493,7 @@ pub(super) async fn set_stage_in(
     expected_version: Option<i32>,
     now: DateTime<Utc>,
 ) -> AppResult<referral::Model> {
-    let note = optional_text("note", note, 10_000)?;
+    let note = optional_prose("note", note, 10_000)?;
     let current = lock(tx, principal, id, expected_version).await?;
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
     let program = program_of(tx, &current).await?;

@@ -24,7 +24,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-pub use read::{parse_amount, parse_status};
+pub use read::parse_status;
 
 use super::Ctx;
 use crate::auth::Principal;

@@ -105,21 +105,6 @@ pub(super) fn parse_invalid_reason(raw: &str) -> Option<(InvalidReason, Option<S
     Some((reason, text.filter(|t| !t.is_empty())))
 }
 
-/// Exact decimal in major units ("1234.50") to minor units; never floats.
-pub fn parse_amount(raw: &str) -> Option<i64> {
-    let raw = raw.trim();
-    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || frac.len() > 2
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let cents: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
-}
-
 /// Whether a header is one of the export's columns that describe the
 /// referral but are not edited by an import (or `updated_at`): ignored, so
 /// that an exported file reads back in. The import's own columns are
@@ -127,6 +112,15 @@ pub fn parse_amount(raw: &str) -> Option<i64> {
 fn read_only(header: &str) -> bool {
     let h = header.trim();
     h.eq_ignore_ascii_case("updated_at") || crate::service::exports::HEADER.iter().any(|c| c.eq_ignore_ascii_case(h))
+}
+
+/// A cell as it was before the export kept a spreadsheet from running it as
+/// a formula (`exports::csv_line`): `'=…` reads as `=…`.
+fn unneutralize(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(crate::service::exports::FORMULA_STARTS) => rest,
+        _ => cell,
+    }
 }
 
 /// One non-blank line of the file.
@@ -146,7 +140,12 @@ impl Line {
 
 /// An open file whose header has been read.
 pub(super) struct Sheet<'a> {
-    records: csv::StringRecordsIntoIter<&'a [u8]>,
+    text: &'a [u8],
+    reader: csv::Reader<&'a [u8]>,
+    record: csv::StringRecord,
+    /// Line breaks inside quoted cells so far: a spreadsheet shows such a
+    /// cell in one row, so a row is its file line less these.
+    folded: u64,
     columns: Vec<Option<Col>>,
     /// Lines read so far, blank ones excluded.
     pub lines: usize,
@@ -158,12 +157,14 @@ impl<'a> Sheet<'a> {
     /// refuses the whole file.
     pub fn open(text: &'a str) -> Result<Sheet<'a>, Vec<RowError>> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+        // Cells are trimmed here, not by the reader, so that line breaks at
+        // the edge of a quoted cell are still counted (see `next_chunk`).
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
         let headers =
             reader.headers().map_err(|e| vec![err(1, None, format!("the header cannot be read: {e}"))])?.clone();
         let mut columns = Vec::new();
         let mut errors = Vec::new();
-        for h in headers.iter() {
+        for h in headers.iter().map(str::trim) {
             match Col::parse(h) {
                 Some(c) if columns.contains(&Some(c)) => errors.push(err(1, Some(h), "this column appears twice")),
                 Some(c) => columns.push(Some(c)),
@@ -181,7 +182,15 @@ impl<'a> Sheet<'a> {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Sheet { records: reader.into_records(), columns, lines: 0, done: false })
+        Ok(Sheet {
+            text: text.as_bytes(),
+            reader,
+            record: csv::StringRecord::new(),
+            folded: 0,
+            columns,
+            lines: 0,
+            done: false,
+        })
     }
 
     /// Up to `n` more lines; empty when the file is done. A line that cannot
@@ -189,27 +198,45 @@ impl<'a> Sheet<'a> {
     pub fn next_chunk(&mut self, n: usize, errors: &mut Vec<RowError>) -> Vec<Line> {
         let mut chunk = Vec::with_capacity(n.min(1024));
         while !self.done && chunk.len() < n {
-            let record = match self.records.next() {
-                None => break,
-                Some(Ok(record)) => record,
-                Some(Err(e)) => {
-                    errors.push(err(e.position().map_or(0, |p| p.line() as i32), None, e.to_string()));
+            match self.reader.read_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    errors.push(err(line.saturating_sub(self.folded) as i32, None, e.to_string()));
                     self.done = true;
                     break;
                 }
-            };
-            if record.iter().all(str::is_empty) {
+            }
+            // The record's last line is where the reader stopped (before the
+            // line break it consumed, if any); its first line is that less the
+            // line breaks inside its cells. Blank lines before it are rows too.
+            let end = self.reader.position();
+            let terminated = end.byte() > 0 && self.text.get(end.byte() as usize - 1) == Some(&b'\n');
+            let last = end.line() - u64::from(terminated);
+            let inside: u64 = self.record.iter().map(|cell| cell.matches('\n').count() as u64).sum();
+            let row = last.saturating_sub(inside).saturating_sub(self.folded) as i32;
+            self.folded += inside;
+            let record = &self.record;
+            if record.iter().all(|cell| cell.trim().is_empty()) {
                 continue;
             }
             let mut cells: [Option<String>; COLUMNS] = Default::default();
+            let mut refused = false;
             for (col, value) in self.columns.iter().zip(record.iter()) {
-                if let Some(col) = col
-                    && !value.is_empty()
-                {
+                let value = unneutralize(value.trim());
+                let Some(col) = col else { continue };
+                if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+                    errors.push(err(row, Some(col.name()), "control characters (such as NUL) are not allowed"));
+                    refused = true;
+                } else if !value.is_empty() {
                     cells[*col as usize] = Some(value.to_owned());
                 }
             }
-            chunk.push(Line { row: record.position().map_or(0, |p| p.line() as i32), cells });
+            if refused {
+                continue;
+            }
+            chunk.push(Line { row, cells });
         }
         self.lines += chunk.len();
         chunk

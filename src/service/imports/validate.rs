@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use entity::{Direction, InvalidReason, ReferralOutcome, ReferralStatus, RewardModel, StageEditor, program};
 use sea_orm::ConnectionTrait;
 
-use super::read::{Col, Line, parse_amount, parse_invalid_reason, parse_outcome, parse_status};
+use super::read::{Col, Line, parse_invalid_reason, parse_outcome, parse_status};
 use super::{RowError, err};
 use crate::db::{Bulk, bulk_rows_per_statement, json_rows_select, read_json_rows, stmt, stored_bool, stored_enum};
+use crate::domain::money;
 use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
 use crate::domain::referral_status::{self, Decision, Facts, status_name};
 use crate::domain::stage::{self, Side, StageRefusal};
@@ -32,6 +33,10 @@ pub(super) struct Match {
     version: i32,
     partner_org_id: Option<i64>,
     stage_editor: Option<StageEditor>,
+    /// Its keys, to check that a line's other keys name it too.
+    reference_id: String,
+    external_id: Option<String>,
+    lead_email: Option<String>,
 }
 
 /// A key as the look-up statement takes it.
@@ -50,13 +55,12 @@ fn relay_referral_id(raw: &str) -> Option<i64> {
 }
 
 /// The one key a line gives, as the look-up takes it; `None` when the line
-/// gives no key or more than one (validation reports those).
+/// gives no key (validation reports it). With several keys the first of
+/// `Col::KEYS` finds the referral, and validation checks that the others
+/// name the same one (an exported file carries both `referralkey_ID` and
+/// `referralkey_externalid`).
 fn key_of(line: &Line) -> Option<Key<'_>> {
-    let mut given = Col::KEYS.into_iter().filter_map(|c| line.get(c).map(|v| (c, v)));
-    let (col, value) = given.next()?;
-    if given.next().is_some() {
-        return None;
-    }
+    let (col, value) = Col::KEYS.into_iter().find_map(|c| line.get(c).map(|v| (c, v)))?;
     let row = line.row;
     Some(match col {
         Col::KeyId => match relay_referral_id(value) {
@@ -114,7 +118,8 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
         json_rows_select(
             backend,
             "m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage, r.sale_amount_minor,
-             r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor"
+             r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor,
+             r.reference_id, r.external_id, r.lead_email"
         ),
     );
     let mut values = bulk.values;
@@ -140,6 +145,9 @@ type MatchTuple = (
     i32,
     Option<i64>,
     Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
 );
 
 impl TryFrom<MatchTuple> for Match {
@@ -160,6 +168,9 @@ impl TryFrom<MatchTuple> for Match {
             version,
             org,
             editor,
+            reference_id,
+            external_id,
+            lead_email,
         ) = t;
         Ok(Match {
             line,
@@ -175,6 +186,9 @@ impl TryFrom<MatchTuple> for Match {
             version,
             partner_org_id: org,
             stage_editor: stored_enum(editor)?,
+            reference_id,
+            external_id,
+            lead_email,
         })
     }
 }
@@ -237,9 +251,14 @@ impl Validator<'_> {
             f.fail(Some(Col::Note), "note must be at most 10000 characters".into());
         }
         let sale = line.get(Col::SaleAmount).and_then(|v| {
-            let amount = parse_amount(v);
+            let exponent = money::exponent_or_default(&program.currency);
+            let amount = money::parse_major(v, exponent);
             if amount.is_none() {
-                f.fail(Some(Col::SaleAmount), format!("not an amount: {v} (use major units like 1234.50)"));
+                let example = money::format_minor(123_450, exponent);
+                f.fail(
+                    Some(Col::SaleAmount),
+                    format!("not an amount in {}: {v} (use major units like {example})", program.currency),
+                );
             }
             amount
         });
@@ -310,23 +329,9 @@ impl Validator<'_> {
     /// exactly one key, one match, and no earlier line for the referral.
     fn target<'m>(&mut self, line: &Line, matches: &'m [Match], f: &mut Fails) -> Option<(&'m Match, Col)> {
         let given: Vec<Col> = Col::KEYS.into_iter().filter(|c| line.get(*c).is_some()).collect();
-        let key = match given.as_slice() {
-            [one] => *one,
-            [] => {
-                f.fail(
-                    None,
-                    "no key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email".into(),
-                );
-                return None;
-            }
-            _ => {
-                f.fail(
-                    None,
-                    "more than one key: give exactly one of referralkey_ID, referralkey_externalid, referralkey_email"
-                        .into(),
-                );
-                return None;
-            }
+        let Some(&key) = given.first() else {
+            f.fail(None, "no key: give one of referralkey_ID, referralkey_externalid, referralkey_email".into());
+            return None;
         };
         let value = line.get(key).unwrap_or_default();
         let r = match matches {
@@ -343,11 +348,27 @@ impl Validator<'_> {
                 return None;
             }
         };
+        if let Some(other) = given[1..].iter().find(|c| !names(r, **c, line.get(**c).unwrap_or_default())) {
+            f.fail(Some(*other), format!("{} and {} name different referrals: give one key", key.name(), other.name()));
+            return None;
+        }
         if let Some(first) = self.seen.insert(r.id, line.row) {
             f.fail(Some(key), format!("line {first} already updates this referral"));
             return None;
         }
         Some((r, key))
+    }
+}
+
+/// Whether a key cell names the referral.
+fn names(r: &Match, col: Col, value: &str) -> bool {
+    match col {
+        Col::KeyId => match relay_referral_id(value) {
+            Some(id) => id == r.id,
+            None => value.eq_ignore_ascii_case(&r.reference_id),
+        },
+        Col::KeyExternal => r.external_id.as_deref() == Some(value),
+        _ => r.lead_email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(value)),
     }
 }
 
