@@ -73,10 +73,20 @@ async fn every_kind_of_bad_token_is_unauthenticated() {
         ("unknown organization", sign(Algorithm::HS256, &with("org", json!("999999")))),
         ("role that does not fit the organization", sign(Algorithm::HS256, &with("role", json!("PARTNER")))),
         ("not a JWT", "hello".to_owned()),
+        ("a refresh token's type", {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some("refresh+jwt".into());
+            jsonwebtoken::encode(&header, &good, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+        }),
     ];
     for (what, token) in cases {
         assert_eq!(me_code(&app, &token).await, (401, "UNAUTHENTICATED".to_owned()), "{what}");
     }
+    // RFC 9068 access tokens are welcome.
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    let access = jsonwebtoken::encode(&header, &good, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    assert_eq!(me_code(&app, &access).await.1, "none");
     // Time is the injected clock's: the same token expires when the clock moves.
     let token = sign(Algorithm::HS256, &good);
     app.clock.advance(Duration::hours(2));

@@ -176,6 +176,9 @@ async fn the_threshold_bills_at_once_and_a_void_invoice_gives_its_rewards_back()
     let refused = w.admin_move("markInvoicePaid", &inv["id"], "").await.unwrap_err();
     assert_eq!(refused["extensions"]["code"], "INVALID_TRANSITION");
     assert_eq!(w.admin_move("reopenInvoice", &inv["id"], "").await.unwrap()["status"], "OPEN");
+    // Reopening an OPEN invoice is refused, not a silent no-op.
+    let again = w.admin_move("reopenInvoice", &inv["id"], "").await.unwrap_err();
+    assert_eq!(again["extensions"]["code"], "INVALID_TRANSITION", "{again}");
     let void = w.admin_move("voidInvoice", &inv["id"], ", reason: \"wrong terms\"").await.unwrap();
     assert_eq!(void["status"], "VOID");
     assert!(void["lines"]["edges"].as_array().unwrap().iter().all(|l| l["node"]["live"] == false));
@@ -252,7 +255,10 @@ async fn the_payment_gateway_reports_through_a_signed_webhook() {
     let (status, body) = report(&w.app, paid.clone(), SECRET).await;
     assert_eq!((status, &body["errors"][0]["extensions"]["code"]), (409, &json!("INVALID_TRANSITION")), "{body}");
     w.admin_move("reopenInvoice", &inv["id"], "").await.unwrap();
-    let (status, body) = report(&w.app, paid.clone(), SECRET).await;
+    // The invoice's number, as a JSON number, names it as well as its id.
+    let number = referral_hub::ids::decode("Invoice", inv["id"].as_str().unwrap()).unwrap();
+    let by_number = json!({ "invoiceId": number, "status": "PAID", "reference": "ch_123" });
+    let (status, body) = report(&w.app, by_number, SECRET).await;
     assert_eq!((status, &body["status"]), (200, &json!("PAID")), "{body}");
     assert_eq!(report(&w.app, paid, SECRET).await.0, 200, "a repeated report is a no-op");
     let q = "query($id: ID!) { invoice(id: $id) { status paymentReference failureReason } }";

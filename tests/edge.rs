@@ -453,3 +453,13 @@ async fn currencies_are_iso_4217_and_money_is_64_bit() {
         "money is never Int"
     );
 }
+
+#[test]
+fn run_job_help_lists_every_job() {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_referral-hub")).args(["run-job", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for job in referral_hub::jobs::JobName::ALL {
+        assert!(help.contains(job.as_str()), "{} missing from:\n{help}", job.as_str());
+    }
+}

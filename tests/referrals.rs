@@ -327,6 +327,19 @@ async fn notes_are_shared_or_internal_and_the_timeline_interleaves_them() {
 }
 
 #[tokio::test]
+async fn a_submission_answers_with_the_payout_view_its_reward_gives() {
+    let w = world().await;
+    w.flat_program(2_500, "PENDING").await;
+    let q = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { payoutView rewards { status } } }";
+    let input = json!({ "partnerId": w.partner, "lead": { "name": "Per referral" } });
+    let data = w.app.ok(&w.vendor, q, json!({ "i": input })).await;
+    assert_eq!(
+        data["submitReferral"],
+        json!({ "payoutView": "READY_FOR_PAYOUT", "rewards": [{ "status": "EARNED" }] })
+    );
+}
+
+#[tokio::test]
 async fn flat_rewards_are_earned_at_the_trigger_voided_on_denial_and_reinstated() {
     let w = world().await;
     w.flat_program(5_000, "QUALIFIED").await;

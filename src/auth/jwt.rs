@@ -140,6 +140,15 @@ impl JwtKeys {
         validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
+        // A token of another type (an ID token's `typ` is JWT too, but a
+        // refresh or logout token's is not) is not an access token for us:
+        // `typ` may be absent, `JWT`, or RFC 9068's `at+jwt`.
+        if let Some(typ) = data.header.typ.as_deref()
+            && !typ.eq_ignore_ascii_case("JWT")
+            && !typ.eq_ignore_ascii_case("at+jwt")
+        {
+            return Err(AppError::Unauthenticated(format!("invalid token: type {typ} is not an access token")));
+        }
         let claims = data.claims;
         let now = now.timestamp();
         if claims.exp + LEEWAY_SECONDS <= now {

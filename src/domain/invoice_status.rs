@@ -8,7 +8,9 @@
 //! | void  | OPEN, FAILED | VOID | its rewards return to EARNED, billable again |
 //!
 //! PAID and VOID are final. Repeating the move that led to the current
-//! status (a payment webhook delivered twice) changes nothing.
+//! status (a payment webhook delivered twice) changes nothing; reopening an
+//! invoice that is already OPEN is refused (only a FAILED one reopens), so
+//! ADMIN is not told "done" about a move that did nothing.
 
 use entity::InvoiceStatus::{self, *};
 
@@ -50,7 +52,8 @@ pub fn decide(from: InvoiceStatus, event: InvoiceEvent) -> Decision {
         (Open, E::Fail) => MoveTo(Failed),
         (Failed, E::Retry) => MoveTo(Open),
         (Open | Failed, E::Void) => MoveTo(Void),
-        (Paid, E::Pay) | (Failed, E::Fail) | (Open, E::Retry) | (Void, E::Void) => Unchanged,
+        (Paid, E::Pay) | (Failed, E::Fail) | (Void, E::Void) => Unchanged,
+        (Open, E::Retry) => Refused("only a FAILED invoice is reopened; this one is OPEN"),
         (Failed, E::Pay) => Refused("a failed invoice is retried (reopened) before it is paid"),
         (Paid, _) => Refused("a paid invoice is final"),
         (Void, _) => Refused("a void invoice is final"),
@@ -89,11 +92,7 @@ mod tests {
                 let got = decide(from, event);
                 match expected(from, event) {
                     Some(to) => assert_eq!(got, MoveTo(to), "{from:?} {event:?}"),
-                    None if matches!(
-                        (from, event),
-                        (Paid, E::Pay) | (Failed, E::Fail) | (Open, E::Retry) | (Void, E::Void)
-                    ) =>
-                    {
+                    None if matches!((from, event), (Paid, E::Pay) | (Failed, E::Fail) | (Void, E::Void)) => {
                         assert_eq!(got, Unchanged, "{from:?} {event:?}")
                     }
                     None => assert!(matches!(got, Refused(_)), "{from:?} {event:?} gave {got:?}"),

@@ -237,28 +237,44 @@ pub async fn transition(
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentReport {
-    /// The invoice's GraphQL id, or its number.
-    pub invoice_id: String,
+    /// The invoice's GraphQL id, or its number (a JSON number or string).
+    pub invoice_id: InvoiceRef,
     /// PAID or FAILED.
     pub status: String,
     /// The gateway's payment reference (PAID) or failure reason (FAILED).
     pub reference: Option<String>,
 }
 
+/// How a gateway names an invoice: `"SW52b2ljZTox"`, `"1"` or `1`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum InvoiceRef {
+    Number(i64),
+    Text(String),
+}
+
+impl InvoiceRef {
+    fn row_id(&self) -> Option<i64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(t) => crate::ids::decode("Invoice", t.trim()).or_else(|| t.trim().parse().ok()),
+        }
+    }
+}
+
 /// The payment gateway reports a payment or a failure; a report repeated
 /// changes nothing. The audit row's source is API.
 pub async fn record_payment(ctx: &Ctx, report: PaymentReport) -> AppResult<invoice::Model> {
-    let id = crate::ids::parse(&report.invoice_id)
-        .filter(|(kind, _)| kind == "Invoice")
-        .map(|(_, id)| id)
-        .or_else(|| report.invoice_id.trim().parse().ok())
-        .ok_or_else(|| AppError::validation("invoiceId", "not an invoice id"))?;
+    let id = report.invoice_id.row_id().ok_or_else(|| AppError::validation("invoiceId", "not an invoice id"))?;
     let event = match report.status.trim().to_ascii_uppercase().as_str() {
         "PAID" => InvoiceEvent::Pay,
         "FAILED" => InvoiceEvent::Fail,
         _ => return Err(AppError::validation("status", "status must be PAID or FAILED")),
     };
-    let note = report.reference.map(|r| r.trim().chars().take(200).collect::<String>()).filter(|r| !r.is_empty());
+    let note = report
+        .reference
+        .map(|r| r.trim().chars().filter(|c| !c.is_control()).take(200).collect::<String>())
+        .filter(|r| !r.is_empty());
     let gateway = Actor { user_id: None, role: None, source: ChangeSource::Api, job_run_id: None };
     move_invoice(ctx, id, event, note, gateway).await
 }

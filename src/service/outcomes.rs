@@ -152,12 +152,21 @@ pub(super) async fn report_in(
         why,
     );
     audit::record(tx, change, actor(), now).await?;
-    if let Some(to) = status {
-        let change =
-            status_change(&updated, "STATUS", "REPORT_OUTCOME", Some(status_name(from)), Some(status_name(to)), None);
-        audit::record(tx, change, actor(), now).await?;
-        rewards::on_status_change(tx, &updated, &program, to, now).await?;
-    }
+    let updated = match status {
+        Some(to) => {
+            let change = status_change(
+                &updated,
+                "STATUS",
+                "REPORT_OUTCOME",
+                Some(status_name(from)),
+                Some(status_name(to)),
+                None,
+            );
+            audit::record(tx, change, actor(), now).await?;
+            rewards::on_status_change(tx, &updated, &program, to, now).await?
+        }
+        None => updated,
+    };
     if let Some(note) = &note {
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }

@@ -256,7 +256,7 @@ async fn create_inbound(
     })?;
     let change = status_change(&created, "STATUS", "SUBMIT", None, Some(status_name(ReferralStatus::Pending)), None);
     audit::record(&tx, change, actor, now).await?;
-    rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
+    let created = rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
     let message = format!("New referral {}: {}", created.reference_id, created.lead_name);
     notify(&tx, principal, &created, "REFERRAL_SUBMITTED", &message, None, now).await?;
     tx.commit().await?;
@@ -458,7 +458,7 @@ pub(super) async fn set_status_in(
     if let Some(note) = &note {
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
-    rewards::on_status_change(tx, &updated, &program, to, now).await?;
+    let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
     notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
     Ok(updated)

@@ -274,9 +274,9 @@ pub async fn on_status_change(
     program: &program::Model,
     status: ReferralStatus,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<referral::Model> {
     if referral.partner_id.is_none() {
-        return Ok(());
+        return Ok(referral.clone());
     }
     let rows = rewards_of(tx, referral.id).await?;
     if let Some(write) = plan(&Facts::of(referral, &rows), program, status, now)? {
@@ -329,16 +329,18 @@ pub fn payout_view(recurring: bool, rows: &[reward::Model]) -> PayoutView {
 }
 
 /// Stores the payout view so lists can filter by it.
-pub async fn refresh_payout_view(tx: &DatabaseTransaction, referral: &referral::Model) -> AppResult<()> {
+/// Sets the referral's payout view from its rewards; returns the referral
+/// as it now is (the caller answers with it).
+pub async fn refresh_payout_view(tx: &DatabaseTransaction, referral: &referral::Model) -> AppResult<referral::Model> {
     let current =
         referral::Entity::find_by_id(referral.id).one(tx).await?.ok_or_else(|| AppError::not_found("referral"))?;
     let view = payout_view(current.recurring, &rewards_of(tx, referral.id).await?);
-    if view != current.payout_view {
-        let mut m = current.into_active_model();
-        m.payout_view = Set(view);
-        m.update(tx).await?;
+    if view == current.payout_view {
+        return Ok(current);
     }
-    Ok(())
+    let mut m = current.into_active_model();
+    m.payout_view = Set(view);
+    Ok(m.update(tx).await?)
 }
 
 /// Rewards a caller may see: its vendor's, or its partnerships'. Money:
