@@ -1,64 +1,36 @@
-//! `referral-hub demo-data`: a small realistic program so a new user sees
-//! something at once — a vendor, a dozen partners across every status, a
-//! contact log and tasks.
+//! `referral-hub demo-data`: a vendor's last hundred days, played through
+//! the same services the API uses, so a new user finds every feature
+//! populated: two programs (per referral in USD, commission in EUR), a dozen
+//! partners across every status, three linked partner organizations,
+//! referrals with every outcome (sold, no sale, invalid, in progress,
+//! overdue), recurring commissions, rewards in every status, invoices in
+//! every state, timeline notes, a webhook endpoint and a ranking snapshot.
+//!
+//! The story runs on a clock of its own that starts 100 days ago and moves
+//! forward as things happen, so every record has a believable date.
 
-use chrono::Duration;
-use entity::{ContactChannel, JobTrigger, OrganizationKind, PartnerStatus, Role, user};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{
+    ContactChannel, InvoiceStatus, JobTrigger, NoteVisibility, OrganizationKind, PartnerStatus, ReferralOutcome,
+    ReferralSource, ReferralStatus as S, Role, RewardModel, invoice, organization, user,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 
 use crate::auth::Principal;
+use crate::clock::ManualClock;
+use crate::domain::invoice_status::InvoiceEvent;
 use crate::domain::partner_status::PartnerEvent;
 use crate::error::AppResult;
 use crate::jobs::{self, JobName};
 use crate::service::audit::Actor;
+use crate::service::outcomes::OutcomeRequest;
 use crate::service::programs::ProgramSettings;
-use crate::service::{Ctx, organizations, partner_contacts, partners, programs, tasks};
-
-/// A few referrals through the partners that are ACTIVE now, in each status.
-async fn referrals_for_demo(ctx: &Ctx, me: &Principal) -> AppResult<()> {
-    use crate::service::referrals::{self, Lead, NewReferral, StatusRequest};
-    use entity::{ReferralSource, ReferralStatus as S};
-    let active = partners::list(
-        ctx,
-        me,
-        &partners::PartnerFilter { statuses: Some(vec![PartnerStatus::Active]), ..Default::default() },
-        partners::PartnerSortField::Name,
-        false,
-        &crate::service::page::PageRequest::new(Some(10), None)?,
-    )
-    .await?;
-    let leads = [
-        ("Morgan Lee", None, None),
-        ("Priya Shah", Some(S::Qualified), Some("Demo")),
-        ("Tom Becker", Some(S::RequiresInfo), None),
-        ("Ana Souza", Some(S::Approved), Some("Closed won")),
-        ("Sam Ortiz", Some(S::Denied), None),
-    ];
-    for (i, (name, status, stage)) in leads.into_iter().enumerate() {
-        let (_, partner) = &active.items[i % active.items.len()];
-        let input = NewReferral {
-            partner_id: Some(partner.id),
-            program_id: None,
-            lead: Lead {
-                name: Some(name.into()),
-                email: Some(format!("{}@example.net", name.to_lowercase().replace(' ', "."))),
-                ..Lead::default()
-            },
-            external_id: Some(format!("CRM-{}", 1000 + i)),
-            source: ReferralSource::Manual,
-        };
-        let r = referrals::submit(ctx, me, input).await?;
-        if let Some(status) = status {
-            let note = (status == S::RequiresInfo).then(|| "Please add a phone number".to_owned());
-            let req = StatusRequest { status: Some(status), note, ..StatusRequest::default() };
-            referrals::set_status(ctx, me, r.id, req).await?;
-        }
-        if let Some(stage) = stage {
-            referrals::set_stage(ctx, me, r.id, stage, None, None).await?;
-        }
-    }
-    Ok(())
-}
+use crate::service::referrals::{Lead, NewReferral, StatusRequest};
+use crate::service::{
+    Ctx, billing, notes, organizations, outcomes, partner_contacts, partners, programs, referrals, tasks, webhooks,
+};
 
 /// What was created, for the CLI to print.
 #[derive(Debug)]
@@ -69,102 +41,325 @@ pub struct Demo {
     pub partners: usize,
 }
 
-pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
-    let vendor = organizations::create_unchecked(ctx, "Sunrise Solar Installers", OrganizationKind::Vendor).await?;
-    let partner_org = organizations::create_unchecked(ctx, "GreenHome Realty", OrganizationKind::Partner).await?;
+/// The people of the story and the clock they act on.
+struct Cast {
+    ctx: Ctx,
+    clock: ManualClock,
+    vendor: Principal,
+    admin: Principal,
+    /// PARTNER users of GreenHome Realty, BrightPath Energy and Metro Facility.
+    partners: [Principal; 3],
+    vendor_org: organization::Model,
+}
+
+impl Cast {
+    fn advance_to(&self, days_ago: i64, now: DateTime<Utc>) {
+        self.clock.set(now - Duration::days(days_ago));
+    }
+
+    async fn job(&self, job: JobName) -> AppResult<()> {
+        let as_of = self.ctx.now();
+        jobs::run(&self.ctx, job, jobs::manual_slot(), JobTrigger::Manual, as_of, None).await?;
+        Ok(())
+    }
+}
+
+async fn person(ctx: &Ctx, org: Option<&organization::Model>, subject: &str, role: Role, name: &str) -> AppResult<Principal> {
     let now = ctx.now();
-    let staff = user::ActiveModel {
-        organization_id: Set(Some(vendor.id)),
-        subject: Set("demo-vendor".into()),
-        role: Set(Role::Vendor),
-        name: Set(Some("Dana Vendor".into())),
-        email: Set(Some("dana@sunrise.example".into())),
+    let u = user::ActiveModel {
+        organization_id: Set(org.map(|o| o.id)),
+        subject: Set(subject.into()),
+        role: Set(role),
+        name: Set(Some(name.into())),
+        email: Set(Some(format!("{subject}@demo.example"))),
         created_at: Set(now),
         last_seen_at: Set(now),
         ..Default::default()
     }
     .insert(&ctx.db)
     .await?;
-    let me = Principal {
-        user_id: staff.id,
-        org_id: Some(vendor.id),
-        org_kind: Some(OrganizationKind::Vendor),
-        role: Role::Vendor,
-        name: staff.name.clone(),
+    Ok(Principal {
+        user_id: u.id,
+        org_id: org.map(|o| o.id),
+        org_kind: org.map(|o| o.kind),
+        role,
+        name: u.name,
         expires_at: None,
+    })
+}
+
+async fn cast(ctx: &Ctx, start: DateTime<Utc>) -> AppResult<Cast> {
+    let clock = ManualClock::new(start);
+    let ctx = Ctx { clock: Arc::new(clock.clone()), ..ctx.clone() };
+    let vendor_org = organizations::create_unchecked(&ctx, "Sunrise Solar Installers", OrganizationKind::Vendor).await?;
+    let mut partner_users = Vec::new();
+    for (org, subject, name) in [
+        ("GreenHome Realty", "demo-partner", "Gwen Green"),
+        ("BrightPath Energy Consultants", "brightpath", "Bo Bright"),
+        ("Metro Facility Managers", "metro", "Mia Metro"),
+    ] {
+        let org = organizations::create_unchecked(&ctx, org, OrganizationKind::Partner).await?;
+        partner_users.push(person(&ctx, Some(&org), subject, Role::Partner, name).await?);
+    }
+    let vendor = person(&ctx, Some(&vendor_org), "demo-vendor", Role::Vendor, "Dana Vendor").await?;
+    let admin = person(&ctx, None, "demo-admin", Role::Admin, "Operator").await?;
+    let partners: [Principal; 3] = partner_users.try_into().expect("three partner users");
+    Ok(Cast { ctx, clock, vendor, admin, partners, vendor_org })
+}
+
+/// Program 1's partners: (name, starting status, lifecycle events, days
+/// since the last lead, linked to the partner user at this index).
+type PartnerPlan = (&'static str, PartnerStatus, &'static [PartnerEvent], Option<i64>, Option<usize>);
+
+const HOMEOWNER_PARTNERS: [PartnerPlan; 12] = {
+    use PartnerEvent as E;
+    [
+        ("Oak Street Realty", PartnerStatus::Prospect, &[], None, None),
+        ("Blue Roof Inspections", PartnerStatus::Prospect, &[E::SendTerms], None, None),
+        ("Harbor Mortgage", PartnerStatus::Prospect, &[E::SendTerms], None, None),
+        ("Cedar Electricians", PartnerStatus::Prospect, &[E::SendTerms, E::TermsSigned], None, None),
+        ("Maple HVAC", PartnerStatus::Live, &[], None, None),
+        ("GreenHome Realty", PartnerStatus::Live, &[], None, Some(0)),
+        ("Summit Roofing", PartnerStatus::Live, &[], Some(12), None),
+        ("Lakeside Builders", PartnerStatus::Live, &[], Some(27), None),
+        ("Pine Energy Advisors", PartnerStatus::Live, &[], Some(45), None),
+        ("Riverside Home Services", PartnerStatus::Live, &[], Some(60), None),
+        ("Old Mill Contractors", PartnerStatus::Live, &[E::End], None, None),
+        ("Granite Plumbing", PartnerStatus::Live, &[E::Archive], None, None),
+    ]
+};
+
+const COMMERCIAL_PARTNERS: [PartnerPlan; 3] = [
+    ("GreenHome Realty (commercial)", PartnerStatus::Live, &[], None, Some(0)),
+    ("BrightPath Energy Consultants", PartnerStatus::Live, &[], None, Some(1)),
+    ("Metro Facility Managers", PartnerStatus::Live, &[], None, Some(2)),
+];
+
+/// Creates a program's partners; returns their ids in plan order.
+async fn partnerships(c: &Cast, program: i64, plan: &[PartnerPlan], now: DateTime<Utc>) -> AppResult<Vec<i64>> {
+    let mut ids = Vec::new();
+    for (i, (name, status, events, lead_days_ago, linked)) in plan.iter().enumerate() {
+        let input = partners::NewPartner {
+            program_id: program,
+            name: (*name).into(),
+            contact_name: Some(format!("Contact {}", i + 1)),
+            contact_email: Some(format!("partner{}.{program}@demo.example", i + 1)),
+            status: Some(*status),
+            stage_editor: None,
+        };
+        let p = partners::create(&c.ctx, &c.vendor, input).await?;
+        if let Some(days) = lead_days_ago {
+            let tx = c.ctx.db.begin().await?;
+            let actor = Actor::person(&c.vendor, entity::ChangeSource::Manual);
+            partners::lead_received(&tx, p.id, actor, now - Duration::days(*days)).await?;
+            tx.commit().await?;
+        }
+        for event in *events {
+            let reason = (*event == PartnerEvent::Archive).then_some("Duplicate of another partner record");
+            partners::apply_event(&c.ctx, &c.vendor, p.id, *event, None, reason).await?;
+        }
+        if let Some(user) = linked {
+            partners::accept_invite(&c.ctx, &c.partners[*user], &p.invite_code).await?;
+        }
+        if i % 3 == 0 {
+            partner_contacts::log(&c.ctx, &c.vendor, p.id, ContactChannel::Phone, "Intro call about the program", None)
+                .await?;
+            let due = c.ctx.now() + Duration::days(90 + i as i64);
+            tasks::create(&c.ctx, &c.vendor, p.id, "Follow up on the intro call", due, None).await?;
+        }
+        ids.push(p.id);
+    }
+    Ok(ids)
+}
+
+/// A lead submitted by `by` through partnership `partner`.
+async fn lead(c: &Cast, by: &Principal, partner: i64, name: &str, external: Option<&str>) -> AppResult<i64> {
+    let email = format!("{}@example.net", name.to_lowercase().replace(' ', "."));
+    let input = NewReferral {
+        partner_id: Some(partner),
+        program_id: None,
+        lead: Lead { name: Some(name.into()), email: Some(email), company: None, ..Lead::default() },
+        external_id: external.map(str::to_owned),
+        source: ReferralSource::Manual,
     };
-    let program = programs::create(
-        ctx,
-        &me,
+    Ok(referrals::submit(&c.ctx, by, input).await?.id)
+}
+
+async fn status(c: &Cast, id: i64, to: S, note: Option<&str>) -> AppResult<()> {
+    let req = StatusRequest { status: Some(to), note: note.map(str::to_owned), ..StatusRequest::default() };
+    referrals::set_status(&c.ctx, &c.vendor, id, req).await?;
+    Ok(())
+}
+
+async fn outcome(c: &Cast, id: i64, req: OutcomeRequest) -> AppResult<()> {
+    outcomes::report(&c.ctx, &c.vendor, id, req).await?;
+    Ok(())
+}
+
+async fn note(c: &Cast, by: &Principal, id: i64, body: &str, visibility: NoteVisibility) -> AppResult<()> {
+    notes::add(&c.ctx, by, id, body, visibility).await?;
+    Ok(())
+}
+
+/// The vendor's newest OPEN invoice in `currency` (the one a billing run
+/// just issued).
+async fn newest_invoice(c: &Cast, currency: &str) -> AppResult<Option<invoice::Model>> {
+    Ok(invoice::Entity::find()
+        .filter(invoice::Column::VendorOrgId.eq(c.vendor_org.id))
+        .filter(invoice::Column::Currency.eq(currency))
+        .filter(invoice::Column::Status.eq(InvoiceStatus::Open))
+        .order_by_desc(invoice::Column::Id)
+        .one(&c.ctx.db)
+        .await?)
+}
+
+/// Bills the balances over the threshold and moves the new `currency`
+/// invoice by `event` (ADMIN, as the payment gateway would).
+async fn bill_and(c: &Cast, currency: &str, event: Option<(InvoiceEvent, &str)>) -> AppResult<()> {
+    c.job(JobName::BillThreshold).await?;
+    if let (Some((event, note)), Some(inv)) = (event, newest_invoice(c, currency).await?) {
+        billing::transition(&c.ctx, &c.admin, inv.id, event, Some(note.into())).await?;
+    }
+    Ok(())
+}
+
+pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
+    let now = ctx.now();
+    let c = cast(ctx, now - Duration::days(100)).await?;
+    let homeowner = programs::create(
+        &c.ctx,
+        &c.vendor,
         None,
         ProgramSettings {
             name: Some("Homeowner referrals".into()),
+            reward_model: Some(RewardModel::Flat),
             reward_amount_minor: Some(25_000),
+            reward_trigger: Some(S::Pending),
             ..ProgramSettings::default()
         },
     )
     .await?;
+    let commercial = programs::create(
+        &c.ctx,
+        &c.vendor,
+        None,
+        ProgramSettings {
+            name: Some("Commercial installs".into()),
+            currency: Some("EUR".into()),
+            reward_model: Some(RewardModel::Commission),
+            reward_basis_points: Some(1_000),
+            reward_trigger: Some(S::Approved),
+            report_back_days: Some(14),
+            ..ProgramSettings::default()
+        },
+    )
+    .await?;
+    let home = partnerships(&c, homeowner.id, &HOMEOWNER_PARTNERS, now).await?;
+    let trade = partnerships(&c, commercial.id, &COMMERCIAL_PARTNERS, now).await?;
+    // Invoices when a balance reaches 600.00 (any currency).
+    billing::set_threshold(&c.ctx, &c.admin, c.vendor_org.id, Some(60_000)).await?;
+    webhook(&c).await?;
 
-    use PartnerEvent as E;
-    // (name, starting status, lifecycle events, days since last lead)
-    let plan: [(&str, PartnerStatus, &[E], Option<i64>); 12] = [
-        ("Oak Street Realty", PartnerStatus::Prospect, &[], None),
-        ("Blue Roof Inspections", PartnerStatus::Prospect, &[E::SendTerms], None),
-        ("Harbor Mortgage", PartnerStatus::Prospect, &[E::SendTerms], None),
-        ("Cedar Electricians", PartnerStatus::Prospect, &[E::SendTerms, E::TermsSigned], None),
-        ("Maple HVAC", PartnerStatus::Live, &[], None),
-        ("GreenHome Realty", PartnerStatus::Live, &[], Some(3)),
-        ("Summit Roofing", PartnerStatus::Live, &[], Some(12)),
-        ("Lakeside Builders", PartnerStatus::Live, &[], Some(27)),
-        ("Pine Energy Advisors", PartnerStatus::Live, &[], Some(45)),
-        ("Riverside Home Services", PartnerStatus::Live, &[], Some(60)),
-        ("Old Mill Contractors", PartnerStatus::Live, &[E::End], None),
-        ("Granite Plumbing", PartnerStatus::Live, &[E::Archive], None),
-    ];
-    for (i, (name, status, events, lead_days_ago)) in plan.iter().enumerate() {
-        let p = partners::create(
-            ctx,
-            &me,
-            partners::NewPartner {
-                program_id: program.id,
-                name: (*name).into(),
-                contact_name: Some(format!("Contact {}", i + 1)),
-                contact_email: Some(format!("partner{}@example.com", i + 1)),
-                status: Some(*status),
-                stage_editor: None,
-            },
-        )
-        .await?;
-        if let Some(days) = lead_days_ago {
-            let tx = ctx.db.begin().await?;
-            partners::lead_received(
-                &tx,
-                p.id,
-                Actor::person(&me, entity::ChangeSource::Manual),
-                now - Duration::days(*days),
-            )
-            .await?;
-            tx.commit().await?;
-        }
-        for event in *events {
-            let reason = (*event == E::Archive).then_some("Duplicate of another partner record");
-            partners::apply_event(ctx, &me, p.id, *event, None, reason).await?;
-        }
-        if i % 3 == 0 {
-            partner_contacts::log(ctx, &me, p.id, ContactChannel::Phone, "Intro call about the referral program", None)
-                .await?;
-            tasks::create(ctx, &me, p.id, "Follow up on the intro call", now + Duration::days(i as i64 - 2), None)
-                .await?;
-        }
-        if *name == "GreenHome Realty" {
-            // Link the demo partner organization to this partnership.
-            let mut m: entity::partner::ActiveModel = partners::get(ctx, &me, p.id).await?.into();
-            m.partner_org_id = Set(Some(partner_org.id));
-            m.update(&ctx.db).await?;
-        }
-    }
-    // Partners whose last lead is older than the lapse period become LAPSED.
-    jobs::run(ctx, JobName::LapsePartners, jobs::manual_slot(), JobTrigger::Manual, now, None).await?;
-    referrals_for_demo(ctx, &me).await?;
-    Ok(Demo { vendor_org_id: vendor.id, partner_org_id: partner_org.id, program_id: program.id, partners: plan.len() })
+    story(&c, &home, &trade, now).await?;
+
+    // Today: the report backs still owed are overdue, partners without a
+    // recent lead lapse, and the rankings are taken.
+    c.clock.set(now);
+    c.job(JobName::ReportBackOverdue).await?;
+    c.job(JobName::LapsePartners).await?;
+    c.job(JobName::Rank).await?;
+    Ok(Demo {
+        vendor_org_id: c.vendor_org.id,
+        partner_org_id: c.partners[0].org_id.unwrap_or_default(),
+        program_id: homeowner.id,
+        partners: HOMEOWNER_PARTNERS.len() + COMMERCIAL_PARTNERS.len(),
+    })
+}
+
+/// A registered endpoint, off until the vendor points it at a real receiver.
+async fn webhook(c: &Cast) -> AppResult<()> {
+    let endpoint = webhooks::create(&c.ctx, &c.vendor, "https://hooks.sunrise-solar.example/referral-hub").await?;
+    webhooks::set_active(&c.ctx, &c.vendor, endpoint.id, false).await?;
+    Ok(())
+}
+
+/// The hundred days, in order. Homeowner referrals earn 250.00 USD each as
+/// they arrive and are billed four times: paid, failed, voided (and billed
+/// again), open; one denied after it was paid is clawed back. Commercial
+/// installs earn 10 % of the sale in EUR once sold, and owe a report back
+/// within 14 days: sold, sold and recurring, no sale, invalid, in progress,
+/// and one overdue.
+async fn story(c: &Cast, home: &[i64], trade: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+    let [greenhome, brightpath, metro] = &c.partners;
+    let (gh, summit, lakeside) = (home[5], home[6], home[7]);
+    let report = |outcome: ReferralOutcome, text: &str| OutcomeRequest {
+        note: Some(text.into()),
+        ..OutcomeRequest::new(outcome)
+    };
+    c.advance_to(90, now);
+    let morgan = lead(c, greenhome, gh, "Morgan Lee", Some("CRM-1001")).await?;
+    let priya = lead(c, greenhome, gh, "Priya Shah", Some("CRM-1002")).await?;
+    let ana = lead(c, &c.vendor, summit, "Ana Souza", Some("CRM-1003")).await?;
+    status(c, priya, S::Qualified, None).await?;
+    referrals::set_stage(&c.ctx, &c.vendor, priya, "Demo", Some("Site visit booked for Tuesday"), None).await?;
+    note(c, greenhome, priya, "They also asked about battery storage.", NoteVisibility::Shared).await?;
+    note(c, &c.vendor, priya, "Large roof, south facing: a good fit.", NoteVisibility::Internal).await?;
+    c.advance_to(80, now);
+    bill_and(c, "USD", Some((InvoiceEvent::Pay, "ch_demo_1001"))).await?;
+    c.advance_to(70, now);
+    let depot = lead(c, brightpath, trade[1], "Northside Logistics Depot", Some("OPP-2001")).await?;
+    let school = lead(c, metro, trade[2], "Westfield School District", Some("OPP-2002")).await?;
+    let mall = lead(c, greenhome, trade[0], "Harborview Mall", Some("OPP-2003")).await?;
+    c.advance_to(65, now);
+    let tom = lead(c, greenhome, gh, "Tom Becker", None).await?;
+    status(c, tom, S::RequiresInfo, Some("Please add a phone number")).await?;
+    lead(c, &c.vendor, lakeside, "Sam Ortiz", None).await?;
+    lead(c, greenhome, gh, "Lena Fischer", None).await?;
+    status(c, ana, S::Approved, Some("Contract signed")).await?;
+    referrals::set_stage(&c.ctx, &c.vendor, ana, "Closed won", None, None).await?;
+    c.advance_to(60, now);
+    bill_and(c, "USD", Some((InvoiceEvent::Fail, "card declined"))).await?;
+    c.advance_to(58, now);
+    let sold = |amount: i64, text: &str| OutcomeRequest {
+        sale_amount_minor: Some(amount),
+        ..report(ReferralOutcome::Sold, text)
+    };
+    outcome(c, depot, sold(4_200_000, "Signed: 180 kWp rooftop array")).await?;
+    outcome(c, school, sold(2_650_000, "Signed, with a maintenance contract")).await?;
+    referrals::mark_recurring(&c.ctx, &c.vendor, school, true).await?;
+    outcome(c, mall, report(ReferralOutcome::NoSale, "They postponed the project to next year")).await?;
+    c.advance_to(45, now);
+    lead(c, greenhome, gh, "Raj Patel", None).await?;
+    lead(c, &c.vendor, summit, "Eva Novak", None).await?;
+    // Denied before it was billed: its reward is void.
+    let test = lead(c, &c.vendor, lakeside, "Test Test", None).await?;
+    status(c, test, S::Denied, Some("Not a real lead")).await?;
+    lead(c, greenhome, gh, "Kim Young", None).await?;
+    referrals::record_recurring_invoice(&c.ctx, &c.vendor, school, "MAINT-2026-09", 120_000).await?;
+    let reseller = lead(c, metro, trade[2], "Cheap Solar Leads Ltd", None).await?;
+    let invalid = OutcomeRequest {
+        invalid_reason: Some(entity::InvalidReason::Spam),
+        ..report(ReferralOutcome::NoSale, "A lead reseller, not a customer")
+    };
+    outcome(c, reseller, invalid).await?;
+    c.advance_to(40, now);
+    // Voided: its rewards are earned again and billed on the next run.
+    bill_and(c, "USD", Some((InvoiceEvent::Void, "billed with the wrong terms"))).await?;
+    c.advance_to(30, now);
+    referrals::record_recurring_invoice(&c.ctx, &c.vendor, school, "MAINT-2026-10", 120_000).await?;
+    // Owed a report back for 30 days: overdue today.
+    lead(c, brightpath, trade[1], "Eastgate Cold Storage", Some("OPP-2004")).await?;
+    c.advance_to(20, now);
+    let jo = lead(c, greenhome, gh, "Jo Kramer", None).await?;
+    status(c, jo, S::Qualified, None).await?;
+    bill_and(c, "USD", None).await?;
+    let hospital = lead(c, greenhome, trade[0], "St. Mary's Hospital", Some("OPP-2005")).await?;
+    c.advance_to(10, now);
+    outcome(c, hospital, report(ReferralOutcome::InProgress, "Their board decides next month")).await?;
+    c.advance_to(5, now);
+    // Paid out with the first invoice, then found to be a duplicate: clawed back.
+    status(c, morgan, S::Denied, Some("Duplicate of an existing customer")).await?;
+    c.advance_to(2, now);
+    lead(c, greenhome, gh, "Noah Berg", None).await?; // earned, not billed yet
+    Ok(())
 }

@@ -33,6 +33,20 @@ pub struct OutcomeRequest {
     pub expected_version: Option<i32>,
 }
 
+impl OutcomeRequest {
+    /// A report of `outcome` with nothing else.
+    pub fn new(outcome: ReferralOutcome) -> Self {
+        Self {
+            outcome,
+            invalid_reason: None,
+            invalid_reason_text: None,
+            note: None,
+            sale_amount_minor: None,
+            expected_version: None,
+        }
+    }
+}
+
 pub fn invalid_reason_name(r: InvalidReason) -> &'static str {
     match r {
         InvalidReason::Duplicate => "DUPLICATE",
