@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use entity::{
     ContactChannel, InvoiceStatus, JobTrigger, NoteVisibility, OrganizationKind, PartnerStatus, ReferralOutcome,
-    ReferralSource, ReferralStatus as S, Role, RewardModel, invoice, organization, user,
+    ReferralSource, ReferralStatus as S, RewardModel, Role, invoice, organization, user,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 
@@ -64,7 +64,13 @@ impl Cast {
     }
 }
 
-async fn person(ctx: &Ctx, org: Option<&organization::Model>, subject: &str, role: Role, name: &str) -> AppResult<Principal> {
+async fn person(
+    ctx: &Ctx,
+    org: Option<&organization::Model>,
+    subject: &str,
+    role: Role,
+    name: &str,
+) -> AppResult<Principal> {
     let now = ctx.now();
     let u = user::ActiveModel {
         organization_id: Set(org.map(|o| o.id)),
@@ -91,7 +97,8 @@ async fn person(ctx: &Ctx, org: Option<&organization::Model>, subject: &str, rol
 async fn cast(ctx: &Ctx, start: DateTime<Utc>) -> AppResult<Cast> {
     let clock = ManualClock::new(start);
     let ctx = Ctx { clock: Arc::new(clock.clone()), ..ctx.clone() };
-    let vendor_org = organizations::create_unchecked(&ctx, "Sunrise Solar Installers", OrganizationKind::Vendor).await?;
+    let vendor_org =
+        organizations::create_unchecked(&ctx, "Sunrise Solar Installers", OrganizationKind::Vendor).await?;
     let mut partner_users = Vec::new();
     for (org, subject, name) in [
         ("GreenHome Realty", "demo-partner", "Gwen Green"),

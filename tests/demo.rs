@@ -35,8 +35,17 @@ async fn the_demo_populates_every_area() {
         set(&["ACTIVE", "ARCHIVED", "ENDED", "LAPSED", "LIVE", "PROSPECT", "PROSPECT_TERMS_SENT"])
     );
     assert!(values(&data, &["referrals"], "outcome").is_superset(&set(&["SOLD", "NO_SALE", "IN_PROGRESS"])));
-    assert!(values(&data, &["referrals"], "status").is_superset(&set(&["PENDING", "REQUIRES_INFO", "QUALIFIED", "APPROVED", "DENIED"])));
-    assert_eq!(values(&data, &["referrals"], "payoutView"), set(&["NONE", "READY_FOR_PAYOUT", "PAID_OUT", "RECURRING"]));
+    assert!(values(&data, &["referrals"], "status").is_superset(&set(&[
+        "PENDING",
+        "REQUIRES_INFO",
+        "QUALIFIED",
+        "APPROVED",
+        "DENIED"
+    ])));
+    assert_eq!(
+        values(&data, &["referrals"], "payoutView"),
+        set(&["NONE", "READY_FOR_PAYOUT", "PAID_OUT", "RECURRING"])
+    );
     let referrals = data["referrals"]["edges"].as_array().unwrap();
     assert!(referrals.iter().any(|e| e["node"]["reportBackOverdue"] == true), "an overdue report back");
     assert_eq!(values(&data, &["rewards"], "status"), set(&["EARNED", "BILLED", "PAID_OUT", "VOID"]));
@@ -50,7 +59,8 @@ async fn the_demo_populates_every_area() {
     let seen = app.ok(&partner, q, json!({})).await;
     assert!(seen["referrals"]["totalCount"].as_i64().unwrap() >= 8, "{seen}");
     assert!(seen["notifications"]["totalCount"].as_i64().unwrap() > 0);
-    let first = seen["referrals"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect::<Vec<_>>();
+    let first =
+        seen["referrals"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect::<Vec<_>>();
     let mut notes = 0;
     for id in first {
         let t = app.ok(&partner, "query($id: ID!) { referralTimeline(id: $id) { kind } }", json!({ "id": id })).await;
