@@ -27,30 +27,8 @@ pub struct Config {
     #[arg(long, env = "JOBS_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub jobs_enabled: bool,
 
-    /// Cron (with seconds) for the lapse-partners job; minute granularity at finest.
-    #[arg(long, env = "JOB_LAPSE_PARTNERS_CRON", default_value = "0 15 2 * * *", global = true)]
-    pub lapse_partners_cron: String,
-
-    /// Cron (with seconds) for the due-task reminder job.
-    #[arg(long, env = "JOB_TASK_REMINDERS_CRON", default_value = "0 */5 * * * *", global = true)]
-    pub task_reminders_cron: String,
-
-    /// Cron (with seconds) for the overdue report-back job.
-    #[arg(long, env = "JOB_REPORT_BACK_OVERDUE_CRON", default_value = "0 30 2 * * *", global = true)]
-    pub report_back_overdue_cron: String,
-
-    /// Cron (with seconds) for billing vendors whose balance reached their threshold.
-    #[arg(long, env = "JOB_BILL_THRESHOLD_CRON", default_value = "0 */5 * * * *", global = true)]
-    pub bill_threshold_cron: String,
-
-    /// Cron (with seconds) for month-end invoices (the month before the run's).
-    #[arg(long, env = "JOB_BILL_MONTH_END_CRON", default_value = "0 0 1 1 * *", global = true)]
-    pub bill_month_end_cron: String,
-
-    /// Cron (with seconds) for the nightly ranking snapshots.
-    #[arg(long, env = "JOB_RANK_CRON", default_value = "0 0 3 * * *", global = true)]
-    pub rank_cron: String,
-
+    // Each job's cron comes from its environment variable (the job
+    // registry, `jobs::with_job_registry!`), not a flag.
     /// Origins a browser app may call the API from: a comma-separated list
     /// (`https://app.example.com,https://admin.example.com`) or `*`. Unset:
     /// none (same origin only).
@@ -189,12 +167,6 @@ impl Config {
                 audience: "referral-hub".into(),
             },
             jobs_enabled: false,
-            lapse_partners_cron: "0 15 2 * * *".into(),
-            task_reminders_cron: "0 */5 * * * *".into(),
-            report_back_overdue_cron: "0 30 2 * * *".into(),
-            bill_threshold_cron: "0 */5 * * * *".into(),
-            bill_month_end_cron: "0 0 1 1 * *".into(),
-            rank_cron: "0 0 3 * * *".into(),
             cors_allowed_origins: None,
             metrics_bind: None,
             metrics_token: None,

@@ -56,11 +56,8 @@ impl App {
 
     /// Serves until `shutdown` completes, running the scheduler if enabled.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
-        let mut scheduler = if self.config.jobs_enabled {
-            Some(jobs::scheduler::start(self.ctx.clone(), &self.config).await?)
-        } else {
-            None
-        };
+        let mut scheduler =
+            if self.config.jobs_enabled { Some(jobs::scheduler::start(self.ctx.clone()).await?) } else { None };
         let limits = ratelimit::LinkLimits::new(self.config.link_rate_per_ip, self.config.link_rate_per_code);
         let hub = events::Hub::default();
         let relay = events::spawn_relay(self.ctx.clone(), hub.clone());

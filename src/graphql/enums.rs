@@ -106,31 +106,24 @@ pub enum SortDirection {
     Desc,
 }
 
-/// A schedulable job.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobName {
-    LapsePartners,
-    TaskReminders,
-    ReportBackOverdue,
-    BillThreshold,
-    BillMonthEnd,
-    Rank,
-    NotificationDispatch,
+/// The GraphQL `JobName`, one value per row of the job registry.
+macro_rules! graphql_job_names {
+    ($($variant:ident, $name:literal, $cron:literal, $env:literal, $about:literal, $module:ident, $how:ident;)+) => {
+        /// A job (`runJob`, `jobRuns`): one of the job registry's.
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum JobName {
+            $(#[doc = $about] $variant),+
+        }
+
+        impl From<JobName> for crate::jobs::JobName {
+            fn from(j: JobName) -> Self {
+                match j { $(JobName::$variant => Self::$variant),+ }
+            }
+        }
+    };
 }
 
-impl From<JobName> for crate::jobs::JobName {
-    fn from(j: JobName) -> Self {
-        match j {
-            JobName::LapsePartners => Self::LapsePartners,
-            JobName::TaskReminders => Self::TaskReminders,
-            JobName::ReportBackOverdue => Self::ReportBackOverdue,
-            JobName::BillThreshold => Self::BillThreshold,
-            JobName::BillMonthEnd => Self::BillMonthEnd,
-            JobName::Rank => Self::Rank,
-            JobName::NotificationDispatch => Self::NotificationDispatch,
-        }
-    }
-}
+crate::with_job_registry!(graphql_job_names);
 
 mirror!(
     /// INBOUND leads, or ASSIGNED customers.

@@ -4,97 +4,134 @@
 //! set-based (one statement per batch) inside the claiming transaction, so a
 //! failed run leaves nothing half-done and its tick can be retried.
 
+mod bill_month_end;
+mod bill_threshold;
 mod lapse_partners;
+mod notification_dispatch;
+mod rank;
 mod report_back_overdue;
 pub mod scheduler;
 mod task_reminders;
 
 use chrono::{DateTime, Timelike, Utc};
-use entity::{InvoiceKind, JobTrigger, job_run};
+use entity::{JobTrigger, job_run};
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set, TransactionTrait};
 
 use crate::error::{AppError, AppResult};
 use crate::service::Ctx;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobName {
-    LapsePartners,
-    TaskReminders,
-    ReportBackOverdue,
-    BillThreshold,
-    BillMonthEnd,
-    Rank,
-    NotificationDispatch,
+/// The job registry: one row per job, its one home. Each row names the
+/// job's variant, its name (`run-job`, `job_run.job`), its default cron
+/// (with seconds, UTC), the environment variable that overrides the cron,
+/// what it does, its module in `jobs/` (whose `run` does the work) and
+/// whether that work runs inside the claiming transaction (`tx`) or
+/// manages its own (`own`, for work that talks to the outside world).
+///
+/// The scheduler, the configuration, `run-job --help` and the GraphQL
+/// `JobName` enum (`graphql::enums`, through `with_job_registry!`) all
+/// derive from it: a new job is one file and one row.
+#[macro_export]
+macro_rules! with_job_registry {
+    ($then:ident) => {
+        $then! {
+            LapsePartners, "lapse-partners", "0 15 2 * * *", "JOB_LAPSE_PARTNERS_CRON",
+                "ACTIVE partners with no lead for lapseAfterDays become LAPSED", lapse_partners, tx;
+            TaskReminders, "task-reminders", "0 */5 * * * *", "JOB_TASK_REMINDERS_CRON",
+                "due tasks notify their owners", task_reminders, tx;
+            ReportBackOverdue, "report-back-overdue", "0 30 2 * * *", "JOB_REPORT_BACK_OVERDUE_CRON",
+                "overdue report backs are marked and their vendors told", report_back_overdue, tx;
+            BillThreshold, "bill-threshold", "0 */5 * * * *", "JOB_BILL_THRESHOLD_CRON",
+                "invoices for balances that reached the vendor's threshold", bill_threshold, tx;
+            BillMonthEnd, "bill-month-end", "0 0 1 1 * *", "JOB_BILL_MONTH_END_CRON",
+                "month-end invoices for the month before", bill_month_end, tx;
+            Rank, "rank", "0 0 3 * * *", "JOB_RANK_CRON",
+                "vendor and partner ranking snapshots", rank, tx;
+            NotificationDispatch, "notification-dispatch", "", "DISPATCH_INTERVAL_SECS",
+                "send due e-mail and webhooks (in serve: every DISPATCH_INTERVAL_SECS)", notification_dispatch, own;
+        }
+    };
 }
 
-impl JobName {
-    pub const ALL: [JobName; 7] = [
-        Self::LapsePartners,
-        Self::TaskReminders,
-        Self::ReportBackOverdue,
-        Self::BillThreshold,
-        Self::BillMonthEnd,
-        Self::Rank,
-        Self::NotificationDispatch,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LapsePartners => "lapse-partners",
-            Self::TaskReminders => "task-reminders",
-            Self::ReportBackOverdue => "report-back-overdue",
-            Self::BillThreshold => "bill-threshold",
-            Self::BillMonthEnd => "bill-month-end",
-            Self::Rank => "rank",
-            Self::NotificationDispatch => "notification-dispatch",
+macro_rules! define_jobs {
+    ($($variant:ident, $name:literal, $cron:literal, $env:literal, $about:literal, $module:ident, $how:ident;)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum JobName {
+            $($variant),+
         }
-    }
 
+        impl JobName {
+            pub const ALL: &'static [JobName] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+
+            /// What the job does, for `run-job --help`.
+            pub fn describe(self) -> &'static str {
+                match self { $(Self::$variant => $about),+ }
+            }
+
+            /// The cron (with seconds, UTC) it runs on unless its
+            /// environment variable says otherwise; empty: not cron-driven.
+            pub fn default_cron(self) -> &'static str {
+                match self { $(Self::$variant => $cron),+ }
+            }
+
+            /// The environment variable that sets its cron.
+            pub fn env_var(self) -> &'static str {
+                match self { $(Self::$variant => $env),+ }
+            }
+
+            /// Runs the job's work for a claimed run.
+            async fn execute(self, ctx: &Ctx, tx: Option<&DatabaseTransaction>, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
+                match self {
+                    $(Self::$variant => define_jobs!(@call $how, $module, ctx, tx, run, now)),+
+                }
+            }
+
+            /// Whether its work runs inside the claiming transaction.
+            fn transactional(self) -> bool {
+                match self { $(Self::$variant => define_jobs!(@tx $how)),+ }
+            }
+        }
+    };
+    (@call tx, $module:ident, $ctx:ident, $tx:ident, $run:ident, $now:ident) => {{
+        let _ = $ctx;
+        match $tx {
+            Some(tx) => $module::run(tx, $run, $now).await,
+            None => Err(AppError::Internal(concat!(stringify!($module), " runs in a transaction").into())),
+        }
+    }};
+    (@call own, $module:ident, $ctx:ident, $tx:ident, $run:ident, $now:ident) => {{
+        let _ = ($tx, $now);
+        $module::run($ctx, $run).await
+    }};
+    (@tx tx) => { true };
+    (@tx own) => { false };
+}
+
+with_job_registry!(define_jobs);
+
+impl JobName {
     /// Accepts `lapse-partners`, `lapse_partners` or `LAPSE_PARTNERS`.
     pub fn parse(raw: &str) -> Option<Self> {
         let normalized = raw.trim().to_ascii_lowercase().replace('_', "-");
-        Self::ALL.into_iter().find(|j| j.as_str() == normalized)
+        Self::ALL.iter().copied().find(|j| j.as_str() == normalized)
     }
 
-    /// What the job does, for `run-job --help`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::LapsePartners => "ACTIVE partners with no lead for lapseAfterDays become LAPSED",
-            Self::TaskReminders => "due tasks notify their owners",
-            Self::ReportBackOverdue => "overdue report backs are marked and their vendors told",
-            Self::BillThreshold => "invoices for balances that reached the vendor's threshold",
-            Self::BillMonthEnd => "month-end invoices for the month before",
-            Self::Rank => "vendor and partner ranking snapshots",
-            Self::NotificationDispatch => "send due e-mail and webhooks",
-        }
-    }
-
-    /// Does the work of one run inside the claiming transaction; returns
-    /// how many items it touched.
-    async fn execute(self, tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
-        match self {
-            Self::LapsePartners => lapse_partners::run(tx, run, now).await,
-            Self::TaskReminders => task_reminders::run(tx, run, now).await,
-            Self::ReportBackOverdue => report_back_overdue::run(tx, run, now).await,
-            Self::BillThreshold => bill(tx, run, InvoiceKind::Threshold).await,
-            Self::BillMonthEnd => bill(tx, run, InvoiceKind::MonthEnd).await,
-            Self::Rank => crate::service::rankings::rank(tx, run.id, run.as_of, now).await,
-            Self::NotificationDispatch => unreachable!("the dispatcher runs outside a transaction"),
-        }
-    }
-
-    /// The dispatcher talks to SMTP servers and webhooks: it must not hold
-    /// a database transaction open meanwhile, so it claims its tick first
-    /// and manages its own short transactions.
-    fn transactional(self) -> bool {
-        self != Self::NotificationDispatch
+    /// The cron in force: its environment variable, or the default.
+    pub fn cron(self) -> String {
+        std::env::var(self.env_var())
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| self.default_cron().into())
     }
 }
 
 /// `run-job NAME` lists and parses every job.
 impl clap::ValueEnum for JobName {
     fn value_variants<'a>() -> &'a [Self] {
-        &Self::ALL
+        Self::ALL
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
@@ -104,12 +141,6 @@ impl clap::ValueEnum for JobName {
     fn from_str(input: &str, _ignore_case: bool) -> Result<Self, String> {
         Self::parse(input).ok_or_else(|| format!("unknown job {input}"))
     }
-}
-
-/// Billing (`service::billing`) as of the run's `asOf`: the invoices' lines
-/// are the items touched.
-async fn bill(tx: &DatabaseTransaction, run: &job_run::Model, kind: InvoiceKind) -> AppResult<i64> {
-    Ok(crate::service::billing::bill_due(tx, kind, run.id, run.as_of).await?.lines)
 }
 
 /// What happened to a request to run a tick.
@@ -186,7 +217,7 @@ async fn claim_and_run(
         }
         Err(e) => return Err(e.into()),
     };
-    match job.execute(&tx, &run, now).await {
+    match job.execute(ctx, Some(&tx), &run, now).await {
         Ok(items) => {
             let mut done = run.into_active_model();
             done.finished_at = Set(Some(ctx.now()));
@@ -220,14 +251,11 @@ async fn run_outside_transaction(ctx: &Ctx, job: JobName, claim: job_run::Active
         Err(e) if AppError::is_unique_violation(&e) => return Ok(RunOutcome::AlreadyClaimed),
         Err(e) => return Err(e.into()),
     };
-    let result = match job {
-        JobName::NotificationDispatch => crate::events::dispatch::run(ctx, run.as_of).await,
-        _ => unreachable!("transactional jobs run in `run`"),
-    };
+    let result = job.execute(ctx, None, &run, ctx.now()).await;
     let mut done = run.into_active_model();
     done.finished_at = Set(Some(ctx.now()));
     match result {
-        Ok(report) => done.items_touched = Set((report.fanned_out + report.sent + report.failed) as i64),
+        Ok(items) => done.items_touched = Set(items),
         Err(e) => done.error = Set(Some(e.message())),
     }
     Ok(RunOutcome::Ran(done.update(&ctx.db).await?))

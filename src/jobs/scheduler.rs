@@ -5,19 +5,14 @@ use entity::JobTrigger;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::{JobName, RunOutcome, scheduled_slot};
-use crate::config::Config;
 use crate::service::Ctx;
 
-pub async fn start(ctx: Ctx, config: &Config) -> Result<JobScheduler, String> {
+/// Schedules every job of the registry that has a cron (each from its
+/// environment variable, or its default).
+pub async fn start(ctx: Ctx) -> Result<JobScheduler, String> {
     let scheduler = JobScheduler::new().await.map_err(|e| e.to_string())?;
-    for (job, cron) in [
-        (JobName::LapsePartners, config.lapse_partners_cron.clone()),
-        (JobName::TaskReminders, config.task_reminders_cron.clone()),
-        (JobName::ReportBackOverdue, config.report_back_overdue_cron.clone()),
-        (JobName::BillThreshold, config.bill_threshold_cron.clone()),
-        (JobName::BillMonthEnd, config.bill_month_end_cron.clone()),
-        (JobName::Rank, config.rank_cron.clone()),
-    ] {
+    for &job in JobName::ALL.iter().filter(|j| !j.default_cron().is_empty()) {
+        let cron = job.cron();
         let ctx = ctx.clone();
         let trigger = Job::new_async(cron.as_str(), move |_, _| {
             let ctx = ctx.clone();
