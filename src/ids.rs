@@ -34,6 +34,7 @@ pub fn subject_type(subject: Subject) -> &'static str {
         Subject::Organization => "Organization",
         Subject::Task => "Task",
         Subject::ImportBatch => "ImportBatch",
+        Subject::Assignment => "ReferralAssignment",
     }
 }
 

@@ -123,6 +123,8 @@ pub enum Subject {
     Task,
     #[sea_orm(string_value = "IMPORT")]
     ImportBatch,
+    #[sea_orm(string_value = "ASSIGNMENT")]
+    Assignment,
 }
 
 /// How a partner was contacted, for the contact log (seed 000).
@@ -319,4 +321,60 @@ pub enum RankingKind {
     /// Partners, per program.
     #[sea_orm(string_value = "PARTNER")]
     Partner,
+}
+
+/// An offer of an assigned referral (PRODUCT.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AssignmentState {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "ACCEPTED")]
+    Accepted,
+    #[sea_orm(string_value = "DECLINED")]
+    Declined,
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    #[sea_orm(string_value = "WITHDRAWN")]
+    Withdrawn,
+}
+
+/// Why a partner declined an assigned referral (Partner Center's codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum DeclineReason {
+    #[sea_orm(string_value = "BUDGET")]
+    Budget,
+    #[sea_orm(string_value = "CUSTOMER_UNRESPONSIVE")]
+    CustomerUnresponsive,
+    #[sea_orm(string_value = "CHOSE_ANOTHER_VENDOR")]
+    ChoseAnotherVendor,
+    #[sea_orm(string_value = "REQUIREMENT_NOT_MET")]
+    RequirementNotMet,
+    #[sea_orm(string_value = "NOT_A_CUSTOMER")]
+    NotACustomer,
+    #[sea_orm(string_value = "TIMELINE_TOO_SHORT")]
+    TimelineTooShort,
+    #[sea_orm(string_value = "ABUSE_OR_SPAM")]
+    AbuseOrSpam,
+    #[sea_orm(string_value = "OTHER")]
+    Other,
+}
+
+/// Where the vendor got an assigned customer (seed 004's "Referral source").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
+pub enum TenantSource {
+    #[sea_orm(string_value = "VENDOR")]
+    Vendor,
+    #[sea_orm(string_value = "MARKETPLACE")]
+    Marketplace,
+    #[sea_orm(string_value = "CAMPAIGN")]
+    Campaign,
+    #[sea_orm(string_value = "CUSTOMER_REQUEST")]
+    CustomerRequest,
+    #[sea_orm(string_value = "PARTNER_NETWORK")]
+    PartnerNetwork,
+    #[sea_orm(string_value = "OTHER")]
+    Other,
 }

@@ -5,6 +5,7 @@
 //! in the server's `domain` module use these enums as plain values; nothing in
 //! this crate knows about GraphQL.
 
+pub mod active_usage;
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod enums;
@@ -23,6 +24,8 @@ pub mod program;
 pub mod ranking_row;
 pub mod ranking_snapshot;
 pub mod referral;
+pub mod referral_assignment;
+pub mod referral_contact;
 pub mod reward;
 pub mod status_change;
 pub mod task;

@@ -16,6 +16,9 @@ pub struct Model {
     pub visibility: NoteVisibility,
     pub body: String,
     pub created_at: DateTimeUtc,
+    /// The offer in force when it was written (assigned referrals, §7): a
+    /// partner sees the notes of its own offers only.
+    pub assignment_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

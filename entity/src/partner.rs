@@ -35,6 +35,10 @@ pub struct Model {
     pub ended_at: Option<DateTimeUtc>,
     pub archived_at: Option<DateTimeUtc>,
     /// Optimistic concurrency: bumped by every change.
+    /// No assigned referrals are offered by the rule until then (§7).
+    pub assignments_paused_until: Option<DateTimeUtc>,
+    /// At most this many live offers (PENDING or ACCEPTED) at once.
+    pub max_open_assignments: Option<i32>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

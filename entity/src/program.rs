@@ -26,6 +26,12 @@ pub struct Model {
     /// Ordered stage names, a JSON array of strings.
     pub stages: Json,
     pub default_stage_editor: StageEditor,
+    /// The catalogue of value-added services a holder may report sold (§7).
+    pub value_added_services: Json,
+    /// The active-usage dashboard partners are sent to while AU% is unknown.
+    pub active_usage_url: Option<String>,
+    /// The names of `stages` that are closed (a closed offer cannot be declined).
+    pub closed_stages: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::{Direction, InvalidReason, PayoutView, ReferralOutcome, ReferralSource, ReferralStatus};
+use crate::{Direction, InvalidReason, PayoutView, ReferralOutcome, ReferralSource, ReferralStatus, TenantSource};
 
 /// A lead sent to a vendor (INBOUND) or a customer handed to partners
 /// (ASSIGNED) (PRODUCT.md §4).
@@ -46,6 +46,14 @@ pub struct Model {
     /// When the overdue job last found the report back overdue (its due
     /// time moving out makes it due again).
     pub report_back_overdue_at: Option<DateTimeUtc>,
+    /// ASSIGNED referrals (PRODUCT.md §7): the customer's own identifier,
+    /// where the vendor got it, and its profile. Its name is `lead_name`.
+    pub tenant_id: Option<String>,
+    pub tenant_source: Option<TenantSource>,
+    pub tenant_country: Option<String>,
+    pub tenant_company_size: Option<String>,
+    pub tenant_industry: Option<String>,
+    pub tenant_need: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -14,6 +14,7 @@ mod m20261123_000008_import_staging;
 mod m20261123_000009_billing;
 mod m20261123_000010_rankings;
 mod m20261201_000011_event_subjects;
+mod m20261201_000012_assigned_referrals;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_billing::Migration),
             Box::new(m20261123_000010_rankings::Migration),
             Box::new(m20261201_000011_event_subjects::Migration),
+            Box::new(m20261201_000012_assigned_referrals::Migration),
         ]
     }
 }

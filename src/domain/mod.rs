@@ -2,6 +2,8 @@
 //! `decide` function with one arm per row of its table in PRODUCT.md, so the
 //! API, the importer and the jobs all ask the same function.
 
+pub mod assignment;
+pub mod assignment_rule;
 pub mod invoice_status;
 pub mod money;
 pub mod outcome;

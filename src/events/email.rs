@@ -14,6 +14,7 @@ fn path_of(subject: Subject) -> &'static str {
         Subject::Organization => "organizations",
         Subject::Task => "tasks",
         Subject::ImportBatch => "imports",
+        Subject::Assignment => "assigned-referrals",
     }
 }
 

@@ -163,5 +163,5 @@ mirror!(
 );
 mirror!(
     /// The kind of record an event or notification is about.
-    EventSubject => entity::Subject { Partner, Referral, Invoice, Organization, Task, ImportBatch }
+    EventSubject => entity::Subject { Partner, Referral, Invoice, Organization, Task, ImportBatch, Assignment }
 );
