@@ -10,6 +10,12 @@ use async_graphql::ErrorExtensions;
 pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
+    /// FORBIDDEN with a machine-readable `extensions.reason` (e.g.
+    /// `ACCEPT_TO_VIEW`: accept the assigned referral to see this).
+    ForbiddenBecause {
+        reason: &'static str,
+        message: String,
+    },
     NotFound(String),
     InvalidTransition {
         from: String,
@@ -54,6 +60,7 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
+            Self::ForbiddenBecause { message, .. } => message.clone(),
             Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) => m.clone(),
             Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
             Self::Validation { message, .. } => message.clone(),
@@ -64,7 +71,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
+            Self::Forbidden(_) | Self::ForbiddenBecause { .. } => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidTransition { .. } => "INVALID_TRANSITION",
             Self::Validation { .. } => "VALIDATION",
@@ -119,6 +126,7 @@ impl From<AppError> for async_graphql::Error {
                     ext.set("rule", rule.as_str());
                 }
                 AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
+                AppError::ForbiddenBecause { reason, .. } => ext.set("reason", *reason),
                 AppError::Database(_) | AppError::Internal(_) | AppError::Unavailable(_) => {
                     if let Some(id) = current_request_id() {
                         ext.set("requestId", id);

@@ -27,8 +27,9 @@ pub const FAIRNESS_WINDOW_DAYS: i64 = 30;
 pub struct Candidate {
     pub partner_id: i64,
     pub name: String,
+    /// The partner organization it is linked to, if any.
     #[serde(skip)]
-    pub linked: bool,
+    pub partner_org_id: Option<i64>,
     #[serde(skip)]
     pub status: PartnerStatus,
     #[serde(skip)]
@@ -84,7 +85,7 @@ pub struct Reason {
 }
 
 pub fn exclusion(c: &Candidate, offered: &HashSet<i64>, now: DateTime<Utc>) -> Option<Exclusion> {
-    if !c.linked {
+    if c.partner_org_id.is_none() {
         Some(Exclusion::NotLinked)
     } else if !matches!(c.status, PartnerStatus::Live | PartnerStatus::Active | PartnerStatus::Lapsed) {
         Some(Exclusion::Status)
@@ -171,7 +172,7 @@ mod tests {
         Candidate {
             partner_id: id,
             name: format!("P{id}"),
-            linked: true,
+            partner_org_id: Some(100 + id),
             status: PartnerStatus::Live,
             paused_until: None,
             open_offers: 0,
@@ -226,7 +227,7 @@ mod tests {
     #[test]
     fn exclusions_unlinked_status_pause_capacity_and_never_re_pick() {
         let mut unlinked = partner(1);
-        unlinked.linked = false;
+        unlinked.partner_org_id = None;
         let mut ended = partner(2);
         ended.status = PartnerStatus::Ended;
         let mut prospect = partner(3);

@@ -165,3 +165,18 @@ mirror!(
     /// The kind of record an event or notification is about.
     EventSubject => entity::Subject { Partner, Referral, Invoice, Organization, Task, ImportBatch, Assignment }
 );
+mirror!(
+    /// An offer's acceptance (seed 004's "Acceptance").
+    AssignmentState => entity::AssignmentState { Pending, Accepted, Declined, Expired, Withdrawn }
+);
+mirror!(
+    /// Why a partner declined an assigned referral (Partner Center's codes).
+    DeclineReason => entity::DeclineReason {
+        Budget, CustomerUnresponsive, ChoseAnotherVendor, RequirementNotMet, NotACustomer, TimelineTooShort,
+        AbuseOrSpam, Other
+    }
+);
+mirror!(
+    /// Where the vendor got an assigned customer (seed 004's "Referral source").
+    TenantSource => entity::TenantSource { Vendor, Marketplace, Campaign, CustomerRequest, PartnerNetwork, Other }
+);

@@ -3,6 +3,7 @@
 //! dump of tables, so no entity derives a GraphQL type.
 
 pub mod armor;
+mod assigned;
 mod billing;
 mod connection;
 mod enums;
@@ -50,6 +51,7 @@ pub struct Query(
     webhook::WebhookQuery,
     billing::BillingQuery,
     rankings::RankingQuery,
+    assigned::AssignedQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -62,6 +64,7 @@ pub struct Mutation(
     jobs::JobMutation,
     webhook::WebhookMutation,
     billing::BillingMutation,
+    assigned::AssignedMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, ID, Interface, Object, Result};
 
+use super::assigned::ReferralAssignment;
 use super::billing::Invoice;
 use super::imports::ImportBatch;
 use super::organization::Organization;
@@ -10,7 +11,7 @@ use super::program::Program;
 use super::referral::Referral;
 use super::{ids, principal, svc};
 use crate::error::AppError;
-use crate::service::{billing, imports, organizations, partners, programs, referrals, tasks};
+use crate::service::{assigned, billing, imports, organizations, partners, programs, referrals, tasks};
 
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
@@ -22,6 +23,7 @@ pub enum Node {
     Invoice(Invoice),
     Task(Task),
     ImportBatch(ImportBatch),
+    ReferralAssignment(ReferralAssignment),
 }
 
 #[derive(Default)]
@@ -41,6 +43,7 @@ impl NodeQuery {
             "Invoice" => Node::Invoice(Invoice(billing::get(ctxs, p, row).await?)),
             "Task" => Node::Task(Task(tasks::get(ctxs, p, row).await?)),
             "ImportBatch" => Node::ImportBatch(ImportBatch(imports::get(ctxs, p, row).await?)),
+            "ReferralAssignment" => Node::ReferralAssignment(ReferralAssignment(assigned::offer(ctxs, p, row).await?)),
             _ => return Err(AppError::not_found("node").into()),
         })
     }

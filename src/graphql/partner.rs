@@ -105,6 +105,16 @@ impl Partner {
     }
 
     /// Bumped by every change; pass it as `expectedVersion` to refuse stale writes.
+    /// No assigned referrals are offered to it by the rule until then.
+    async fn assignments_paused_until(&self) -> Option<DateTime<Utc>> {
+        self.0.assignments_paused_until
+    }
+
+    /// At most this many live offers at once (null: no limit).
+    async fn max_open_assignments(&self) -> Option<i32> {
+        self.0.max_open_assignments
+    }
+
     async fn version(&self) -> i32 {
         self.0.version
     }

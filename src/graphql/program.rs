@@ -86,8 +86,26 @@ impl Program {
         programs::stages(&self.0)
     }
 
+    /// The stages with whether each is closed (an offer in a closed stage
+    /// is done: it can no longer be declined).
+    async fn stage_details(&self) -> Vec<Stage> {
+        let closed = crate::service::assigned::offers::names(&self.0.closed_stages);
+        programs::stages(&self.0).into_iter().map(|name| Stage { closed: closed.contains(&name), name }).collect()
+    }
+
     async fn default_stage_editor(&self) -> StageEditor {
         self.0.default_stage_editor.into()
+    }
+
+    /// Value-added services a partner holding an assigned referral may
+    /// report sold.
+    async fn value_added_services(&self) -> Vec<String> {
+        crate::service::assigned::offers::names(&self.0.value_added_services)
+    }
+
+    /// Where partners see a customer's active usage while none is recorded.
+    async fn active_usage_url(&self) -> Option<&str> {
+        self.0.active_usage_url.as_deref()
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -116,6 +134,19 @@ pub struct ProgramInput {
     pub minimum_payout_minor: Option<super::MinorUnits>,
     pub stages: Option<Vec<String>>,
     pub default_stage_editor: Option<StageEditor>,
+    /// The catalogue of value-added services (assigned referrals).
+    pub value_added_services: Option<Vec<String>>,
+    /// The active-usage dashboard link; an empty string removes it.
+    pub active_usage_url: Option<String>,
+    /// Which stages are closed (default: Closed won, Closed lost).
+    pub closed_stages: Option<Vec<String>>,
+}
+
+/// A program stage.
+#[derive(async_graphql::SimpleObject)]
+pub struct Stage {
+    pub name: String,
+    pub closed: bool,
 }
 
 impl From<ProgramInput> for ProgramSettings {
@@ -134,6 +165,9 @@ impl From<ProgramInput> for ProgramSettings {
             minimum_payout_minor: i.minimum_payout_minor.map(i64::from),
             stages: i.stages,
             default_stage_editor: i.default_stage_editor.map(Into::into),
+            value_added_services: i.value_added_services,
+            active_usage_url: i.active_usage_url,
+            closed_stages: i.closed_stages,
         }
     }
 }

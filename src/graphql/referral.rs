@@ -106,6 +106,47 @@ impl Referral {
         self.0.details.as_deref()
     }
 
+    /// ASSIGNED: the customer's own identifier.
+    async fn tenant_id(&self) -> Option<&str> {
+        self.0.tenant_id.as_deref()
+    }
+
+    /// ASSIGNED: where the vendor got the customer.
+    async fn tenant_source(&self) -> Option<super::enums::TenantSource> {
+        self.0.tenant_source.map(Into::into)
+    }
+
+    /// ASSIGNED: the customer's profile.
+    async fn tenant_profile(&self) -> Option<super::assigned::TenantProfile> {
+        (self.0.direction == entity::Direction::Assigned).then(|| super::assigned::TenantProfile::of(&self.0))
+    }
+
+    /// ASSIGNED: the customer's contacts; before acceptance a partner sees
+    /// job titles only.
+    async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<super::assigned::ReferralContact>> {
+        super::assigned::contacts(ctx, &self.0).await
+    }
+
+    /// ASSIGNED: active usage (AU%): the latest, the value at assignment,
+    /// and while none is known when it is expected and where to look.
+    async fn active_usage(&self, ctx: &Context<'_>) -> Result<Option<super::assigned::ActiveUsage>> {
+        if self.0.direction != entity::Direction::Assigned {
+            return Ok(None);
+        }
+        Ok(Some(super::assigned::active_usage(ctx, &self.0).await?))
+    }
+
+    /// ASSIGNED: the offer in force (a partner sees its own); null in the
+    /// vendor's pool.
+    async fn current_assignment(&self, ctx: &Context<'_>) -> Result<Option<super::assigned::ReferralAssignment>> {
+        super::assigned::current(ctx, &self.0).await
+    }
+
+    /// ASSIGNED: every offer, oldest first (vendor only).
+    async fn assignments(&self, ctx: &Context<'_>) -> Result<Vec<super::assigned::ReferralAssignment>> {
+        super::assigned::history(ctx, &self.0).await
+    }
+
     /// Sale amount in minor units (money field).
     async fn sale_amount_minor(&self, ctx: &Context<'_>) -> Result<Option<MinorUnits>> {
         Ok(money(ctx, self.0.sale_amount_minor.map(Into::into))?)

@@ -64,8 +64,19 @@ impl ReferralEvent {
         &self.0.kind
     }
 
+    /// The referral (null for an assigned referral's offer events: see
+    /// `assignmentId`).
     async fn referral_id(&self) -> Option<ID> {
-        self.0.subject_id.map(|id| ids::encode("Referral", id))
+        self.0.subject_id.filter(|_| self.0.subject == Some(Subject::Referral)).map(|id| ids::encode("Referral", id))
+    }
+
+    /// The offer an assigned referral's event is about (ASSIGNMENT_OFFERED,
+    /// …_REMINDER, …_ACCEPTED, …_DECLINED, …_EXPIRED, …_WITHDRAWN, …_UPDATED).
+    async fn assignment_id(&self) -> Option<ID> {
+        self.0
+            .subject_id
+            .filter(|_| self.0.subject == Some(Subject::Assignment))
+            .map(|id| ids::encode("ReferralAssignment", id))
     }
 
     async fn reference_id(&self) -> Option<String> {
@@ -92,7 +103,15 @@ impl ReferralEvent {
     /// The referral as it is now (a query; null if no longer visible).
     async fn referral(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
         let Some(id) = self.0.subject_id else { return Ok(None) };
-        Ok(referrals::get(svc(ctx), principal(ctx)?, id).await.ok().map(Referral))
+        let (c, p) = (svc(ctx), principal(ctx)?);
+        let found = match self.0.subject {
+            Some(Subject::Assignment) => match crate::service::assigned::offer(c, p, id).await {
+                Ok(o) => crate::service::assigned::referral_of(c, p, &o).await.ok(),
+                Err(_) => None,
+            },
+            _ => referrals::get(c, p, id).await.ok(),
+        };
+        Ok(found.map(Referral))
     }
 }
 
@@ -167,7 +186,7 @@ impl SubscriptionRoot {
         let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
         let kinds = f.kinds;
         let stream = events(ctx, move |p, n| {
-            n.subject == Some(Subject::Referral)
+            matches!(n.subject, Some(Subject::Referral | Subject::Assignment))
                 && visible_to(p, n)
                 && referral.is_none_or(|id| n.subject_id == Some(id))
                 && partner.is_none_or(|id| n.partner_id == Some(id))

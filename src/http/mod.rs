@@ -77,6 +77,7 @@ pub fn router(state: HttpState, config: &Config) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/{version}/{file}", get(graphiql::asset))
         .route("/export/referrals.csv", get(export::referrals))
+        .route("/export/assigned-referrals.csv", get(export::assigned))
         .route("/payments/webhook", post(payments::webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ops::readyz));

@@ -9,6 +9,7 @@ mod bill_threshold;
 mod lapse_partners;
 mod notification_dispatch;
 mod rank;
+mod reassign_expired;
 mod report_back_overdue;
 pub mod scheduler;
 mod task_reminders;
@@ -46,6 +47,8 @@ macro_rules! with_job_registry {
                 "month-end invoices for the month before", bill_month_end, tx;
             Rank, "rank", "0 0 3 * * *", "JOB_RANK_CRON",
                 "vendor and partner ranking snapshots", rank, tx;
+            ReassignExpired, "reassign-expired", "0 */15 * * * *", "JOB_REASSIGN_EXPIRED_CRON",
+                "offers not accepted in time expire and go to the next partner; reminders 24 h before", reassign_expired, tx;
             NotificationDispatch, "notification-dispatch", "", "DISPATCH_INTERVAL_SECS",
                 "send due e-mail and webhooks (in serve: every DISPATCH_INTERVAL_SECS)", notification_dispatch, own;
         }

@@ -52,7 +52,7 @@ pub const HEADER: [&str; 16] = [
 /// injection) gets a leading `'`, which spreadsheets show as text; the
 /// importer takes it off again. Lead names come from anonymous referral
 /// links, so this is not hypothetical.
-fn csv_line(values: &[&str]) -> Vec<u8> {
+pub(crate) fn csv_line(values: &[&str]) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let cells: Vec<_> = values.iter().map(|v| neutralize(v)).collect();
     let _ = writer.write_record(cells.iter().map(|c| c.as_bytes()));

@@ -46,7 +46,9 @@ async fn resolve(ctx: &Ctx, vendor: i64, key: &ReferralKey) -> AppResult<referra
     if given != 1 {
         return Err(AppError::validation("key", "give exactly one of id, externalId, email"));
     }
-    let q = referral::Entity::find().filter(C::VendorOrgId.eq(vendor));
+    // Keys name leads: an ASSIGNED referral is not one (PRODUCT.md §7).
+    let q =
+        referral::Entity::find().filter(C::VendorOrgId.eq(vendor)).filter(C::Direction.eq(entity::Direction::Inbound));
     let rows = if let Some(id) = &key.id {
         match crate::ids::parse(id) {
             Some((kind, row)) if kind == "Referral" => q.filter(C::Id.eq(row)).all(&ctx.db).await?,

@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
 
+pub mod assigned;
 pub mod audit;
 pub mod billing;
 pub mod exports;

@@ -13,13 +13,28 @@ use super::{Ctx, audit, referrals, required_prose};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
-/// Writes a note inside the caller's transaction.
+/// Writes a note inside the caller's transaction, under the offer in force
+/// if the referral is an assigned one.
 pub async fn write(
     db: &impl ConnectionTrait,
     principal: Option<&Principal>,
     referral: &entity::referral::Model,
     visibility: NoteVisibility,
     body: &str,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
+    let offer = super::assigned::offers::offer_in_force(db, referral).await?;
+    write_as(db, principal, referral, visibility, body, offer, now).await
+}
+
+/// Writes a note under a given offer (or none).
+pub async fn write_as(
+    db: &impl ConnectionTrait,
+    principal: Option<&Principal>,
+    referral: &entity::referral::Model,
+    visibility: NoteVisibility,
+    body: &str,
+    assignment_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> AppResult<note::Model> {
     let body = required_prose("body", body, 10_000)?;
@@ -32,6 +47,7 @@ pub async fn write(
         visibility: Set(visibility),
         body: Set(body),
         created_at: Set(now),
+        assignment_id: Set(assignment_id),
         ..Default::default()
     }
     .insert(db)
@@ -86,6 +102,20 @@ fn readable(principal: &Principal) -> Condition {
         .add(note::Column::AuthorOrgId.eq(principal.org_id))
 }
 
+/// The offers of an assigned referral whose events the caller sees: all
+/// for the vendor, its own organization's for a partner.
+async fn visible_offers(ctx: &Ctx, principal: &Principal, r: &referral::Model) -> AppResult<Vec<i64>> {
+    use entity::referral_assignment::{Column as C, Entity};
+    if r.direction != entity::Direction::Assigned {
+        return Ok(Vec::new());
+    }
+    let mut q = Entity::find().filter(C::ReferralId.eq(r.id));
+    if principal.is_partner_side() {
+        q = q.filter(C::PartnerOrgId.eq(principal.org_id));
+    }
+    Ok(q.all(&ctx.db).await?.into_iter().map(|o| o.id).collect())
+}
+
 /// One entry of a referral's timeline.
 #[derive(Debug, Clone)]
 pub enum TimelineItem {
@@ -104,13 +134,22 @@ impl TimelineItem {
 
 pub async fn timeline(ctx: &Ctx, principal: &Principal, referral_id: i64) -> AppResult<Vec<TimelineItem>> {
     let referral = referrals::get(ctx, principal, referral_id).await?;
-    let notes = note::Entity::find()
-        .filter(note::Column::ReferralId.eq(referral.id))
-        .filter(readable(principal))
-        .order_by_asc(note::Column::Id)
-        .all(&ctx.db)
-        .await?;
-    let changes = audit::history(&ctx.db, Subject::Referral, referral.id).await?;
+    let offers = visible_offers(ctx, principal, &referral).await?;
+    let mut notes = note::Entity::find().filter(note::Column::ReferralId.eq(referral.id)).filter(readable(principal));
+    if principal.is_partner_side() {
+        // A holder sees the notes of its own offers and those written while
+        // no offer was in force, never another holder's (PRODUCT.md §7).
+        notes = notes.filter(
+            Condition::any()
+                .add(note::Column::AssignmentId.is_null())
+                .add(note::Column::AssignmentId.is_in(offers.clone())),
+        );
+    }
+    let notes = notes.order_by_asc(note::Column::Id).all(&ctx.db).await?;
+    let mut changes = audit::history(&ctx.db, Subject::Referral, referral.id).await?;
+    for offer in offers {
+        changes.extend(audit::history(&ctx.db, Subject::Assignment, offer).await?);
+    }
     let mut items: Vec<TimelineItem> =
         notes.into_iter().map(TimelineItem::Note).chain(changes.into_iter().map(TimelineItem::Change)).collect();
     // Oldest first; at the same instant a change comes before the note that

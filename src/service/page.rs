@@ -122,6 +122,28 @@ impl<C: ColumnTrait> Sort<C> {
             .limit(page.first + 1))
     }
 
+    /// Orders by a column that is never NULL and skips past the cursor with
+    /// one row-value comparison, `(column, id) > (value, id)`: an index on
+    /// (…, column, id) serves both as one range, in either direction.
+    pub fn apply_not_null<E: EntityTrait<Column = C>>(
+        &self,
+        mut select: Select<E>,
+        page: &PageRequest,
+    ) -> AppResult<Select<E>> {
+        let order = if self.descending { Order::Desc } else { Order::Asc };
+        if let Some(cursor) = &page.after {
+            if cursor.sort != self.name {
+                return Err(AppError::validation("after", "the cursor belongs to another sort order"));
+            }
+            let value =
+                cursor.value.to_value().ok_or_else(|| AppError::validation("after", "not a cursor from this list"))?;
+            let key = Expr::tuple([Expr::col(self.column), Expr::col(self.id_column)]);
+            let past = Expr::tuple([Expr::val(value), Expr::val(cursor.id)]);
+            select = select.filter(if self.descending { key.lt(past) } else { key.gt(past) });
+        }
+        Ok(select.order_by(self.column, order.clone()).order_by(self.id_column, order).limit(page.first + 1))
+    }
+
     fn after(&self, cursor: &Cursor) -> Condition {
         let col = self.column;
         let id = self.id_column;

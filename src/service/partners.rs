@@ -470,6 +470,15 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64, expected_version:
     if has_referrals(&tx, &current).await? {
         return Err(AppError::Conflict("this partner has referrals and cannot be deleted; archive it instead".into()));
     }
+    let offers = entity::referral_assignment::Entity::find()
+        .filter(entity::referral_assignment::Column::PartnerId.eq(current.id))
+        .count(&tx)
+        .await?;
+    if offers > 0 {
+        return Err(AppError::Conflict(
+            "this partner was offered assigned referrals and cannot be deleted; archive it instead".into(),
+        ));
+    }
     partner::Entity::delete_by_id(current.id).exec(&tx).await?;
     let change = Change {
         vendor_org_id: current.vendor_org_id,

@@ -4,6 +4,7 @@ use chrono::Duration;
 use entity::{
     OrganizationKind, PartnerStatus, ReferralStatus, RewardModel, Role, StageEditor, organization, partner, program,
 };
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -14,6 +15,9 @@ use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_STAGES: [&str; 6] = ["Discovery", "Demo", "Proposal", "Negotiation", "Closed won", "Closed lost"];
+
+/// The default stages that end an offer (PRODUCT.md §7).
+pub const DEFAULT_CLOSED_STAGES: [&str; 2] = ["Closed won", "Closed lost"];
 
 /// Settings a vendor may give when creating or updating a program; each
 /// absent field keeps its default (create) or current value (update).
@@ -32,6 +36,12 @@ pub struct ProgramSettings {
     pub minimum_payout_minor: Option<i64>,
     pub stages: Option<Vec<String>>,
     pub default_stage_editor: Option<StageEditor>,
+    /// The catalogue of value-added services (assigned referrals, §7).
+    pub value_added_services: Option<Vec<String>>,
+    /// The active-usage dashboard link; an empty string removes it.
+    pub active_usage_url: Option<String>,
+    /// Which of `stages` are closed (an offer in a closed stage is done).
+    pub closed_stages: Option<Vec<String>>,
 }
 
 pub async fn create(
@@ -70,6 +80,9 @@ pub async fn create(
         minimum_payout_minor: Set(0),
         stages: Set(serde_json::json!(DEFAULT_STAGES)),
         default_stage_editor: Set(StageEditor::Vendor),
+        value_added_services: Set(serde_json::json!([])),
+        active_usage_url: Set(None),
+        closed_stages: Set(serde_json::json!(DEFAULT_CLOSED_STAGES)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -87,13 +100,26 @@ pub async fn update(ctx: &Ctx, principal: &Principal, id: i64, settings: Program
         .await?
         .filter(|p| principal.is_admin() || principal.org_id == Some(p.vendor_org_id))
         .ok_or_else(|| AppError::not_found("program"))?;
-    let old_lapse = current.lapse_after_days;
+    let (old_lapse, old_name) = (current.lapse_after_days, current.name.clone());
     let mut model = current.into_active_model();
     apply(&mut model, settings)?;
     model.updated_at = Set(ctx.now());
     let updated = model.update(&tx).await?;
     if updated.lapse_after_days != old_lapse {
         reschedule_lapses(&tx, &updated).await?;
+    }
+    if updated.name != old_name {
+        // The partner's list shows and sorts by the program's name, copied
+        // onto each offer.
+        entity::referral_assignment::Entity::update_many()
+            .col_expr(entity::referral_assignment::Column::ProgramName, Expr::value(updated.name.clone()))
+            .col_expr(
+                entity::referral_assignment::Column::ProgramKey,
+                Expr::value(super::assigned::picks::sort_key(&updated.name)),
+            )
+            .filter(entity::referral_assignment::Column::ProgramId.eq(updated.id))
+            .exec(&tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(updated)
@@ -130,6 +156,7 @@ fn non_negative(field: &str, value: i64) -> AppResult<i64> {
 }
 
 fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
+    use crate::service::assigned::offers::names;
     if let Some(name) = s.name {
         m.name = Set(required_text("name", &name, 200)?);
     }
@@ -181,6 +208,44 @@ fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
     if let Some(v) = s.default_stage_editor {
         m.default_stage_editor = Set(v);
     }
+    if let Some(services) = s.value_added_services {
+        let services =
+            services.iter().map(|s| required_text("valueAddedServices", s, 200)).collect::<AppResult<Vec<_>>>()?;
+        let mut seen = std::collections::HashSet::new();
+        if services.len() > 100 || !services.iter().all(|s| seen.insert(s.to_lowercase())) {
+            return Err(AppError::validation("valueAddedServices", "at most 100 distinct services"));
+        }
+        m.value_added_services = Set(serde_json::json!(services));
+    }
+    if let Some(url) = s.active_usage_url {
+        m.active_usage_url = Set(match url.trim() {
+            "" => None,
+            url => {
+                let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+                if parsed.is_none() || url.len() > 2000 {
+                    return Err(AppError::validation("activeUsageUrl", "activeUsageUrl must be an http(s) URL"));
+                }
+                Some(url.to_owned())
+            }
+        });
+    }
+    // Closed stages are stages: given ones must be; after new stages, the
+    // closed ones that remain stay closed.
+    let stages = names(m.stages.as_ref());
+    let given = s.closed_stages.is_some();
+    let list = s.closed_stages.unwrap_or_else(|| names(m.closed_stages.as_ref()));
+    let mut closed: Vec<String> = Vec::new();
+    for name in list.iter().map(|n| n.trim()) {
+        match stages.iter().find(|s| s.eq_ignore_ascii_case(name)) {
+            Some(stage) if !closed.contains(stage) => closed.push(stage.clone()),
+            Some(_) => {}
+            None if given => {
+                return Err(AppError::validation("closedStages", format!("{name} is not a stage of the program")));
+            }
+            None => {}
+        }
+    }
+    m.closed_stages = Set(serde_json::json!(closed));
     // A commission is a share of the sale amount, known once the sale is
     // reported: COMMISSION rules trigger on APPROVED (Baton's "commission").
     if *m.reward_model.as_ref() == RewardModel::Commission && *m.reward_trigger.as_ref() != ReferralStatus::Approved {

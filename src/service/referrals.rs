@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardModel, Role, Subject,
-    organization, partner, program, referral, reward,
+    AssignmentState, ChangeSource, Direction, NoteVisibility, PayoutView, ReferralSource, ReferralStatus, RewardModel,
+    Role, Subject, organization, partner, program, referral, referral_assignment, reward,
 };
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
@@ -64,20 +64,19 @@ pub struct StatusRequest {
 }
 
 /// Referrals a caller may see: its vendor's, or those of its partner
-/// organization's partnerships.
+/// organization's partnerships and the assigned referrals it holds a live
+/// offer of (PRODUCT.md §7).
 pub fn scope(principal: &Principal) -> Condition {
     if principal.is_admin() {
         Condition::all()
     } else if principal.is_partner_side() {
-        Condition::all().add(
-            referral::Column::PartnerId.in_subquery(
-                Query::select()
-                    .column(partner::Column::Id)
-                    .from(partner::Entity)
-                    .and_where(partner::Column::PartnerOrgId.eq(principal.org_id))
-                    .to_owned(),
-            ),
-        )
+        let held = Query::select()
+            .column(referral_assignment::Column::ReferralId)
+            .from(referral_assignment::Entity)
+            .and_where(referral_assignment::Column::PartnerOrgId.eq(principal.org_id))
+            .and_where(referral_assignment::Column::State.is_in([AssignmentState::Pending, AssignmentState::Accepted]))
+            .to_owned();
+        Condition::any().add(inbound_scope(principal)).add(referral::Column::Id.in_subquery(held))
     } else if principal.is_vendor_side() {
         Condition::all().add(referral::Column::VendorOrgId.eq(principal.org_id))
     } else {
@@ -85,12 +84,30 @@ pub fn scope(principal: &Principal) -> Condition {
     }
 }
 
+/// A partner organization's own leads: those of its partnerships.
+fn inbound_scope(principal: &Principal) -> Condition {
+    Condition::all().add(
+        referral::Column::PartnerId.in_subquery(
+            Query::select()
+                .column(partner::Column::Id)
+                .from(partner::Entity)
+                .and_where(partner::Column::PartnerOrgId.eq(principal.org_id))
+                .to_owned(),
+        ),
+    )
+}
+
+/// A referral the caller may see. An assigned referral whose offer to the
+/// caller's organization ended is FORBIDDEN (its row stays in the partner's
+/// list as plain text); anything else out of reach is NOT_FOUND.
 pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<referral::Model> {
-    referral::Entity::find_by_id(id)
-        .filter(scope(principal))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("referral"))
+    if let Some(found) = referral::Entity::find_by_id(id).filter(scope(principal)).one(&ctx.db).await? {
+        return Ok(found);
+    }
+    match super::assigned::ended_access(ctx, principal, id).await? {
+        Some(refusal) => Err(refusal),
+        None => Err(AppError::not_found("referral")),
+    }
 }
 
 fn validate_lead(lead: &Lead, name_required: bool) -> AppResult<Lead> {
@@ -163,7 +180,29 @@ pub async fn submit_via_link(
 }
 
 /// A short reference unique within the vendor, e.g. R-7KQ2M9.
-async fn new_reference(db: &impl ConnectionTrait, vendor_org_id: i64) -> AppResult<String> {
+/// CONFLICT when the vendor already uses `external` for another referral.
+pub(crate) async fn ensure_external_id_free(db: &impl ConnectionTrait, vendor: i64, external: &str) -> AppResult<()> {
+    let used = referral::Entity::find()
+        .filter(referral::Column::VendorOrgId.eq(vendor))
+        .filter(referral::Column::ExternalId.eq(external))
+        .count(db)
+        .await?;
+    if used > 0 {
+        return Err(AppError::Conflict(format!("externalId {external} is already used by another referral")));
+    }
+    Ok(())
+}
+
+/// The unique key on (vendor, external id) caught a race: CONFLICT.
+pub(crate) fn external_id_conflict(e: sea_orm::DbErr) -> AppError {
+    if AppError::is_unique_violation(&e) {
+        AppError::Conflict("externalId is already used by another referral".into())
+    } else {
+        e.into()
+    }
+}
+
+pub(crate) async fn new_reference(db: &impl ConnectionTrait, vendor_org_id: i64) -> AppResult<String> {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     for _ in 0..8 {
         let code: String = {
@@ -203,14 +242,7 @@ async fn create_inbound(
     }
     let tx = ctx.db.begin().await?;
     if let Some(external) = &external_id {
-        let used = referral::Entity::find()
-            .filter(referral::Column::VendorOrgId.eq(program.vendor_org_id))
-            .filter(referral::Column::ExternalId.eq(external))
-            .count(&tx)
-            .await?;
-        if used > 0 {
-            return Err(AppError::Conflict(format!("externalId {external} is already used by another referral")));
-        }
+        ensure_external_id_free(&tx, program.vendor_org_id, external).await?;
     }
     // The lead-received rule of §3, in the same transaction: it refuses
     // ENDED and ARCHIVED partners, and the referral is not written then.
@@ -247,13 +279,7 @@ async fn create_inbound(
     }
     .insert(&tx)
     .await
-    .map_err(|e| {
-        if AppError::is_unique_violation(&e) {
-            AppError::Conflict("externalId is already used by another referral".into())
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(external_id_conflict)?;
     let change = status_change(&created, "STATUS", "SUBMIT", None, Some(status_name(ReferralStatus::Pending)), None);
     audit::record(&tx, change, actor, now).await?;
     let created = rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
@@ -263,7 +289,7 @@ async fn create_inbound(
     Ok(created)
 }
 
-pub(super) fn status_change(
+pub(crate) fn status_change(
     r: &referral::Model,
     field: &'static str,
     event: &'static str,
@@ -830,7 +856,10 @@ pub fn payout_view_name(v: PayoutView) -> &'static str {
 
 fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referral::Entity> {
     use referral::Column as C;
-    let mut q = referral::Entity::find().filter(scope(principal));
+    // The partner's list holds its leads; assigned referrals have their own
+    // list (`assigned::list`).
+    let scope = if principal.is_partner_side() { inbound_scope(principal) } else { scope(principal) };
+    let mut q = referral::Entity::find().filter(scope);
     if let Some(s) = &f.statuses {
         q = q.filter(C::Status.is_in(s.iter().copied()));
     }

@@ -94,7 +94,7 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
     let branch = |on: &str, kind: &str| {
         format!(
             "SELECT k.line AS line, r.id AS id FROM k CROSS JOIN referral r
-             WHERE k.kind = '{kind}' AND r.vendor_org_id = ${v} AND {on}"
+             WHERE k.kind = '{kind}' AND r.vendor_org_id = ${v} AND r.direction = 'INBOUND' AND {on}"
         )
     };
     // Only the kinds of key the file uses: each branch reads every key.
