@@ -508,3 +508,158 @@ async fn assigned_referrals_are_not_leads() {
     let del = "mutation($id: ID!) { deletePartner(id: $id) }";
     assert_eq!(w.app.code(Some(&w.vendor), del, json!({ "id": holder.partner })).await, "CONFLICT");
 }
+
+/// Replays every offer the rule made, in the order they were written, with
+/// the facts each pick had (offers before it; the partners offered the
+/// referral before): each must be the rule's pick. Returns how many.
+async fn replay_picks(w: &World) -> usize {
+    use std::collections::HashSet;
+
+    use referral_hub::domain::assignment_rule::{Candidate, pick};
+    use sea_orm::{EntityTrait, QueryOrder};
+    let offers = entity::referral_assignment::Entity::find()
+        .order_by_asc(entity::referral_assignment::Column::Id)
+        .all(&w.app.ctx.db)
+        .await
+        .unwrap();
+    let partners = entity::partner::Entity::find().all(&w.app.ctx.db).await.unwrap();
+    let mut candidates: Vec<Candidate> = partners
+        .iter()
+        .map(|p| Candidate {
+            partner_id: p.id,
+            name: p.name.clone(),
+            partner_org_id: p.partner_org_id,
+            status: p.status,
+            paused_until: None,
+            open_offers: 0,
+            max_open: None,
+            recent_offers: 0,
+            ranking_position: None,
+            created_at: p.created_at,
+        })
+        .collect();
+    let mut offered: HashMap<i64, HashSet<i64>> = HashMap::new();
+    let mut checked = 0;
+    for o in &offers {
+        if o.picked_by_rule {
+            let (i, _) = pick(&candidates, offered.get(&o.referral_id).unwrap_or(&HashSet::new()), o.assigned_at)
+                .expect("the rule had a candidate");
+            assert_eq!(candidates[i].partner_id, o.partner_id, "offer {} went against the rule", o.id);
+            checked += 1;
+        }
+        candidates.iter_mut().find(|c| c.partner_id == o.partner_id).unwrap().recent_offers += 1;
+        offered.entry(o.referral_id).or_default().insert(o.partner_id);
+    }
+    checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_declines_and_a_sweep_follow_the_rule_exactly() {
+    let w = world(5).await;
+    let mut old = Vec::new();
+    for i in 0..10 {
+        old.push(w.assign(&w.create(&format!("old{i}")).await, None).await);
+    }
+    w.app.clock.advance(Duration::days(7));
+    let mut fresh = Vec::new();
+    for i in 0..10 {
+        fresh.push(w.assign(&w.create(&format!("new{i}")).await, None).await);
+    }
+    // The old offers expire in a sweep while holders decline fresh ones.
+    let w = std::sync::Arc::new(w);
+    let mut tasks = Vec::new();
+    let ctx = w.app.ctx.clone();
+    let as_of = w.app.clock.now_utc();
+    tasks.push(tokio::spawn(async move {
+        use referral_hub::jobs::{self, JobName};
+        jobs::run(&ctx, JobName::ReassignExpired, jobs::manual_slot(), entity::JobTrigger::Manual, as_of, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.message())
+    }));
+    for offer in fresh.iter().take(6) {
+        let (w, offer) = (w.clone(), offer.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = w.holder_of(&offer).token.clone();
+            let (_, body) = w.respond(&token, &offer, false, json!({ "r": "TIMELINE_TOO_SHORT" })).await;
+            if body.get("errors").is_some() { Err(body.to_string()) } else { Ok(()) }
+        }));
+    }
+    for t in futures_util::future::join_all(tasks).await {
+        t.unwrap().unwrap();
+    }
+    // Every referral has one live offer, and every pick was the rule's.
+    let live = "{ assignedReferrals(first: 100, filter: { acceptance: [PENDING, ACCEPTED] }) { totalCount } }";
+    assert_eq!(w.app.ok(&w.vendor, live, json!({})).await["assignedReferrals"]["totalCount"], 20);
+    assert_eq!(replay_picks(&w).await, 20 + 10 + 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_running_one_tick_reassign_each_referral_once() {
+    use referral_hub::jobs::{self, JobName, RunOutcome};
+    let w = world(3).await;
+    for i in 0..6 {
+        w.assign(&w.create(&format!("t{i}")).await, None).await;
+    }
+    let tick = w.app.clock.now_utc() + Duration::days(8);
+    let slot = jobs::scheduled_slot(tick);
+    let runs = (0..3).map(|_| {
+        let (ctx, slot) = (w.app.ctx.clone(), slot.clone());
+        tokio::spawn(async move { jobs::run(&ctx, JobName::ReassignExpired, slot, entity::JobTrigger::Scheduled, tick, None).await })
+    });
+    let outcomes: Vec<RunOutcome> = futures_util::future::join_all(runs).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, RunOutcome::Ran(_))).count(), 1);
+    let q = "{ assignedReferrals(first: 100) { totalCount } }";
+    assert_eq!(w.app.ok(&w.vendor, q, json!({})).await["assignedReferrals"]["totalCount"], 12, "six expired, six new");
+    assert_eq!(replay_picks(&w).await, 12);
+}
+
+#[tokio::test]
+async fn offer_events_reach_the_vendor_and_the_holder_only() {
+    let w = world(2).await;
+    let event = "subscription { referralEvents { kind assignmentId referenceId message referral { tenantProfile { country } } } }";
+    let mut vendor = Ws::init(&w.app, &w.vendor).await;
+    let mut holder = Ws::init(&w.app, &w.partners[0].token).await;
+    let mut other = Ws::init(&w.app, &w.partners[1].token).await;
+    for ws in [&mut vendor, &mut holder, &mut other] {
+        ws.subscribe("1", event, json!({})).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let first = w.assign(&w.create("First").await, Some(&w.partners[0].partner)).await;
+    let second = w.assign(&w.create("Second").await, Some(&w.partners[1].partner)).await;
+    let next = |msg: Value| msg["payload"]["data"]["referralEvents"].clone();
+    let got = next(holder.recv().await);
+    assert_eq!((&got["kind"], &got["assignmentId"]), (&json!("ASSIGNMENT_OFFERED"), &first["id"]));
+    assert_eq!(got["referral"]["tenantProfile"]["country"], "DE", "the holder may open it");
+    let got = next(other.recv().await);
+    assert_eq!(got["assignmentId"], second["id"], "the other partner never hears of the first: {got}");
+    let got = next(vendor.recv().await);
+    assert_eq!(got["assignmentId"], first["id"]);
+    // No contact details travel in events.
+    assert!(!got.to_string().contains("ann@tenant.example"));
+}
+
+#[tokio::test]
+async fn tenancy_and_money_on_assigned_referrals() {
+    let w = world(1).await;
+    let offer = w.assign(&w.create("Soylent").await, None).await;
+    let (_, stranger_vendor, _) = w.app.vendor("Stranger").await;
+    let q = "query($id: ID!) { assignedReferral(id: $id) { id } }";
+    assert_eq!(w.app.code(Some(&stranger_vendor), q, json!({ "id": offer["id"] })).await, "NOT_FOUND");
+    let node = "query($id: ID!) { node(id: $id) { id } }";
+    assert_eq!(w.app.ok(&w.partners[0].token, node, json!({ "id": offer["id"] })).await["node"]["id"], offer["id"]);
+    assert_eq!(w.app.code(Some(&stranger_vendor), node, json!({ "id": offer["id"] })).await, "NOT_FOUND");
+    // The vendor's report viewers do not see the estimate (money).
+    let org = w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let viewer = w.app.token("REPORT_VIEWER", Some(row_id(&org)), "analyst");
+    let money = "query($id: ID!) { assignedReferral(id: $id) { estimatedValueMinor } }";
+    assert_eq!(w.app.code(Some(&viewer), money, json!({ "id": offer["id"] })).await, "FORBIDDEN");
+    // Only the vendor creates, assigns and withdraws.
+    let create = "mutation($p: ID!) { createAssignedReferral(input: { programId: $p, tenantName: \"x\", tenantSource: VENDOR }) { id } }";
+    assert_eq!(w.app.code(Some(&w.partners[0].token), create, json!({ "p": w.program })).await, "FORBIDDEN");
+    let withdraw = "mutation($id: ID!) { withdrawAssignment(id: $id, reason: \"x\") { id } }";
+    assert_eq!(w.app.code(Some(&w.partners[0].token), withdraw, json!({ "id": offer["id"] })).await, "FORBIDDEN");
+    let done = w.app.ok(&w.vendor, &withdraw.replace("{ id }", "{ acceptance }"), json!({ "id": offer["id"] })).await;
+    assert_eq!(done["withdrawAssignment"]["acceptance"], "WITHDRAWN");
+    assert_eq!(w.app.notices(&w.partners[0].token, "ASSIGNMENT_WITHDRAWN").await.len(), 1);
+}

@@ -36,6 +36,9 @@ struct Expired {
 /// Runs the sweep as of the run's `asOf`; returns the offers touched
 /// (expired, offered again, reminded).
 pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
+    // New offers are made as of the later of the run's time and its asOf,
+    // so a run as of a future time never expires the offers it made.
+    let offered_at = now.max(run.as_of);
     let mut touched = 0;
     loop {
         let expired = expire_batch(tx, run, now).await?;
@@ -43,7 +46,7 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
             break;
         }
         touched += expired.len() as i64;
-        touched += reoffer(tx, run, &expired, now).await?;
+        touched += reoffer(tx, run, &expired, offered_at).await?;
     }
     touched += remind(tx, run, now).await?;
     Ok(touched)
