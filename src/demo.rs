@@ -29,7 +29,8 @@ use crate::service::outcomes::OutcomeRequest;
 use crate::service::programs::ProgramSettings;
 use crate::service::referrals::{Lead, NewReferral, StatusRequest};
 use crate::service::{
-    Ctx, billing, notes, organizations, outcomes, partner_contacts, partners, programs, referrals, tasks, webhooks,
+    Ctx, assigned, billing, notes, organizations, outcomes, partner_contacts, partners, programs, referrals, tasks,
+    webhooks,
 };
 
 /// What was created, for the CLI to print.
@@ -257,6 +258,8 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
             reward_basis_points: Some(1_000),
             reward_trigger: Some(S::Approved),
             report_back_days: Some(14),
+            value_added_services: Some(vec!["Monitoring".into(), "Battery storage".into(), "Maintenance plan".into()]),
+            active_usage_url: Some("https://dashboard.sunrise-solar.example/active-usage".into()),
             ..ProgramSettings::default()
         },
     )
@@ -267,7 +270,10 @@ pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
     billing::set_threshold(&c.ctx, &c.admin, c.vendor_org.id, Some(60_000)).await?;
     webhook(&c).await?;
 
-    story(&c, &home, &trade, now).await?;
+    story(&c, &home, &trade, commercial.id, now).await?;
+    // A customer waiting in the vendor's pool.
+    c.clock.set(now - Duration::hours(3));
+    assigned_referral(&c, commercial.id, "Adventure Works", false).await?;
 
     // Today: the report backs still owed are overdue, partners without a
     // recent lead lapse, and the rankings are taken.
@@ -296,7 +302,7 @@ async fn webhook(c: &Cast) -> AppResult<()> {
 /// installs earn 10 % of the sale in EUR once sold, and owe a report back
 /// within 14 days: sold, sold and recurring, no sale, invalid, in progress,
 /// and one overdue.
-async fn story(c: &Cast, home: &[i64], trade: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+async fn story(c: &Cast, home: &[i64], trade: &[i64], commercial: i64, now: DateTime<Utc>) -> AppResult<()> {
     let [greenhome, brightpath, metro] = &c.partners;
     let (gh, summit, lakeside) = (home[5], home[6], home[7]);
     let report = |outcome: ReferralOutcome, text: &str| OutcomeRequest {
@@ -361,12 +367,106 @@ async fn story(c: &Cast, home: &[i64], trade: &[i64], now: DateTime<Utc>) -> App
     status(c, jo, S::Qualified, None).await?;
     bill_and(c, "USD", None).await?;
     let hospital = lead(c, greenhome, trade[0], "St. Mary's Hospital", Some("OPP-2005")).await?;
+    hand_offs(c, commercial, now).await?;
+    c.advance_to(12, now);
+    c.job(JobName::ReassignExpired).await?; // Wingtip was not accepted in 7 days: the next partner
     c.advance_to(10, now);
     outcome(c, hospital, report(ReferralOutcome::InProgress, "Their board decides next month")).await?;
+    c.advance_to(4, now);
+    c.job(JobName::ReassignExpired).await?; // … nor by the next: the third partner has it now
     c.advance_to(5, now);
     // Paid out with the first invoice, then found to be a duplicate: clawed back.
     status(c, morgan, S::Denied, Some("Duplicate of an existing customer")).await?;
     c.advance_to(2, now);
     lead(c, greenhome, gh, "Noah Berg", None).await?; // earned, not billed yet
+    c.advance_to(1, now);
+    assigned_referral(c, commercial, "Northwind Traders", true).await?; // pending
+    Ok(())
+}
+
+/// An assigned referral of the commercial program with a profile and two
+/// contacts; offered by the rule at once when `assign`.
+async fn assigned_referral(c: &Cast, program: i64, name: &str, assign: bool) -> AppResult<i64> {
+    let slug = name.to_lowercase().replace(' ', "");
+    let input = assigned::NewAssigned {
+        program_id: program,
+        tenant_name: name.into(),
+        tenant_id: Some(format!("TEN-{}", &slug[..slug.len().min(6)].to_uppercase())),
+        tenant_source: entity::TenantSource::Marketplace,
+        external_id: None,
+        profile: assigned::Profile {
+            country: Some("DE".into()),
+            company_size: Some("250-999".into()),
+            industry: Some("Logistics".into()),
+            need: Some("Rooftop solar with monitoring for three warehouses".into()),
+        },
+        contacts: vec![
+            assigned::NewContact {
+                name: "Jordan Facility".into(),
+                email: Some(format!("jordan@{slug}.example")),
+                phone: Some("+49 30 555 0100".into()),
+                job_title: Some("Facility manager".into()),
+            },
+            assigned::NewContact {
+                name: "Sam Finance".into(),
+                email: Some(format!("sam@{slug}.example")),
+                phone: None,
+                job_title: Some("CFO".into()),
+            },
+        ],
+        assign_now: assign,
+    };
+    Ok(assigned::create(&c.ctx, &c.vendor, input).await?.id)
+}
+
+/// The partner user holding the live offer of a referral.
+async fn holder_of(c: &Cast, referral: i64) -> AppResult<(&Principal, i64)> {
+    let offer = assigned::live_offer(&c.ctx.db, referral)
+        .await?
+        .ok_or_else(|| crate::error::AppError::Internal("the demo's referral has no offer".into()))?;
+    let holder = c
+        .partners
+        .iter()
+        .find(|p| p.org_id == Some(offer.partner_org_id))
+        .ok_or_else(|| crate::error::AppError::Internal("the demo's offer went to an unknown partner".into()))?;
+    Ok((holder, offer.id))
+}
+
+/// Hand-offs in every acceptance state (PRODUCT.md §7), from 20 days ago:
+/// accepted and worked, declined (and offered again), withdrawn, and one
+/// the partners let expire (the sweeps later in the story pass it on).
+async fn hand_offs(c: &Cast, program: i64, now: DateTime<Utc>) -> AppResult<()> {
+    use crate::service::assigned::offers::{self, OfferUpdate, Response};
+    let answer = |accept: bool| Response {
+        accept,
+        decline_reason: (!accept).then_some(entity::DeclineReason::Budget),
+        decline_comment: None,
+        note: None,
+        expected_version: None,
+    };
+    c.advance_to(20, now);
+    let contoso = assigned_referral(c, program, "Contoso Retail", true).await?;
+    let fabrikam = assigned_referral(c, program, "Fabrikam Foods", true).await?;
+    let tailspin = assigned_referral(c, program, "Tailspin Toys", true).await?;
+    assigned_referral(c, program, "Wingtip Logistics", true).await?;
+    c.advance_to(19, now);
+    let (holder, offer) = holder_of(c, contoso).await?;
+    offers::respond(&c.ctx, holder, offer, answer(true)).await?;
+    let work = OfferUpdate {
+        stage: Some("Demo".into()),
+        services_sold: Some(vec!["Monitoring".into()]),
+        estimated_value_minor: Some(1_200_000),
+        note: Some("Site survey booked for Thursday".into()),
+        expected_version: None,
+    };
+    offers::update(&c.ctx, holder, offer, work).await?;
+    assigned::record_active_usage(&c.ctx, &c.vendor, contoso, 42.5, Some(c.ctx.now() - Duration::hours(6))).await?;
+    c.advance_to(18, now);
+    // Declined: offered to the next partner at once.
+    let (holder, offer) = holder_of(c, fabrikam).await?;
+    offers::respond(&c.ctx, holder, offer, answer(false)).await?;
+    c.advance_to(15, now);
+    let (_, offer) = holder_of(c, tailspin).await?;
+    offers::withdraw(&c.ctx, &c.vendor, offer, "The customer asked us to wait until spring").await?;
     Ok(())
 }

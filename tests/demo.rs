@@ -53,6 +53,13 @@ async fn the_demo_populates_every_area() {
     assert_eq!(values(&data, &["invoices"], "status"), set(&["OPEN", "PAID", "FAILED", "VOID"]));
     assert!(data["rankings"]["rows"]["totalCount"].as_i64().unwrap() > 0, "a ranking snapshot");
     assert_eq!(data["webhookEndpoints"].as_array().unwrap().len(), 1);
+    // Assigned referrals in every acceptance state, and one in the pool.
+    let q = "{ assignedReferrals(first: 100) { edges { node { acceptance } } } }";
+    let offers = app.ok(&vendor, q, json!({})).await;
+    assert_eq!(
+        values(&offers, &["assignedReferrals"], "acceptance"),
+        set(&["PENDING", "ACCEPTED", "DECLINED", "EXPIRED", "WITHDRAWN"])
+    );
     // The partner side has its referrals, notes and notifications.
     let partner = app.token("PARTNER", Some(demo.partner_org_id), "demo-partner");
     let q = "{ referrals(first: 100) { totalCount edges { node { id } } } notifications { totalCount } }";
