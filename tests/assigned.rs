@@ -605,9 +605,12 @@ async fn two_servers_running_one_tick_reassign_each_referral_once() {
     let slot = jobs::scheduled_slot(tick);
     let runs = (0..3).map(|_| {
         let (ctx, slot) = (w.app.ctx.clone(), slot.clone());
-        tokio::spawn(async move { jobs::run(&ctx, JobName::ReassignExpired, slot, entity::JobTrigger::Scheduled, tick, None).await })
+        tokio::spawn(async move {
+            jobs::run(&ctx, JobName::ReassignExpired, slot, entity::JobTrigger::Scheduled, tick, None).await
+        })
     });
-    let outcomes: Vec<RunOutcome> = futures_util::future::join_all(runs).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let outcomes: Vec<RunOutcome> =
+        futures_util::future::join_all(runs).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
     assert_eq!(outcomes.iter().filter(|o| matches!(o, RunOutcome::Ran(_))).count(), 1);
     let q = "{ assignedReferrals(first: 100) { totalCount } }";
     assert_eq!(w.app.ok(&w.vendor, q, json!({})).await["assignedReferrals"]["totalCount"], 12, "six expired, six new");
@@ -650,7 +653,8 @@ async fn tenancy_and_money_on_assigned_referrals() {
     assert_eq!(w.app.ok(&w.partners[0].token, node, json!({ "id": offer["id"] })).await["node"]["id"], offer["id"]);
     assert_eq!(w.app.code(Some(&stranger_vendor), node, json!({ "id": offer["id"] })).await, "NOT_FOUND");
     // The vendor's report viewers do not see the estimate (money).
-    let org = w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let org =
+        w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
     let viewer = w.app.token("REPORT_VIEWER", Some(row_id(&org)), "analyst");
     let money = "query($id: ID!) { assignedReferral(id: $id) { estimatedValueMinor } }";
     assert_eq!(w.app.code(Some(&viewer), money, json!({ "id": offer["id"] })).await, "FORBIDDEN");
@@ -662,4 +666,100 @@ async fn tenancy_and_money_on_assigned_referrals() {
     let done = w.app.ok(&w.vendor, &withdraw.replace("{ id }", "{ acceptance }"), json!({ "id": offer["id"] })).await;
     assert_eq!(done["withdrawAssignment"]["acceptance"], "WITHDRAWN");
     assert_eq!(w.app.notices(&w.partners[0].token, "ASSIGNMENT_WITHDRAWN").await.len(), 1);
+}
+
+/// Every order of the partner's list is served by an index on both
+/// databases: no sort step and no scan of the whole table, first page and
+/// a page after a cursor, over a table of 30,000 offers of 10 partner
+/// organizations.
+#[tokio::test]
+async fn every_order_of_the_partner_list_is_served_by_an_index() {
+    use entity::{AssignmentState, OrganizationKind, Role, TenantSource, referral_assignment};
+    use referral_hub::auth::Principal;
+    use referral_hub::service::assigned::list::{AssignedFilter, AssignedSortField, page_select};
+    use referral_hub::service::page::{Cursor, PageRequest, SortValue};
+    use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Set, Statement};
+
+    let app = spawn_app().await;
+    let db = &app.ctx.db;
+    let now = app.clock.now_utc();
+    let states =
+        [AssignmentState::Pending, AssignmentState::Accepted, AssignmentState::Declined, AssignmentState::Expired];
+    let sources = [TenantSource::Vendor, TenantSource::Marketplace, TenantSource::Campaign];
+    let rows: Vec<referral_assignment::ActiveModel> = (0..30_000i64)
+        .map(|i| referral_assignment::ActiveModel {
+            referral_id: Set(i),
+            vendor_org_id: Set(1 + i % 3),
+            program_id: Set(1 + i % 3),
+            partner_id: Set(i % 50),
+            partner_org_id: Set(100 + i % 10),
+            state: Set(states[(i % 4) as usize]),
+            assigned_at: Set(now - Duration::minutes(i)),
+            acceptance_due_at: Set(now + Duration::days(7) - Duration::minutes(i)),
+            services_sold: Set(json!([])),
+            picked_by_rule: Set(true),
+            version: Set(1),
+            updated_at: Set(now),
+            tenant_name: Set(format!("Tenant {i}")),
+            tenant_key: Set(format!("tenant {}", (i * 7919) % 30_000)),
+            tenant_source: Set(sources[(i % 3) as usize]),
+            reference_id: Set(format!("R-{i:06}")),
+            vendor_name: Set(format!("Vendor {}", i % 3)),
+            vendor_key: Set(format!("vendor {}", i % 3)),
+            program_name: Set("Main".into()),
+            program_key: Set("main".into()),
+            stage_key: Set(["", "demo", "proposal"][(i % 3) as usize].into()),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        referral_assignment::Entity::insert_many(chunk.to_vec()).exec(db).await.unwrap();
+    }
+    let backend = db.get_database_backend();
+    let analyze = if backend == DbBackend::Postgres { "ANALYZE referral_assignment" } else { "ANALYZE" };
+    db.execute_unprepared(analyze).await.unwrap();
+    let partner = Principal {
+        user_id: 1,
+        org_id: Some(105),
+        org_kind: Some(OrganizationKind::Partner),
+        role: Role::Partner,
+        name: None,
+        expires_at: None,
+    };
+    for field in AssignedSortField::ALL {
+        for descending in [false, true] {
+            let value = match field {
+                AssignedSortField::AssignedAt => SortValue::Time(now),
+                _ => SortValue::Str("m".into()),
+            };
+            let cursor = Cursor { sort: field.name().into(), value, id: 15_000 };
+            for after in [None, Some(cursor)] {
+                let page = PageRequest { first: 50, after };
+                let sql = page_select(&partner, &AssignedFilter::default(), field, descending, &page)
+                    .unwrap()
+                    .build(backend)
+                    .to_string();
+                let explain = if backend == DbBackend::Postgres { "EXPLAIN " } else { "EXPLAIN QUERY PLAN " };
+                let plan: Vec<String> = db
+                    .query_all_raw(Statement::from_string(backend, format!("{explain}{sql}")))
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| {
+                        let col = if backend == DbBackend::Postgres { "QUERY PLAN" } else { "detail" };
+                        row.try_get::<String>("", col).unwrap()
+                    })
+                    .collect();
+                let text = plan.join("\n");
+                let what = format!("{} {}", field.name(), if descending { "DESC" } else { "ASC" });
+                if backend == DbBackend::Postgres {
+                    assert!(!text.contains("Sort"), "{what}: a sort step\n{text}");
+                    assert!(!text.contains("Seq Scan"), "{what}: a sequential scan\n{text}");
+                } else {
+                    assert!(!text.contains("TEMP B-TREE"), "{what}: a sort step\n{text}");
+                    assert!(text.contains("ix_assignment_list_"), "{what}: not the list's index\n{text}");
+                }
+            }
+        }
+    }
 }

@@ -134,6 +134,21 @@ fn filtered(principal: &Principal, f: &AssignedFilter) -> AppResult<sea_orm::Sel
     Ok(q)
 }
 
+fn sort(field: AssignedSortField, descending: bool) -> Sort<referral_assignment::Column> {
+    Sort { name: field.name(), column: field.column(), id_column: referral_assignment::Column::Id, descending }
+}
+
+/// The statement one page runs (the EXPLAIN test checks its plans).
+pub fn page_select(
+    principal: &Principal,
+    f: &AssignedFilter,
+    field: AssignedSortField,
+    descending: bool,
+    page: &PageRequest,
+) -> AppResult<sea_orm::Select<referral_assignment::Entity>> {
+    sort(field, descending).apply_not_null(filtered(principal, f)?, page)
+}
+
 pub async fn list(
     ctx: &Ctx,
     principal: &Principal,
@@ -142,10 +157,8 @@ pub async fn list(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<Page<referral_assignment::Model>> {
-    let sort =
-        Sort { name: field.name(), column: field.column(), id_column: referral_assignment::Column::Id, descending };
-    let rows = sort.apply_not_null(filtered(principal, f)?, page)?.all(&ctx.db).await?;
-    Ok(sort.page(rows, page, |o| (field.value(o), o.id)))
+    let rows = page_select(principal, f, field, descending, page)?.all(&ctx.db).await?;
+    Ok(sort(field, descending).page(rows, page, |o| (field.value(o), o.id)))
 }
 
 /// `totalCount`, only when asked for.
