@@ -168,6 +168,16 @@ fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A JSON object built in SQL from `(key, SQL expression)` pairs, as text:
+/// `json_build_object` on PostgreSQL, `json_object` on SQLite.
+pub fn json_object(backend: DbBackend, pairs: &[(&str, &str)]) -> String {
+    let args: Vec<String> = pairs.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+    match backend {
+        DbBackend::Postgres => format!("json_build_object({})", args.join(", ")),
+        _ => format!("json_object({})", args.join(", ")),
+    }
+}
+
 /// `SELECT` list that returns every row of a query as one JSON array of
 /// arrays in a single text column `found`: thousands of rows cross sqlx as
 /// one (sqlx-sqlite hands each row from its worker thread to the task,

@@ -119,6 +119,33 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
     app.ok(&app.admin(), suspend, json!({ "v": vendor_id, "s": true })).await;
     app.ok(&app.admin(), suspend, json!({ "v": vendor_id, "s": false })).await;
 
+    // Assigned referrals: offered, accepted, updated, withdrawn; offered,
+    // declined (to the pool: the only partner had it); offered, reminded, expired.
+    let create = "mutation($p: ID!, $n: String!) { createAssignedReferral(input: { programId: $p, tenantName: $n, tenantSource: VENDOR, assignNow: true }) { currentAssignment { id } } }";
+    let offer = |name: &'static str| {
+        let (app, vendor, program) = (&app, vendor.clone(), program.clone());
+        async move {
+            app.ok(&vendor, create, json!({ "p": program, "n": name })).await["createAssignedReferral"]["currentAssignment"]["id"].clone()
+        }
+    };
+    let respond =
+        "mutation($id: ID!, $a: Boolean!) { respondToAssignment(id: $id, accept: $a, declineReason: BUDGET) { id } }";
+    let first = offer("Globex").await;
+    app.ok(&partner_user, respond, json!({ "id": first, "a": true })).await;
+    let update = "mutation($id: ID!) { updateAssignedReferral(id: $id, input: { note: \"Kick-off booked\" }) { id } }";
+    app.ok(&vendor, update, json!({ "id": first })).await;
+    app.ok(
+        &vendor,
+        "mutation($id: ID!) { withdrawAssignment(id: $id, reason: \"wait\") { id } }",
+        json!({ "id": first }),
+    )
+    .await;
+    let second = offer("Initech").await;
+    app.ok(&partner_user, respond, json!({ "id": second, "a": false })).await;
+    offer("Umbrella").await;
+    run_job(&app, "REASSIGN_EXPIRED", app.clock.now_utc() + Duration::days(6) + Duration::hours(1)).await;
+    run_job(&app, "REASSIGN_EXPIRED", app.clock.now_utc() + Duration::days(7)).await;
+
     // Billing: the month's invoice, paid.
     run_job(&app, "BILL_MONTH_END", app.clock.now_utc() + Duration::days(62)).await;
     let invoices = app.ok(&vendor, "{ invoices { edges { node { id } } } }", json!({})).await;
@@ -128,6 +155,14 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
     let mut kinds = check_inbox(&app, &vendor).await;
     kinds.extend(check_inbox(&app, &partner_user).await);
     let expected = [
+        "ASSIGNMENT_ACCEPTED",
+        "ASSIGNMENT_DECLINED",
+        "ASSIGNMENT_EXPIRED",
+        "ASSIGNMENT_OFFERED",
+        "ASSIGNMENT_REMINDER",
+        "ASSIGNMENT_RETURNED_TO_POOL",
+        "ASSIGNMENT_UPDATED",
+        "ASSIGNMENT_WITHDRAWN",
         "INTAKE_RESUMED",
         "INTAKE_SUSPENDED",
         "INVOICE_ISSUED",

@@ -239,6 +239,9 @@ impl MigrationTrait for Migration {
             "CREATE INDEX ix_assignment_referral ON referral_assignment (referral_id, id)".to_owned(),
             // The rule's facts: offers a partnership received lately, and its open ones.
             "CREATE INDEX ix_assignment_partner ON referral_assignment (partner_id, assigned_at)".to_owned(),
+            "CREATE INDEX ix_assignment_partner_open ON referral_assignment (partner_id)
+             WHERE state IN ('PENDING', 'ACCEPTED')"
+                .to_owned(),
             "CREATE INDEX ix_assignment_program ON referral_assignment (program_id, assigned_at)".to_owned(),
             // The sweep and the reminders: pending offers by due time.
             "CREATE INDEX ix_assignment_due ON referral_assignment (acceptance_due_at) WHERE state = 'PENDING'"

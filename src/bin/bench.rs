@@ -410,6 +410,321 @@ async fn jobs(referrals: usize) {
     println!("rank:            {ranking:?} ({rows} ranking rows)");
 }
 
+/// Links every partner of the fixture to a partner organization of its own
+/// (the rule offers only to linked partners); returns the organizations in
+/// the partners' order.
+async fn link_all(f: &Fixture) -> Vec<i64> {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let mut orgs = Vec::with_capacity(f.partners.len());
+    for (i, partner) in f.partners.iter().enumerate() {
+        let org = referral_hub::service::organizations::create_unchecked(
+            &f.ctx,
+            &format!("Bench partner org {i}"),
+            entity::OrganizationKind::Partner,
+        )
+        .await
+        .unwrap();
+        let p = entity::partner::Entity::find_by_id(*partner).one(&f.ctx.db).await.unwrap().unwrap();
+        let mut m: entity::partner::ActiveModel = p.into();
+        m.partner_org_id = Set(Some(org.id));
+        m.update(&f.ctx.db).await.unwrap();
+        orgs.push(org.id);
+    }
+    orgs
+}
+
+/// `n` ASSIGNED referrals with one offer each, spread evenly over the
+/// partners, assigned `age` ago with a 7-day window.
+async fn assigned_offers(f: &Fixture, orgs: &[i64], n: usize, age: chrono::Duration) {
+    use entity::{AssignmentState, Direction, PayoutView, ReferralSource, TenantSource};
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, Set};
+    let now = f.ctx.now();
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..n {
+        batch.push(entity::referral::ActiveModel {
+            vendor_org_id: Set(f.vendor),
+            program_id: Set(f.program),
+            reference_id: Set(format!("R-A{i:07}")),
+            direction: Set(Direction::Assigned),
+            source: Set(ReferralSource::Manual),
+            ever_qualified: Set(false),
+            lead_name: Set(format!("Tenant {i}")),
+            currency: Set("USD".into()),
+            recurring: Set(false),
+            payout_view: Set(PayoutView::None),
+            tenant_id: Set(Some(format!("T{i}"))),
+            tenant_source: Set(Some(TenantSource::Marketplace)),
+            version: Set(1),
+            created_at: Set(now - age),
+            updated_at: Set(now - age),
+            ..Default::default()
+        });
+        if batch.len() == 1000 || i + 1 == n {
+            entity::referral::Entity::insert_many(std::mem::take(&mut batch)).exec(&f.ctx.db).await.unwrap();
+        }
+    }
+    let ids: Vec<(i64, String, String)> = entity::referral::Entity::find()
+        .select_only()
+        .column(entity::referral::Column::Id)
+        .column(entity::referral::Column::ReferenceId)
+        .column(entity::referral::Column::LeadName)
+        .filter(sea_orm::ColumnTrait::eq(&entity::referral::Column::Direction, Direction::Assigned))
+        .filter(sea_orm::ColumnTrait::eq(&entity::referral::Column::ProgramId, f.program))
+        .into_tuple()
+        .all(&f.ctx.db)
+        .await
+        .unwrap();
+    let mut offers = Vec::with_capacity(1000);
+    for (i, (id, reference, name)) in ids.iter().enumerate() {
+        let partner = f.partners[i % f.partners.len()];
+        let org = orgs[i % orgs.len()];
+        offers.push(entity::referral_assignment::ActiveModel {
+            referral_id: Set(*id),
+            vendor_org_id: Set(f.vendor),
+            program_id: Set(f.program),
+            partner_id: Set(partner),
+            partner_org_id: Set(org),
+            state: Set(AssignmentState::Pending),
+            assigned_at: Set(now - age),
+            acceptance_due_at: Set(now - age + chrono::Duration::days(7)),
+            services_sold: Set(json!([])),
+            picked_by_rule: Set(true),
+            version: Set(1),
+            updated_at: Set(now - age),
+            tenant_name: Set(name.clone()),
+            tenant_key: Set(name.to_lowercase()),
+            tenant_id: Set(None),
+            tenant_source: Set(TenantSource::Marketplace),
+            reference_id: Set(reference.clone()),
+            vendor_name: Set("Bench vendor".into()),
+            vendor_key: Set("bench vendor".into()),
+            program_name: Set("Bench".into()),
+            program_key: Set("bench".into()),
+            stage_key: Set(String::new()),
+            ..Default::default()
+        });
+        if offers.len() == 1000 || i + 1 == ids.len() {
+            entity::referral_assignment::Entity::insert_many(std::mem::take(&mut offers))
+                .exec(&f.ctx.db)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `reassign-expired` over `offers` expired offers among `partners`
+/// partners, against the raw SQL of the same writes (rolled back).
+async fn assign(offers: usize, partners: usize) {
+    use entity::JobTrigger;
+    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect, TransactionTrait};
+    let f = Fixture::new(None, partners).await;
+    let orgs = link_all(&f).await;
+    assigned_offers(&f, &orgs, offers, chrono::Duration::days(8)).await;
+    let now = f.ctx.now();
+    // The raw SQL of the same writes: expire, audit, events, new offers
+    // (to the next partner), their audit and events; then roll back.
+    let raw = raw_reassign_sql(&f);
+    let tx = f.ctx.db.begin().await.unwrap();
+    let started = Instant::now();
+    for sql in &raw {
+        tx.execute_unprepared(sql).await.unwrap();
+    }
+    let raw_time = started.elapsed();
+    tx.rollback().await.unwrap();
+    let rss_before = rss_self_kib();
+    let started = Instant::now();
+    let outcome = run(&f.ctx, JobName::ReassignExpired, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
+    let job_time = started.elapsed();
+    let rss_after = rss_self_kib();
+    let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
+    assert_eq!(done.error, None);
+    let loads: Vec<(i64, i64)> = entity::referral_assignment::Entity::find()
+        .select_only()
+        .column(entity::referral_assignment::Column::PartnerId)
+        .column_as(
+            sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::count(sea_orm::sea_query::Expr::col(
+                entity::referral_assignment::Column::Id,
+            ))),
+            "n",
+        )
+        .group_by(entity::referral_assignment::Column::PartnerId)
+        .into_tuple()
+        .all(&f.ctx.db)
+        .await
+        .unwrap();
+    let (min, max) = loads.iter().fold((i64::MAX, 0), |(lo, hi), (_, n)| (lo.min(*n), hi.max(*n)));
+    println!("expired offers:   {offers} among {partners} partners ({})", f.backend);
+    println!("reassign-expired: {job_time:?} ({} offers touched)", done.items_touched);
+    println!("raw SQL, same writes: {raw_time:?} (ratio {:.2})", job_time.as_secs_f64() / raw_time.as_secs_f64());
+    println!("memory growth:    {} KiB", rss_after.saturating_sub(rss_before));
+    println!("offers per partner, all states: {min} to {max}");
+}
+
+fn raw_reassign_sql(f: &Fixture) -> Vec<String> {
+    let (vendor, program) = (f.vendor, f.program);
+    let first = f.partners[0];
+    let count = f.partners.len();
+    let now = "CURRENT_TIMESTAMP";
+    vec![
+        format!("UPDATE referral_assignment SET state = 'EXPIRED', ended_at = {now}, version = version + 1, updated_at = {now}
+                 WHERE state = 'PENDING' AND acceptance_due_at <= {now}"),
+        format!("INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value, reason, source, job_run_id, occurred_at)
+                 SELECT vendor_org_id, 'ASSIGNMENT', id, 'ACCEPTANCE', 'EXPIRE', 'PENDING', 'EXPIRED', 'not accepted in time', 'JOB', NULL, {now}
+                 FROM referral_assignment WHERE program_id = {program} AND state = 'EXPIRED'"),
+        format!("INSERT INTO notification (recipient_org_id, kind, subject, subject_id, message, payload, created_at, vendor_org_id, partner_id, partner_org_id, partner_visible)
+                 SELECT partner_org_id, 'ASSIGNMENT_EXPIRED', 'ASSIGNMENT', id, tenant_name || ' expired', '{{}}', {now}, vendor_org_id, partner_id, partner_org_id, true
+                 FROM referral_assignment WHERE program_id = {program} AND state = 'EXPIRED'"),
+        format!("INSERT INTO referral_assignment (referral_id, vendor_org_id, program_id, partner_id, partner_org_id, state, assigned_at, acceptance_due_at,
+                   services_sold, picked_by_rule, version, updated_at, tenant_name, tenant_key, tenant_source, reference_id, vendor_name, vendor_key,
+                   program_name, program_key, stage_key, pick_reason)
+                 SELECT referral_id, {vendor}, {program}, {first} + ((partner_id - {first} + 1) % {count}),
+                   (SELECT p.partner_org_id FROM partner p WHERE p.id = {first} + ((partner_id - {first} + 1) % {count})),
+                   'PENDING', {now}, {now}, '[]', true, 1, {now}, tenant_name, tenant_key, tenant_source, reference_id, vendor_name, vendor_key,
+                   program_name, program_key, stage_key, '{{\"decidedBy\":\"RECENT_OFFERS\"}}'
+                 FROM referral_assignment WHERE program_id = {program} AND state = 'EXPIRED'"),
+        format!("INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value, reason, source, job_run_id, occurred_at)
+                 SELECT vendor_org_id, 'ASSIGNMENT', id, 'ACCEPTANCE', 'OFFER', NULL, 'PENDING', 'picked by the rule', 'JOB', NULL, {now}
+                 FROM referral_assignment WHERE program_id = {program} AND state = 'PENDING'"),
+        format!("INSERT INTO notification (recipient_org_id, kind, subject, subject_id, message, payload, created_at, vendor_org_id, partner_id, partner_org_id, partner_visible)
+                 SELECT partner_org_id, 'ASSIGNMENT_OFFERED', 'ASSIGNMENT', id, tenant_name || ' offered', '{{}}', {now}, vendor_org_id, partner_id, partner_org_id, true
+                 FROM referral_assignment WHERE program_id = {program} AND state = 'PENDING'"),
+    ]
+}
+
+/// How long an offer takes to reach the partner: the real server with the
+/// demo data, a partner's `referralEvents` subscription, and the vendor
+/// assigning `count` customers one after another; from each mutation's
+/// answer (its commit) to the event at the partner.
+async fn offer_latency(count: usize) {
+    let bin = std::env::current_exe().unwrap().with_file_name("referral-hub");
+    let server = start(&bin).await;
+    server.cli(&["demo-data"]);
+    let vendor = server.cli(&["token", "--role", "VENDOR", "--org", "1", "--sub", "demo-vendor"]);
+    let partner = server.cli(&["token", "--role", "PARTNER", "--org", "2", "--sub", "demo-partner"]);
+    let url = format!("http://127.0.0.1:{}/graphql", server.port);
+    let client = reqwest::Client::new();
+    let post = |token: String, query: &'static str, variables: Value| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body: Value = client
+                .post(&url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let q = "{ programs { id name } partners(first: 50) { edges { node { id name } } } }";
+    let data = post(vendor.clone(), q, json!({})).await;
+    let program =
+        data["programs"].as_array().unwrap().iter().find(|p| p["name"] == "Commercial installs").unwrap()["id"].clone();
+    let target = data["partners"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["name"] == "GreenHome Realty (commercial)")
+        .unwrap()["node"]["id"]
+        .clone();
+    let mut req = format!("ws://127.0.0.1:{}/graphql", server.port).into_client_request().unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {partner}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { referralEvents { kind referenceId } }" } });
+    ws.send(Message::text(sub.to_string())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let create = "mutation($p: ID!, $n: String!) { createAssignedReferral(input: { programId: $p, tenantName: $n, tenantSource: VENDOR }) { id } }";
+    let assign =
+        "mutation($r: ID!, $t: ID) { assignReferral(referralId: $r, partnerId: $t) { assignment { referenceId } } }";
+    let mut latencies = Vec::with_capacity(count);
+    for i in 0..count {
+        let r = post(vendor.clone(), create, json!({ "p": program, "n": format!("Latency {i}") })).await;
+        let done = post(vendor.clone(), assign, json!({ "r": r["createAssignedReferral"]["id"], "t": target })).await;
+        let answered = Instant::now();
+        let reference = done["assignReferral"]["assignment"]["referenceId"].as_str().unwrap().to_owned();
+        loop {
+            let msg =
+                tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event").unwrap().unwrap();
+            if let Message::Text(t) = msg
+                && t.contains(&reference)
+                && t.contains("ASSIGNMENT_OFFERED")
+            {
+                latencies.push(answered.elapsed());
+                break;
+            }
+        }
+    }
+    latencies.sort();
+    let backend =
+        if std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
+    println!("offers:          {count} ({backend}, the partner subscribed)");
+    println!(
+        "commit to the partner's subscription, p50 / p99 / max: {:?} / {:?} / {:?}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap()
+    );
+}
+
+/// A page of 50 of the partner's list, in process, over `rows` offers of
+/// which one partner organization holds a tenth: every order, both
+/// directions, following cursors; p50 and p99 per page.
+async fn assigned_list(rows: usize) {
+    use referral_hub::service::assigned::list::{AssignedFilter, AssignedSortField, list};
+    use referral_hub::service::page::PageRequest;
+    let f = Fixture::new(None, 10).await;
+    let orgs = link_all(&f).await;
+    let started = Instant::now();
+    assigned_offers(&f, &orgs, rows, chrono::Duration::days(1)).await;
+    println!("seeded {rows} offers in {:?} ({})", started.elapsed(), f.backend);
+    {
+        use sea_orm::ConnectionTrait;
+        // Fresh statistics, as a live database has.
+        f.ctx.db.execute_unprepared("ANALYZE").await.unwrap();
+    }
+    let partner = referral_hub::auth::Principal {
+        user_id: 1,
+        org_id: Some(orgs[0]),
+        org_kind: Some(entity::OrganizationKind::Partner),
+        role: entity::Role::Partner,
+        name: None,
+        expires_at: None,
+    };
+    let mut all = Vec::new();
+    for field in AssignedSortField::ALL {
+        for descending in [false, true] {
+            let mut after: Option<String> = None;
+            let mut times = Vec::new();
+            for _ in 0..40 {
+                let page = PageRequest::new(Some(50), after.as_deref()).unwrap();
+                let started = Instant::now();
+                let rows = list(&f.ctx, &partner, &AssignedFilter::default(), field, descending, &page).await.unwrap();
+                times.push(started.elapsed());
+                after = rows.items.last().map(|(c, _)| c.clone());
+            }
+            times.sort();
+            println!(
+                "{:<14} {:<4} p50 {:>9.2?}  p99 {:>9.2?}",
+                field.name(),
+                if descending { "DESC" } else { "ASC" },
+                percentile(&times, 0.5),
+                percentile(&times, 0.99)
+            );
+            all.extend(times);
+        }
+    }
+    all.sort();
+    println!("all orders: p50 {:?}, p99 {:?} ({} pages)", percentile(&all, 0.5), percentile(&all, 0.99), all.len());
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -432,6 +747,26 @@ async fn main() {
                 .unwrap_or(100_000);
             import(rows, args.iter().any(|a| a == "--sold")).await;
         }
+        Some("assign") => {
+            let arg = |name: &str, default: usize| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(default)
+            };
+            assign(arg("--offers", 100_000), arg("--partners", 1_000)).await;
+        }
+        Some("offer-latency") => {
+            let count =
+                args.iter().position(|a| a == "--count").and_then(|i| args.get(i + 1)).and_then(|c| c.parse().ok());
+            offer_latency(count.unwrap_or(50)).await;
+        }
+        Some("assigned-list") => {
+            let rows =
+                args.iter().position(|a| a == "--rows").and_then(|i| args.get(i + 1)).and_then(|c| c.parse().ok());
+            assigned_list(rows.unwrap_or(1_000_000)).await;
+        }
         Some("jobs") => {
             let referrals = args
                 .iter()
@@ -443,7 +778,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold] | bench jobs [--referrals N]"
+                "usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold] | bench jobs [--referrals N] | bench assign [--offers N] [--partners N] | bench assigned-list [--rows N] | bench offer-latency [--count N]"
             );
             std::process::exit(2);
         }

@@ -129,27 +129,36 @@ fn decided_by(winner: &Candidate, runner_up: Option<&Candidate>) -> DecidedBy {
 
 /// The pick for one referral, given the partners it was offered to before;
 /// None when nobody is eligible (the referral goes to the vendor's pool).
+/// One pass over the candidates (a sweep picks thousands of times from one
+/// load of facts): the first and the second in the rule's order.
 pub fn pick(candidates: &[Candidate], offered: &HashSet<i64>, now: DateTime<Utc>) -> Option<(usize, Reason)> {
-    let mut excluded = Vec::new();
-    let mut eligible: Vec<usize> = Vec::new();
     let mut counts = [0usize; 5];
+    let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
+    let mut eligible = 0;
     for (i, c) in candidates.iter().enumerate() {
-        match exclusion(c, offered, now) {
-            Some(why) => counts[Exclusion::ALL.iter().position(|e| *e == why).unwrap_or(0)] += 1,
-            None => eligible.push(i),
+        if let Some(why) = exclusion(c, offered, now) {
+            counts[Exclusion::ALL.iter().position(|e| *e == why).unwrap_or(0)] += 1;
+            continue;
+        }
+        eligible += 1;
+        match first {
+            Some(f) if order(c, &candidates[f]) != Ordering::Less => {
+                if second.is_none_or(|s| order(c, &candidates[s]) == Ordering::Less) {
+                    second = Some(i);
+                }
+            }
+            _ => {
+                second = first;
+                first = Some(i);
+            }
         }
     }
-    for (why, n) in Exclusion::ALL.iter().zip(counts) {
-        if n > 0 {
-            excluded.push((*why, n));
-        }
-    }
-    eligible.sort_by(|a, b| order(&candidates[*a], &candidates[*b]));
-    let first = *eligible.first()?;
-    let runner_up = eligible.get(1).map(|i| candidates[*i].clone());
+    let first = first?;
+    let excluded = Exclusion::ALL.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(e, n)| (*e, n)).collect();
     let winner = candidates[first].clone();
+    let runner_up = second.map(|i| candidates[i].clone());
     let decided_by = decided_by(&winner, runner_up.as_ref());
-    Some((first, Reason { winner, runner_up, decided_by, eligible: eligible.len(), excluded }))
+    Some((first, Reason { winner, runner_up, decided_by, eligible, excluded }))
 }
 
 /// Records a pick in the facts, so the next pick of the same load sees it.
@@ -265,6 +274,38 @@ mod tests {
             record_offer(&mut cs[i]);
         }
         assert!(got.values().all(|n| *n == 20), "{got:?}");
+    }
+
+    /// The one-pass pick agrees with sorting every eligible candidate by the
+    /// rule's order, over many small random pools full of ties.
+    #[test]
+    fn the_pick_is_the_first_and_second_of_the_full_order() {
+        let mut seed: u64 = 42;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for _ in 0..500 {
+            let cs: Vec<Candidate> = (0..(1 + next(8)) as i64)
+                .map(|id| {
+                    let mut c = partner(id);
+                    c.recent_offers = next(3) as i64;
+                    c.ranking_position = (next(3) > 0).then(|| next(3) as i32);
+                    c.created_at = now() - Duration::days(next(3) as i64);
+                    c.partner_org_id = (next(6) > 0).then_some(1);
+                    c
+                })
+                .collect();
+            let offered: HashSet<i64> = (0..2).map(|_| next(8) as i64).collect();
+            let mut sorted: Vec<&Candidate> = cs.iter().filter(|c| exclusion(c, &offered, now()).is_none()).collect();
+            sorted.sort_by(|a, b| order(a, b));
+            let got = pick(&cs, &offered, now());
+            assert_eq!(got.as_ref().map(|(i, _)| cs[*i].partner_id), sorted.first().map(|c| c.partner_id));
+            if let Some((_, reason)) = got {
+                assert_eq!(reason.runner_up.map(|c| c.partner_id), sorted.get(1).map(|c| c.partner_id));
+                assert_eq!(reason.eligible, sorted.len());
+            }
+        }
     }
 
     #[test]

@@ -121,15 +121,37 @@ pub async fn record_many(
     job_run_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let before = last_id(db).await?;
     let rows: Vec<_> = events.into_iter().map(|e| e.into_row(now)).collect();
     for chunk in rows.chunks(200) {
         notification::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
+    announce_run_since(db, job_run_id, before).await
+}
+
+/// The newest outbox row's id (0 for none): rows a job run writes after
+/// this are announced with `announce_run_since`.
+pub async fn last_id(db: &impl ConnectionTrait) -> AppResult<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE(MAX(id), 0) AS last FROM notification",
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "last")).transpose()?.unwrap_or(0))
+}
+
+/// Announces (on PostgreSQL, on commit) the outbox rows a job run wrote
+/// after `after_id`: one statement per batch, one signal per event.
+pub async fn announce_run_since(db: &impl ConnectionTrait, job_run_id: i64, after_id: i64) -> AppResult<()> {
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_notify($1, id::text) FROM notification WHERE job_run_id = $2 ORDER BY id",
-            [CHANNEL.into(), job_run_id.into()],
+            "SELECT pg_notify($1, id::text) FROM notification WHERE job_run_id = $2 AND id > $3 ORDER BY id",
+            [CHANNEL.into(), job_run_id.into(), after_id.into()],
         ))
         .await?;
     }

@@ -72,12 +72,12 @@ pub fn event(o: &referral_assignment::Model, kind: &str, message: String, to_par
         partner_visible: true,
         recipient_org_id: Some(if to_partner { o.partner_org_id } else { o.vendor_org_id }),
         message,
+        // The same fields as the sweep's SQL writes (`sweep::announce`); the
+        // offer itself is the event's subject.
         payload: serde_json::json!({
-            "assignmentId": crate::ids::encode("ReferralAssignment", o.id),
             "referenceId": o.reference_id,
             "tenantName": o.tenant_name,
             "acceptance": state_name(o.state),
-            "acceptanceDueAt": o.acceptance_due_at,
             "stage": o.stage,
         }),
         job_run_id: job,
