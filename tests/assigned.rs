@@ -763,3 +763,60 @@ async fn every_order_of_the_partner_list_is_served_by_an_index() {
         }
     }
 }
+
+#[tokio::test]
+async fn at_equal_recent_offers_the_better_ranked_partner_wins() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let w = world(3).await;
+    // The latest PARTNER ranking puts the youngest partner first, the
+    // oldest second; the middle one is unranked.
+    let db = &w.app.ctx.db;
+    let now = w.app.clock.now_utc();
+    let snapshot = entity::ranking_snapshot::ActiveModel {
+        kind: Set(entity::RankingKind::Partner),
+        as_of: Set(now),
+        window_days: Set(90),
+        job_run_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let program = row_id(&json!(w.program));
+    for (holder, position) in [(&w.partners[2], 1), (&w.partners[0], 2)] {
+        entity::ranking_row::ActiveModel {
+            snapshot_id: Set(snapshot.id),
+            program_id: Set(Some(program)),
+            vendor_org_id: Set(1),
+            subject_id: Set(row_id(&json!(holder.partner))),
+            subject_name: Set("p".into()),
+            subject_created_at: Set(now),
+            position: Set(position),
+            ranked: Set(2),
+            referrals: Set(0),
+            valid_referrals: Set(0),
+            invalid_referrals: Set(0),
+            approved: Set(0),
+            revenue_minor: Set(0),
+            paid_minor: Set(0),
+            overdue: Set(0),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    let picks: Vec<Value> = {
+        let mut out = Vec::new();
+        for name in ["a", "b", "c"] {
+            out.push(w.assign(&w.create(name).await, None).await["partner"]["id"].clone());
+        }
+        out
+    };
+    // Ranked first, ranked second, then the unranked one (all at one offer now).
+    assert_eq!(picks, vec![json!(w.partners[2].partner), json!(w.partners[0].partner), json!(w.partners[1].partner)]);
+    let q = "mutation($r: ID!) { previewAssignment(referralId: $r) { name rankingPosition place } }";
+    let preview = w.app.ok(&w.vendor, q, json!({ "r": w.create("d").await })).await;
+    assert_eq!(preview["previewAssignment"][0], json!({ "name": "P2", "rankingPosition": 1, "place": 1 }));
+}
