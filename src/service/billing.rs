@@ -415,8 +415,13 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<Page<invoice::Model>> {
     let q = scope(principal, vendor, status)?;
-    let sort =
-        Sort { name: "issuedAt", column: invoice::Column::IssuedAt, id_column: invoice::Column::Id, descending: true };
+    let sort = Sort {
+        name: "issuedAt",
+        column: invoice::Column::IssuedAt,
+        id_column: invoice::Column::Id,
+        descending: true,
+        nullable: false,
+    };
     let rows = sort.apply(q, page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |i| (SortValue::Time(i.issued_at), i.id)))
 }
@@ -457,8 +462,13 @@ pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<invoice
 
 /// An invoice's lines, in order.
 pub async fn lines(ctx: &Ctx, invoice_id: i64, page: &PageRequest) -> AppResult<Page<invoice_line::Model>> {
-    let sort =
-        Sort { name: "id", column: invoice_line::Column::Id, id_column: invoice_line::Column::Id, descending: false };
+    let sort = Sort {
+        name: "id",
+        column: invoice_line::Column::Id,
+        id_column: invoice_line::Column::Id,
+        descending: false,
+        nullable: false,
+    };
     let q = invoice_line::Entity::find().filter(invoice_line::Column::InvoiceId.eq(invoice_id));
     let rows = sort.apply(q, page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |l| (SortValue::Int(l.id), l.id)))

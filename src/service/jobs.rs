@@ -41,7 +41,13 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<Page<job_run::Model>> {
     principal.require(&[Role::Admin])?;
-    let sort = Sort { name: "id", column: job_run::Column::Id, id_column: job_run::Column::Id, descending: true };
+    let sort = Sort {
+        name: "id",
+        column: job_run::Column::Id,
+        id_column: job_run::Column::Id,
+        descending: true,
+        nullable: false,
+    };
     let rows = sort.apply(filtered(job), page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.id), r.id)))
 }

@@ -22,7 +22,7 @@ fn mine(principal: &Principal) -> Condition {
 
 pub async fn list(ctx: &Ctx, principal: &Principal, page: &PageRequest) -> AppResult<Page<notification::Model>> {
     use notification::Column as C;
-    let sort = Sort { name: "id", column: C::Id, id_column: C::Id, descending: true };
+    let sort = Sort { name: "id", column: C::Id, id_column: C::Id, descending: true, nullable: false };
     let rows = sort.apply(notification::Entity::find().filter(mine(principal)), page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |n| (SortValue::Int(n.id), n.id)))
 }

@@ -96,18 +96,30 @@ pub struct Page<T> {
     pub has_previous_page: bool,
 }
 
-/// How a list is sorted: a column (possibly nullable) and a direction; ties
-/// are broken by id in the same direction.
+/// How a list is sorted: a column and a direction; ties are broken by id in
+/// the same direction.
 pub struct Sort<C> {
     pub name: &'static str,
     pub column: C,
     pub id_column: C,
     pub descending: bool,
+    /// The column may be NULL (NULLs come last in both directions).
+    pub nullable: bool,
 }
 
 impl<C: ColumnTrait> Sort<C> {
-    /// Orders the select and skips past the cursor.
-    pub fn apply<E: EntityTrait<Column = C>>(&self, mut select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
+    /// Orders the select and skips past the cursor. A column that is never
+    /// NULL is one index range (`apply_not_null`); a nullable one sorts its
+    /// NULLs last with an `IS NULL` key first.
+    pub fn apply<E: EntityTrait<Column = C>>(&self, select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
+        if self.nullable { self.apply_nullable(select, page) } else { self.apply_not_null(select, page) }
+    }
+
+    fn apply_nullable<E: EntityTrait<Column = C>>(
+        &self,
+        mut select: Select<E>,
+        page: &PageRequest,
+    ) -> AppResult<Select<E>> {
         let order = if self.descending { Order::Desc } else { Order::Asc };
         if let Some(cursor) = &page.after {
             if cursor.sort != self.name {

@@ -67,7 +67,8 @@ impl PartnerSortField {
             Self::LapsesAt => ("lapsesAt", C::LapsesAt),
             Self::LastContactedAt => ("lastContactedAt", C::LastContactedAt),
         };
-        Sort { name, column, id_column: C::Id, descending }
+        let nullable = matches!(self, Self::LastLeadAt | Self::LapsesAt | Self::LastContactedAt);
+        Sort { name, column, id_column: C::Id, descending, nullable }
     }
 
     fn key(self, p: &partner::Model) -> SortValue {

@@ -192,6 +192,7 @@ pub async fn rows(
         column: ranking_row::Column::Position,
         id_column: ranking_row::Column::Id,
         descending: false,
+        nullable: false,
     };
     let rows = sort.apply(rows_query(principal, snapshot_id, program)?, page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.position.into()), r.id)))

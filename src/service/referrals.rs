@@ -818,7 +818,9 @@ impl ReferralSortField {
             Self::SaleAmount => ("saleAmount", C::SaleAmountMinor),
             Self::ReportBackDueAt => ("reportBackDueAt", C::ReportBackDueAt),
         };
-        Sort { name, column, id_column: C::Id, descending }
+        let nullable =
+            !matches!(self, Self::CreatedAt | Self::UpdatedAt | Self::LeadName | Self::ReferenceId | Self::PayoutView);
+        Sort { name, column, id_column: C::Id, descending, nullable }
     }
 
     fn key(self, r: &referral::Model) -> SortValue {

@@ -393,7 +393,13 @@ pub async fn list(
     f: &RewardFilter,
     page: &PageRequest,
 ) -> AppResult<Page<reward::Model>> {
-    let sort = Sort { name: "id", column: reward::Column::Id, id_column: reward::Column::Id, descending: true };
+    let sort = Sort {
+        name: "id",
+        column: reward::Column::Id,
+        id_column: reward::Column::Id,
+        descending: true,
+        nullable: false,
+    };
     let rows = sort.apply(filtered(principal, f)?, page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.id), r.id)))
 }

@@ -80,7 +80,13 @@ pub async fn deliveries(
     page: &PageRequest,
 ) -> AppResult<Page<delivery::Model>> {
     let e = own(ctx, principal, endpoint_id).await?;
-    let sort = Sort { name: "id", column: delivery::Column::Id, id_column: delivery::Column::Id, descending: true };
+    let sort = Sort {
+        name: "id",
+        column: delivery::Column::Id,
+        id_column: delivery::Column::Id,
+        descending: true,
+        nullable: false,
+    };
     let q = delivery::Entity::find().filter(delivery::Column::EndpointId.eq(e.id));
     let rows = sort.apply(q, page)?.all(&ctx.db).await?;
     Ok(sort.page(rows, page, |d| (SortValue::Int(d.id), d.id)))

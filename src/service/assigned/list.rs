@@ -135,7 +135,13 @@ fn filtered(principal: &Principal, f: &AssignedFilter) -> AppResult<sea_orm::Sel
 }
 
 fn sort(field: AssignedSortField, descending: bool) -> Sort<referral_assignment::Column> {
-    Sort { name: field.name(), column: field.column(), id_column: referral_assignment::Column::Id, descending }
+    Sort {
+        name: field.name(),
+        column: field.column(),
+        id_column: referral_assignment::Column::Id,
+        descending,
+        nullable: false,
+    }
 }
 
 /// The statement one page runs (the EXPLAIN test checks its plans).
