@@ -43,10 +43,19 @@ pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Databa
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).acquire_timeout(acquire_timeout);
+    // A connection is pinged before use only after 30 s idle (when a
+    // server, proxy or firewall may have dropped it): pinging on every
+    // checkout, the default, is a round trip more per statement. A hot
+    // connection that broke fails its statement and leaves the pool.
+    options.sqlx_logging(false).acquire_timeout(acquire_timeout).test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {
+        if !names_ssl_mode(url) {
+            options.map_sqlx_postgres_opts(|o| {
+                if is_loopback(o.get_host()) { o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable) } else { o }
+            });
+        }
         options.max_connections(16).min_connections(1);
     }
     let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
@@ -54,6 +63,23 @@ pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Databa
         db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await.map_err(|e| e.to_string())?;
     }
     Ok(db)
+}
+
+/// Whether the deployer chose a TLS mode (in the URL or `PGSSLMODE`).
+fn names_ssl_mode(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').any(|p| p.starts_with("sslmode=") || p.starts_with("ssl-mode="))
+        || std::env::var_os("PGSSLMODE").is_some()
+}
+
+/// A database on this host (loopback or a Unix socket) is reached without
+/// TLS unless the URL asks for it: nothing on the wire leaves the machine,
+/// and the driver's default (`prefer`) cost a tenth of a list request's
+/// CPU in `bench/api.sh`.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.starts_with('/')
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), String> {
@@ -216,4 +242,29 @@ pub fn stored_enum<E: sea_orm::ActiveEnum<Value = String>>(
 /// A boolean read from aggregated rows (SQLite stores 0 and 1).
 pub fn stored_bool(value: &serde_json::Value) -> bool {
     value.as_bool().or(value.as_i64().map(|n| n != 0)).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_on_this_host_goes_without_tls() {
+        for host in ["localhost", "127.0.0.1", "127.0.0.53", "::1", "[::1]", "/var/run/postgresql"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["db.example.com", "10.0.0.5", "::ffff:10.0.0.5", "localhost.example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_tls_mode_in_the_url_is_the_deployers_choice() {
+        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?application_name=x&ssl-mode=prefer"));
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert!(!names_ssl_mode("postgres://u@127.0.0.1/db"));
+            assert!(!names_ssl_mode("postgres://u@127.0.0.1/db?application_name=sslmode"));
+        }
+    }
 }

@@ -64,12 +64,11 @@ impl App {
         let dispatcher = (self.config.jobs_enabled && self.config.dispatch_interval_secs > 0).then(|| {
             events::dispatch::spawn_loop(self.ctx.clone(), Duration::from_secs(self.config.dispatch_interval_secs))
         });
-        let schema =
-            graphql::build_schema(self.ctx.clone(), self.config.introspection, self.config.limits, limits, hub);
+        let api = graphql::build_api(self.ctx.clone(), self.config.introspection, self.config.limits, limits, hub);
         let state = http::HttpState {
             ctx: self.ctx.clone(),
             keys: self.keys.clone(),
-            schema,
+            api,
             ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
             ws_handling: Arc::new(tokio::sync::Semaphore::new(64)),
             body_limit: self.config.body_limit_bytes,

@@ -12,6 +12,13 @@ use referral_hub::jobs::{self, JobName, RunOutcome};
 use referral_hub::service::Ctx;
 use referral_hub::{App, demo, graphql};
 
+/// mimalloc: a GraphQL response is thousands of small allocations, and
+/// glibc's malloc spent a quarter of a list request's CPU on them, much of
+/// it waiting on its arena locks across worker threads (measured with
+/// `bench/api.sh` and perf).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "referral-hub", version, about = "GraphQL API server and job scheduler for partner referral programs")]
 struct Cli {

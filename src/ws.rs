@@ -221,7 +221,7 @@ impl Connection {
         request.data = data;
         let op = self
             .state
-            .schema
+            .api
             .execute_stream(request)
             .map(Some)
             .chain(futures_util::stream::once(futures_util::future::ready(None)));

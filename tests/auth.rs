@@ -196,3 +196,44 @@ async fn partners_and_report_viewers_cannot_change_a_partner() {
         app.code(Some(&vendor), "mutation { createOrganization(name: \"X\", kind: VENDOR) { id } }", json!({})).await;
     assert_eq!(code, "FORBIDDEN", "only ADMIN creates organizations");
 }
+
+/// The least statement count of three tries of one request: the SQLite
+/// event relay polls the same pool, so a poll may land in a window.
+async fn statements_of(app: &TestApp, token: &str, query: &str) -> u64 {
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let before = app.ctx.statement_count();
+        app.ok(token, query, json!({})).await;
+        tries.push(app.ctx.statement_count() - before);
+    }
+    tries.into_iter().min().unwrap()
+}
+
+#[tokio::test]
+async fn a_caller_seen_lately_costs_no_database_round_trip() {
+    let app = spawn_app().await;
+    let org = app.organization("Acme", "VENDOR").await;
+    let token = app.token("VENDOR", Some(org), "carol");
+    let before = app.ctx.statement_count();
+    let first = app.ok(&token, "{ me { id role } }", json!({})).await;
+    assert!(app.ctx.statement_count() - before >= 2, "the first request looks the caller up");
+    assert_eq!(statements_of(&app, &token, "{ __typename }").await, 0, "then it is remembered");
+    // Past the cache's lifetime the caller is looked up again (and its
+    // lastSeenAt moves).
+    app.clock.advance(Duration::seconds(referral_hub::auth::CACHE_SECONDS + 1));
+    let before = app.ctx.statement_count();
+    app.ok(&token, "{ __typename }", json!({})).await;
+    assert!(app.ctx.statement_count() > before, "looked up again after {}s", referral_hub::auth::CACHE_SECONDS);
+    // A token that says something else of the same subject is resolved
+    // afresh, never answered from what another token said.
+    let viewer = app.token("REPORT_VIEWER", Some(org), "carol");
+    let me = app.ok(&viewer, "{ me { id role } }", json!({})).await;
+    assert_eq!(me["me"]["role"], "REPORT_VIEWER");
+    assert_eq!(me["me"]["id"], first["me"]["id"], "the same user");
+    assert_eq!(app.ok(&token, "{ me { role } }", json!({})).await["me"]["role"], "VENDOR");
+    let other = app.organization("Other", "VENDOR").await;
+    let moved = app.token("VENDOR", Some(other), "carol");
+    let there = app.ok(&moved, "{ me { id organization { name } } }", json!({})).await;
+    assert_eq!(there["me"]["organization"]["name"], "Other");
+    assert_ne!(there["me"]["id"], first["me"]["id"], "a user per organization");
+}

@@ -1,7 +1,10 @@
 //! Who is calling. Users are provisioned on their first request from the
 //! token's claims, so an identity provider is all a deployment needs.
 
-use chrono::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
 use entity::{OrganizationKind, Role, organization, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -92,6 +95,46 @@ fn role_fits(role: Role, kind: OrganizationKind) -> bool {
     }
 }
 
+/// Callers resolved in the last `CACHE_SECONDS`: a request whose token was
+/// seen lately costs no database round trip. The key is everything the
+/// token says about the caller (subject, organization, role, name,
+/// e-mail), so a token with another role or profile resolves afresh; what
+/// is cached (the user's id, the organization's kind) never changes once
+/// created. Bounded: when full, it starts again.
+#[derive(Default)]
+pub struct PrincipalCache {
+    entries: Mutex<HashMap<CacheKey, (DateTime<Utc>, Resolved)>>,
+}
+
+/// How long a resolved caller is trusted: the user's `lastSeenAt` moves at
+/// most this late, and nothing else it holds can change.
+pub const CACHE_SECONDS: i64 = 60;
+const CACHE_ENTRIES: usize = 10_000;
+
+type CacheKey = (String, Option<i64>, Role, Option<String>, Option<String>);
+
+#[derive(Debug, Clone)]
+struct Resolved {
+    user_id: i64,
+    org_kind: Option<OrganizationKind>,
+    name: Option<String>,
+}
+
+impl PrincipalCache {
+    fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<Resolved> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).filter(|(at, _)| now - *at < Duration::seconds(CACHE_SECONDS)).map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, key: CacheKey, now: DateTime<Utc>, resolved: Resolved) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (now, resolved));
+    }
+}
+
 /// Resolves the `Authorization` header: `None` for an anonymous request, an
 /// error for a present but invalid token.
 pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> AppResult<Option<Principal>> {
@@ -105,6 +148,16 @@ pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> Ap
     let claims = keys.verify(token, now)?;
     let role = parse_role(&claims.role)?;
     let org_id = claims.org_id()?;
+    // Claims become stored text: control characters (NUL above all, which
+    // PostgreSQL cannot store) make the token invalid.
+    let texts = [Some(claims.sub.as_str()), claims.name.as_deref(), claims.email.as_deref()];
+    if texts.iter().flatten().any(|t| t.chars().any(char::is_control)) {
+        return Err(AppError::Unauthenticated("invalid token: a claim contains control characters".into()));
+    }
+    let key = (claims.sub.clone(), org_id, role, claims.name.clone(), claims.email.clone());
+    if let Some(hit) = ctx.principals.get(&key, now) {
+        return Ok(Some(principal_of(hit, org_id, role, claims.exp)));
+    }
     let org = match org_id {
         Some(id) => Some(
             organization::Entity::find_by_id(id)
@@ -120,21 +173,21 @@ pub async fn authenticate(ctx: &Ctx, keys: &JwtKeys, header: Option<&str>) -> Ap
     {
         return Err(AppError::Unauthenticated("invalid token: role does not fit the organization".into()));
     }
-    // Claims become stored text: control characters (NUL above all, which
-    // PostgreSQL cannot store) make the token invalid.
-    let texts = [Some(claims.sub.as_str()), claims.name.as_deref(), claims.email.as_deref()];
-    if texts.iter().flatten().any(|t| t.chars().any(char::is_control)) {
-        return Err(AppError::Unauthenticated("invalid token: a claim contains control characters".into()));
-    }
     let user = provision(ctx, &claims.sub, org_id, role, claims.name.clone(), claims.email.clone()).await?;
-    Ok(Some(Principal {
-        user_id: user.id,
+    let resolved = Resolved { user_id: user.id, org_kind: org.map(|o| o.kind), name: user.name };
+    ctx.principals.put(key, now, resolved.clone());
+    Ok(Some(principal_of(resolved, org_id, role, claims.exp)))
+}
+
+fn principal_of(r: Resolved, org_id: Option<i64>, role: Role, exp: i64) -> Principal {
+    Principal {
+        user_id: r.user_id,
         org_id,
-        org_kind: org.map(|o| o.kind),
+        org_kind: r.org_kind,
         role,
-        name: user.name,
-        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0),
-    }))
+        name: r.name,
+        expires_at: chrono::DateTime::from_timestamp(exp, 0),
+    }
 }
 
 /// Finds or creates the user of a token, keeping its role and profile as the

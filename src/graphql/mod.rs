@@ -13,7 +13,7 @@ mod jobs;
 mod loaders;
 mod node;
 mod notification;
-mod observe;
+pub mod observe;
 mod organization;
 mod partner;
 mod program;
@@ -23,6 +23,8 @@ mod scalars;
 mod subscription;
 mod viewer;
 mod webhook;
+
+use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema};
@@ -77,23 +79,43 @@ pub struct IdempotencyHeader(pub Option<String>);
 #[derive(Debug, Clone)]
 pub struct Caller(pub Option<Principal>);
 
-/// Builds the schema. Depth, aliases, directives and the size of the text
-/// are `armor`'s; complexity is async-graphql's, with list costs declared on
-/// the list fields. Without introspection (production) there are no "Did you
-/// mean …" suggestions either: they would spell out the schema.
-pub fn build_schema(ctx: Ctx, introspection: bool, limits: Limits, link_limits: LinkLimits, hub: Hub) -> AppSchema {
+/// The schema behind its gate: every request, over HTTP or a WebSocket,
+/// passes the request limits before it runs.
+#[derive(Clone)]
+pub struct Api {
+    schema: AppSchema,
+    gate: Arc<armor::Gate>,
+}
+
+impl Api {
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.gate.execute(&self.schema, request).await
+    }
+
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        self.gate.execute_stream(&self.schema, request)
+    }
+}
+
+/// Builds the schema and its gate. Depth, aliases, directives and the size
+/// of the text are `armor`'s; complexity is async-graphql's, with list costs
+/// declared on the list fields. Without introspection (production) there
+/// are no "Did you mean …" suggestions either: they would spell out the
+/// schema.
+pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: LinkLimits, hub: Hub) -> Api {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(hub)
         .data(loaders::loader(&ctx))
         .data(link_limits)
         .data(ctx)
-        .extension(armor::Armor::new(limits))
-        .extension(observe::Observe)
         .limit_complexity(limits.max_complexity);
     if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    builder.finish()
+    Api { schema: builder.finish(), gate: Arc::new(armor::Gate::new(limits)) }
 }
 
 /// The SDL printed by `referral-hub schema` and kept in `schema.graphql`.

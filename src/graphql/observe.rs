@@ -2,64 +2,43 @@
 //! type (`query`, `mutation`), never by operation name (clients choose
 //! names, so they would be unbounded labels).
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::Response;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Response, ServerResult, Variables};
 
-pub struct Observe;
+/// The type of the operation a request runs, as its metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationKind(&'static str);
 
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObserveRequest { kind: Mutex::new("query") })
+impl OperationKind {
+    /// The type of the operation the executor will choose (see
+    /// [`selected_operation`]); `query` when none can be chosen (the
+    /// engine then refuses the request).
+    pub fn of(doc: &ExecutableDocument, name: Option<&str>) -> Self {
+        Self(match selected_operation(doc, name) {
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            _ => "query",
+        })
     }
 }
 
-struct ObserveRequest {
-    kind: Mutex<&'static str>,
-}
-
-fn kind_of(doc: &ExecutableDocument) -> &'static str {
-    let first = match &doc.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => ops.values().next().map(|op| op.node.ty),
-    };
-    match first {
-        Some(OperationType::Mutation) => "mutation",
-        Some(OperationType::Subscription) => "subscription",
-        _ => "query",
+/// The type of the operation a request would run, chosen as the executor
+/// chooses it: by `operationName`, or the document's only operation (named
+/// or not).
+pub fn selected_operation(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ObserveRequest {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        *self.kind.lock().unwrap_or_else(|e| e.into_inner()) = kind_of(&doc);
-        Ok(doc)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx, operation_name).await;
-        let kind = *self.kind.lock().unwrap_or_else(|e| e.into_inner());
-        let errors = if response.errors.is_empty() { "false" } else { "true" };
-        metrics::histogram!("graphql_operation_duration_seconds", "type" => kind)
-            .record(started.elapsed().as_secs_f64());
-        metrics::counter!("graphql_operations_total", "type" => kind, "errors" => errors).increment(1);
-        response
-    }
+/// Records one executed operation.
+pub fn record(kind: OperationKind, took: Duration, response: &Response) {
+    let errors = if response.errors.is_empty() { "false" } else { "true" };
+    metrics::histogram!("graphql_operation_duration_seconds", "type" => kind.0).record(took.as_secs_f64());
+    metrics::counter!("graphql_operations_total", "type" => kind.0, "errors" => errors).increment(1);
 }

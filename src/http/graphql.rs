@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use async_graphql::Variables;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -154,7 +154,7 @@ pub async fn get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<
     // GET may only read: mutations (and subscriptions) must be POSTed.
     if let Ok(doc) = async_graphql::parser::parse_query(&params.query)
         && matches!(
-            selected_operation(&doc, params.operation_name.as_deref()),
+            crate::graphql::observe::selected_operation(&doc, params.operation_name.as_deref()),
             Some(OperationType::Mutation | OperationType::Subscription)
         )
     {
@@ -167,18 +167,6 @@ pub async fn get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<
         return response;
     }
     execute(&state, &headers, peer, media, params).await
-}
-
-/// The type of the operation a request would run, chosen as the executor
-/// chooses it: by `operationName`, or the document's only operation (named
-/// or not).
-fn selected_operation(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
 }
 
 /// A GraphQL multipart request (files with the operation), for CSV uploads.
@@ -235,7 +223,7 @@ async fn run(
     let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request =
         request.data(caller).data(ClientIp(Some(peer.ip()))).data(crate::graphql::IdempotencyHeader(idempotency));
-    let response = state.schema.execute(request).await;
+    let response = state.api.execute(request).await;
     // Errors without a path come from parsing or validation: nothing ran.
     let before_execution = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

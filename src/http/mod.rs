@@ -36,7 +36,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::error::{AppError, REQUEST_ID};
-use crate::graphql::AppSchema;
+use crate::graphql::Api;
 use crate::service::Ctx;
 
 pub use graphiql::ASSETS_VERSION;
@@ -48,7 +48,7 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct HttpState {
     pub ctx: Ctx,
     pub keys: Arc<JwtKeys>,
-    pub schema: AppSchema,
+    pub api: Api,
     /// A socket that sends no `connection_init` within this is closed (4408).
     pub ws_init_timeout: Duration,
     /// Bounds how many WebSocket messages are handled at once.

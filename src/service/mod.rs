@@ -41,6 +41,8 @@ pub struct Ctx {
     pub statements: Arc<AtomicU64>,
     /// SMTP and HTTP for the dispatcher.
     pub channels: Arc<crate::events::dispatch::Channels>,
+    /// Callers resolved recently (`auth::principal`).
+    pub principals: Arc<crate::auth::PrincipalCache>,
 }
 
 impl Ctx {
@@ -60,7 +62,13 @@ impl Ctx {
         let statements = Arc::new(AtomicU64::new(0));
         let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
-        Ok(Self { db, clock, statements, channels: Arc::new(crate::events::dispatch::Channels::none()) })
+        Ok(Self {
+            db,
+            clock,
+            statements,
+            channels: Arc::new(crate::events::dispatch::Channels::none()),
+            principals: Arc::default(),
+        })
     }
 
     pub fn with_channels(mut self, channels: crate::events::dispatch::Channels) -> Self {

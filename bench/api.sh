@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The API against PostGraphile 5 (the server a user would pick instead) over
+# the same PostgreSQL database, and against the SQL limit (pgbench of our
+# own statements), back to back in one run:
+#   (a) a vendor's latest 50 referrals with each partner's name,
+#   (b) one referral by id,
+#   (c) { __typename }.
+# Each is `wrk -t1 -c32` for DURATION (after a 5 s warm-up), ours then the
+# peer's, ROUNDS times; the ratios are per round.
+#
+#   bench/api.sh                 # seeds rh_bench_api on first use (10 vendors, 10k partners, 1M referrals)
+#   RESEED=1 ROUNDS=3 DURATION=15s bench/api.sh
+#
+# Needs: a release build (it runs cargo build), wrk, psql, pgbench, npm (the
+# peer kit installs its node modules on first use), curl, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+target=${CARGO_TARGET_DIR:-$HOME/.cache/referral-hub/target}
+export CARGO_TARGET_DIR=$target
+cargo build -q --release --bin referral-hub
+bin=$target/release/referral-hub
+admin=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+db=${BENCH_DB:-rh_bench_api}
+url="${admin%/*}/$db"
+rounds=${ROUNDS:-3}
+duration=${DURATION:-15s}
+kit=${PEER_KIT:-$root/../shared/peer}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [ "${RESEED:-}" = 1 ] || ! psql "$url" -qtAc 'SELECT 1 FROM referral LIMIT 1' >/dev/null 2>&1; then
+  echo "seeding $db (10 vendors, 10,000 partners, 1,000,000 referrals)..." >&2
+  psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  DATABASE_URL=$url "$bin" --data-dir "$work" migrate >/dev/null
+  psql "$url" -q -v ON_ERROR_STOP=1 -f bench/seed.sql
+fi
+
+# Our server, release build, jobs and dispatch off (they are not measured).
+ours_port=$(free_port)
+DATABASE_URL=$url JOBS_ENABLED=false DISPATCH_INTERVAL_SECS=0 RUST_LOG=warn \
+  "$bin" serve --data-dir "$work" --bind "127.0.0.1:$ours_port" >"$work/ours.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$ours_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+token=$("$bin" --data-dir "$work" token --role VENDOR --org 1 --sub bench --ttl 7d 2>/dev/null)
+
+# The peer, from a writable copy of the kit.
+cp -r "$kit" "$work/peer"
+peer_port=$(free_port)
+peer_out=$(cd "$work/peer" && DATABASE_URL=$url PORT=$peer_port PEER_LOG=$work/peer.log ./run-peer.sh)
+pids+=("$(echo "$peer_out" | awk '/^pid:/ {print $2}')")
+
+row=$(psql "$url" -qtAc "SELECT id FROM referral WHERE vendor_org_id = 1 ORDER BY id LIMIT 1 OFFSET 500")
+global=$(printf 'Referral:%s' "$row" | base64)
+cat >"$work/ours-a.json" <<JSON
+{"query":"{ referrals(first: 50) { edges { node { id referenceId status createdAt lead { name } partner { name } } } } }"}
+JSON
+cat >"$work/ours-b.json" <<JSON
+{"query":"query(\$id: ID!) { referral(id: \$id) { id referenceId status createdAt lead { name } } }","variables":{"id":"$global"}}
+JSON
+cat >"$work/peer-a.json" <<JSON
+{"query":"{ allReferrals(first: 50, orderBy: CREATED_AT_DESC, condition: {vendorOrgId: \"1\"}) { nodes { id rowId referenceId status createdAt leadName partnerByPartnerId { name } } } }"}
+JSON
+cat >"$work/peer-b.json" <<JSON
+{"query":"{ referralByRowId(rowId: \"$row\") { id rowId referenceId status createdAt leadName } }"}
+JSON
+echo '{"query":"{ __typename }"}' >"$work/ours-c.json"
+cp "$work/ours-c.json" "$work/peer-c.json"
+
+check() { # URL BODY TOKEN: the body answers without GraphQL errors
+  curl -fsS -X POST -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} --data @"$2" "$1" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); assert "errors" not in d and d.get("data"), d'
+}
+measure() { # URL BODY TOKEN -> "req/s p99"
+  check "$1" "$2" "$3"
+  BODY_FILE=$2 TOKEN=$3 wrk -t1 -c32 -d5s --timeout 30s -s bench/post.lua "$1" >/dev/null
+  local out
+  out=$(BODY_FILE=$2 TOKEN=$3 wrk -t1 -c32 -d"$duration" --timeout 30s --latency -s bench/post.lua "$1")
+  check "$1" "$2" "$3"
+  if echo "$out" | grep -qE 'Non-2xx|Socket errors'; then echo "errors: $out" >&2; fi
+  echo "$out" | awk '/Requests\/sec/ {rps=$2} / 99%/ {p99=$2} END {print rps, p99}'
+}
+
+ours="http://127.0.0.1:$ours_port/graphql"
+peer="http://127.0.0.1:$peer_port/graphql"
+printf '\n%-5s %-6s %12s %10s %12s %10s %8s\n' round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
+for round in $(seq 1 "$rounds"); do
+  for q in a b c; do
+    # (c) is anonymous on both sides, as a browser's first request is.
+    auth=$token; [ "$q" = c ] && auth=
+    read -r o_rps o_p99 < <(measure "$ours" "$work/ours-$q.json" "$auth")
+    read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
+    ratio=$(python3 -c "print(f'{$o_rps / $p_rps:.2f}')")
+    printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
+  done
+done
+
+# The SQL limit: pgbench of the statements our server sends for (a) and (b)
+# (the authenticated principal, then the page or the row; the page's
+# partners come in one more statement).
+cat >"$work/sql-a.sql" <<SQL
+SELECT * FROM referral WHERE vendor_org_id = 1 ORDER BY created_at DESC, id DESC LIMIT 51;
+SELECT * FROM partner WHERE id IN (SELECT partner_id FROM referral WHERE vendor_org_id = 1 ORDER BY created_at DESC, id DESC LIMIT 50);
+SQL
+cat >"$work/sql-b.sql" <<SQL
+SELECT * FROM referral WHERE id = $row AND vendor_org_id = 1;
+SQL
+echo
+for q in a b; do
+  for round in $(seq 1 "$rounds"); do
+    tps=$(pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$work/sql-$q.sql" "$url" 2>/dev/null |
+      awk '/^tps/ {print $3; exit}')
+    echo "pgbench ($q) round $round: $tps tps (our statements for one request)"
+  done
+done
