@@ -47,7 +47,10 @@ pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Databa
     // server, proxy or firewall may have dropped it): pinging on every
     // checkout, the default, is a round trip more per statement. A hot
     // connection that broke fails its statement and leaves the pool.
-    options.sqlx_logging(false).acquire_timeout(acquire_timeout).test_before_acquire_if_idle_for(Duration::from_secs(30));
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {
