@@ -197,18 +197,6 @@ async fn partners_and_report_viewers_cannot_change_a_partner() {
     assert_eq!(code, "FORBIDDEN", "only ADMIN creates organizations");
 }
 
-/// The least statement count of three tries of one request: the SQLite
-/// event relay polls the same pool, so a poll may land in a window.
-async fn statements_of(app: &TestApp, token: &str, query: &str) -> u64 {
-    let mut tries = Vec::new();
-    for _ in 0..3 {
-        let before = app.ctx.statement_count();
-        app.ok(token, query, json!({})).await;
-        tries.push(app.ctx.statement_count() - before);
-    }
-    tries.into_iter().min().unwrap()
-}
-
 #[tokio::test]
 async fn a_caller_seen_lately_costs_no_database_round_trip() {
     let app = spawn_app().await;
@@ -217,7 +205,7 @@ async fn a_caller_seen_lately_costs_no_database_round_trip() {
     let before = app.ctx.statement_count();
     let first = app.ok(&token, "{ me { id role } }", json!({})).await;
     assert!(app.ctx.statement_count() - before >= 2, "the first request looks the caller up");
-    assert_eq!(statements_of(&app, &token, "{ __typename }").await, 0, "then it is remembered");
+    assert_eq!(app.statements_of(&token, "{ __typename }", json!({})).await, 0, "then it is remembered");
     // Past the cache's lifetime the caller is looked up again (and its
     // lastSeenAt moves).
     app.clock.advance(Duration::seconds(referral_hub::auth::CACHE_SECONDS + 1));

@@ -59,7 +59,26 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// The joins a list may make (a page of referrals with its partners and
+/// programs is one statement).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(belongs_to = "super::partner::Entity", from = "Column::PartnerId", to = "super::partner::Column::Id")]
+    Partner,
+    #[sea_orm(belongs_to = "super::program::Entity", from = "Column::ProgramId", to = "super::program::Column::Id")]
+    Program,
+}
+
+impl Related<super::partner::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Partner.def()
+    }
+}
+
+impl Related<super::program::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Program.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

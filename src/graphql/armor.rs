@@ -472,8 +472,14 @@ impl Gate {
         Ok(Admitted { kind, cache_key })
     }
 
-    /// Runs a query or mutation.
-    pub async fn execute(&self, schema: &AppSchema, mut request: Request) -> Response {
+    /// Runs a query or mutation; `prepare` adds what the request needs
+    /// once its operation is known.
+    pub async fn execute(
+        &self,
+        schema: &AppSchema,
+        mut request: Request,
+        prepare: impl FnOnce(Request, observe::OperationKind) -> Request,
+    ) -> Response {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
             Err(refused) => return Response::from_errors(vec![refused]),
@@ -481,6 +487,7 @@ impl Gate {
         if let Some(hit) = admitted.cache_key.as_deref().and_then(|key| self.cache.get(key)) {
             return Response::new(hit);
         }
+        let request = prepare(request, admitted.kind);
         let started = Instant::now();
         let response = self.name_complexity(schema.execute(request).await);
         observe::record(admitted.kind, started.elapsed(), &response);

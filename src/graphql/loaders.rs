@@ -1,11 +1,16 @@
 //! DataLoaders: relations are loaded in batches, one query per kind of row
 //! per request tick, whatever the page size. They do not check tenancy: a
 //! relation is reachable only from a parent the caller may already see.
+//!
+//! Each request has its own loader. A query's loader keeps what it loaded
+//! (and what a list joined and fed it), so a row is read once per request
+//! whatever the depth it is asked at; a mutation's or subscription's keeps
+//! nothing, so each reads what was just written.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader as LoaderTrait};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait};
 use entity::{organization, partner, program};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -13,8 +18,13 @@ use crate::service::Ctx;
 
 pub struct Loader(Ctx);
 
-pub fn loader(ctx: &Ctx) -> DataLoader<Loader> {
-    DataLoader::new(Loader(ctx.clone()), tokio::spawn)
+pub type Loaders = DataLoader<Loader, HashMapCache>;
+
+/// The loader of one request; `cached` for queries.
+pub fn for_request(ctx: &Ctx, cached: bool) -> Loaders {
+    let loaders = DataLoader::with_cache(Loader(ctx.clone()), tokio::spawn, HashMapCache::default());
+    loaders.enable_all_cache(cached);
+    loaders
 }
 
 type LoadError = Arc<sea_orm::DbErr>;
@@ -48,4 +58,13 @@ by_id!(PartnerId, partner);
 /// Loader errors are database errors: internal, logged, opaque to clients.
 pub fn internal(err: LoadError) -> crate::error::AppError {
     crate::error::AppError::Internal(err.to_string())
+}
+
+/// Hands a list's joined partners and programs to the request's loader.
+pub async fn feed_relations<'a>(
+    loaders: &Loaders,
+    rows: impl Iterator<Item = &'a crate::service::referrals::WithRelations> + Clone,
+) {
+    loaders.feed_many(rows.clone().filter_map(|(_, p, _)| p.clone()).map(|p| (PartnerId(p.id), p))).await;
+    loaders.feed_many(rows.filter_map(|(_, _, p)| p.clone()).map(|p| (ProgramId(p.id), p))).await;
 }

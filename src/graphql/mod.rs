@@ -26,7 +26,6 @@ mod webhook;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema};
 
 use crate::auth::Principal;
@@ -85,17 +84,24 @@ pub struct Caller(pub Option<Principal>);
 pub struct Api {
     schema: AppSchema,
     gate: Arc<armor::Gate>,
+    ctx: Ctx,
 }
 
 impl Api {
+    /// Runs a query or mutation, with a loader of its own.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.gate.execute(&self.schema, request).await
+        let loaders = |request: async_graphql::Request, kind: observe::OperationKind| {
+            request.data(loaders::for_request(&self.ctx, kind.is_query()))
+        };
+        self.gate.execute(&self.schema, request, loaders).await
     }
 
+    /// Runs a subscription: its loader keeps nothing between events.
     pub fn execute_stream(
         &self,
         request: async_graphql::Request,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        let request = request.data(loaders::for_request(&self.ctx, false));
         self.gate.execute_stream(&self.schema, request)
     }
 }
@@ -108,14 +114,13 @@ impl Api {
 pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: LinkLimits, hub: Hub) -> Api {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(hub)
-        .data(loaders::loader(&ctx))
         .data(link_limits)
-        .data(ctx)
+        .data(ctx.clone())
         .limit_complexity(limits.max_complexity);
     if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    Api { schema: builder.finish(), gate: Arc::new(armor::Gate::new(limits)) }
+    Api { schema: builder.finish(), gate: Arc::new(armor::Gate::new(limits)), ctx }
 }
 
 /// The SDL printed by `referral-hub schema` and kept in `schema.graphql`.
@@ -135,6 +140,6 @@ pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Principal> {
         .ok_or_else(|| AppError::Unauthenticated("this operation needs a bearer token".into()))
 }
 
-pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<loaders::Loader> {
-    ctx.data_unchecked::<DataLoader<loaders::Loader>>()
+pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a loaders::Loaders {
+    ctx.data_unchecked::<loaders::Loaders>()
 }

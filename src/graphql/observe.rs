@@ -12,6 +12,10 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 pub struct OperationKind(&'static str);
 
 impl OperationKind {
+    pub fn is_query(self) -> bool {
+        self.0 == "query"
+    }
+
     /// The type of the operation the executor will choose (see
     /// [`selected_operation`]); `query` when none can be chosen (the
     /// engine then refuses the request).

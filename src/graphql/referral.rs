@@ -20,7 +20,7 @@ use crate::service::notes::{self, TimelineItem};
 use crate::service::outcomes::{self, OutcomeRequest};
 use crate::service::page::PageRequest;
 use crate::service::referrals::{
-    self, Lead, NewReferral, Overdue, ReferralFilter as Filter, ReferralSortField, StatusRequest,
+    self, Joins, Lead, NewReferral, Overdue, ReferralFilter as Filter, ReferralSortField, StatusRequest,
 };
 use crate::service::rewards::{self, RewardFilter as RFilter};
 
@@ -567,8 +567,19 @@ impl ReferralQuery {
             ReferralOrderField::ReportBackDueAt => ReferralSortField::ReportBackDueAt,
         };
         let page = PageRequest::new(first, after.as_deref())?;
-        let rows = referrals::list(svc(ctx), p, &f, field, order.direction == SortDirection::Desc, &page).await?;
-        Ok(Parts::from_page(ctx, rows, Referral, referrals::count(svc(ctx), p, &f)).await?.into())
+        let descending = order.direction == SortDirection::Desc;
+        let count = referrals::count(svc(ctx), p, &f);
+        // A page that shows partners or programs joins them (one statement
+        // for all three) and hands them to the request's loader.
+        let node = ctx.look_ahead().field("edges").field("node");
+        let joins = Joins { partner: node.field("partner").exists(), program: node.field("program").exists() };
+        if joins.partner || joins.program {
+            let rows = referrals::list_with_relations(svc(ctx), p, &f, field, descending, &page, joins).await?;
+            loaders::feed_relations(loader(ctx), rows.items.iter().map(|(_, row)| row)).await;
+            return Ok(Parts::from_page(ctx, rows, |(r, _, _)| Referral(r), count).await?.into());
+        }
+        let rows = referrals::list(svc(ctx), p, &f, field, descending, &page).await?;
+        Ok(Parts::from_page(ctx, rows, Referral, count).await?.into())
     }
 
     async fn referral(&self, ctx: &Context<'_>, id: ID) -> Result<Referral> {

@@ -224,6 +224,10 @@ async fn run(
     let request =
         request.data(caller).data(ClientIp(Some(peer.ip()))).data(crate::graphql::IdempotencyHeader(idempotency));
     let response = state.api.execute(request).await;
+    if response.errors.is_empty() {
+        // Nothing to amend: written straight from the engine's answer.
+        return json_response(StatusCode::OK, media, &response);
+    }
     // Errors without a path come from parsing or validation: nothing ran.
     let before_execution = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

@@ -157,8 +157,11 @@ async fn scope_request_id(req: Request, next: Next) -> Response {
     REQUEST_ID.scope(id, next.run(req)).await
 }
 
-fn json_response(status: StatusCode, media: &'static str, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn json_response(status: StatusCode, media: &'static str, body: &impl serde::Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| {
+        r#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL"}}]}"#.into()
+    });
+    let mut response = (status, text).into_response();
     let content_type = format!("{media}; charset=utf-8");
     if let Ok(value) = HeaderValue::from_str(&content_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);

@@ -107,6 +107,11 @@ pub struct Sort<C> {
     pub nullable: bool,
 }
 
+/// A column with its table's name, so a list may join other tables.
+pub fn qualified<C: ColumnTrait>(column: C) -> Expr {
+    Expr::col((column.entity_name(), column))
+}
+
 impl<C: ColumnTrait> Sort<C> {
     /// Orders the select and skips past the cursor. A column that is never
     /// NULL is one index range (`apply_not_null`); a nullable one sorts its
@@ -128,7 +133,7 @@ impl<C: ColumnTrait> Sort<C> {
             select = select.filter(self.after(cursor));
         }
         Ok(select
-            .order_by(Expr::col(self.column).is_null(), Order::Asc)
+            .order_by(qualified(self.column).is_null(), Order::Asc)
             .order_by(self.column, order.clone())
             .order_by(self.id_column, order)
             .limit(page.first + 1))
@@ -149,7 +154,7 @@ impl<C: ColumnTrait> Sort<C> {
             }
             let value =
                 cursor.value.to_value().ok_or_else(|| AppError::validation("after", "not a cursor from this list"))?;
-            let key = Expr::tuple([Expr::col(self.column), Expr::col(self.id_column)]);
+            let key = Expr::tuple([qualified(self.column), qualified(self.id_column)]);
             let past = Expr::tuple([Expr::val(value), Expr::val(cursor.id)]);
             select = select.filter(if self.descending { key.lt(past) } else { key.gt(past) });
         }

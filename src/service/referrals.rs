@@ -892,7 +892,7 @@ fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referr
     }
     if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(search);
-        let lower = |c: C| Expr::expr(Func::lower(Expr::col(c)));
+        let lower = |c: C| Expr::expr(Func::lower(super::page::qualified(c)));
         q = q.filter(
             Condition::any()
                 .add(lower(C::LeadName).like(pattern.clone()))
@@ -912,12 +912,72 @@ pub async fn list(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<Page<referral::Model>> {
+    let (order, query) = page_query(principal, f, sort, descending, page)?;
+    let rows = query.all(&ctx.db).await?;
+    Ok(order.page(rows, page, |r| (sort.key(r), r.id)))
+}
+
+/// The query of one page, in its order, past its cursor.
+fn page_query(
+    principal: &Principal,
+    f: &ReferralFilter,
+    sort: ReferralSortField,
+    descending: bool,
+    page: &PageRequest,
+) -> AppResult<(Sort<referral::Column>, sea_orm::Select<referral::Entity>)> {
     if sort.is_money() && principal.role == Role::ReportViewer {
         return Err(AppError::Forbidden("report viewers cannot sort by money fields".into()));
     }
     let order = sort.sort(descending);
-    let rows = order.apply(filtered(principal, f), page)?.all(&ctx.db).await?;
-    Ok(order.page(rows, page, |r| (sort.key(r), r.id)))
+    let query = order.apply(filtered(principal, f), page)?;
+    Ok((order, query))
+}
+
+/// A referral with the partner and program a list joined to it.
+pub type WithRelations = (referral::Model, Option<partner::Model>, Option<program::Model>);
+
+/// Which relations a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joins {
+    pub partner: bool,
+    pub program: bool,
+}
+
+/// A page of referrals with each one's partner and program (those `joins`
+/// asks for), in one statement: the list's own query joined on primary
+/// keys, where a page showing the partner's name would otherwise fetch them
+/// in more statements.
+pub async fn list_with_relations(
+    ctx: &Ctx,
+    principal: &Principal,
+    f: &ReferralFilter,
+    sort: ReferralSortField,
+    descending: bool,
+    page: &PageRequest,
+    joins: Joins,
+) -> AppResult<Page<WithRelations>> {
+    let (order, query) = page_query(principal, f, sort, descending, page)?;
+    let rows: Vec<WithRelations> = match (joins.partner, joins.program) {
+        (true, true) => {
+            query.find_also_related(partner::Entity).find_also_related(program::Entity).all(&ctx.db).await?
+        }
+        (true, false) => query
+            .find_also_related(partner::Entity)
+            .all(&ctx.db)
+            .await?
+            .into_iter()
+            .map(|(r, p)| (r, p, None))
+            .collect(),
+        (false, true) => query
+            .find_also_related(program::Entity)
+            .all(&ctx.db)
+            .await?
+            .into_iter()
+            .map(|(r, p)| (r, None, p))
+            .collect(),
+        (false, false) => query.all(&ctx.db).await?.into_iter().map(|r| (r, None, None)).collect(),
+    };
+    Ok(order.page(rows, page, |(r, _, _)| (sort.key(r), r.id)))
 }
 
 pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppResult<u64> {

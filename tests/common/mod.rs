@@ -203,6 +203,19 @@ impl TestApp {
     }
 
     /// Runs an operation that must succeed; returns `data`.
+    /// The statements one request costs: the least of three tries, since
+    /// the SQLite event relay polls the same pool every 50 ms and a poll may
+    /// land in a window on a busy machine.
+    pub async fn statements_of(&self, token: &str, query: &str, variables: Value) -> u64 {
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let before = self.ctx.statement_count();
+            self.ok(token, query, variables.clone()).await;
+            tries.push(self.ctx.statement_count() - before);
+        }
+        tries.into_iter().min().unwrap()
+    }
+
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(Some(token), query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors ({status}): {body:#}");
