@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true, global = true)]
     pub payment_webhook_secret: Option<String>,
 
+    /// Rows a job changes per transaction (at most 10,000): a job over many
+    /// rows commits batch by batch, so no lock is held longer than one.
+    #[arg(long, env = "JOB_BATCH_SIZE", default_value_t = crate::service::JOB_BATCH, value_parser = clap::value_parser!(i64).range(1..=crate::service::JOB_BATCH), global = true)]
+    pub job_batch_size: i64,
+
     /// Seconds between dispatcher runs (e-mail, webhooks) in `serve`; 0 turns it off.
     #[arg(long, env = "DISPATCH_INTERVAL_SECS", default_value_t = 5, global = true)]
     pub dispatch_interval_secs: u64,
@@ -185,6 +190,7 @@ impl Config {
             webhook_private_targets: true,
             payment_webhook_secret: None,
             dispatch_interval_secs: 0,
+            job_batch_size: crate::service::JOB_BATCH,
             ws_init_timeout_secs: 2,
             log_format: "pretty".into(),
         }

@@ -207,6 +207,15 @@ pub fn json_object(backend: DbBackend, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// The UTC date (`YYYY-MM-DD`) of a timestamp column, as text.
+pub fn sql_date(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+        // Stored as RFC 3339 text, which starts with the date.
+        _ => format!("substr({column}, 1, 10)"),
+    }
+}
+
 /// `SELECT` list that returns every row of a query as one JSON array of
 /// arrays in a single text column `found`: thousands of rows cross sqlx as
 /// one (sqlx-sqlite hands each row from its worker thread to the task,

@@ -12,6 +12,12 @@ pub fn encode(kind: &str, id: i64) -> String {
     STANDARD.encode(format!("{kind}:{id}"))
 }
 
+/// The SQL of `encode` on PostgreSQL, over the SQL of a row id (a job's
+/// events carry global ids without their rows crossing into Rust).
+pub fn encode_in_postgres(kind: &str, id_sql: &str) -> String {
+    format!("encode(convert_to('{kind}:' || {id_sql}, 'UTF8'), 'base64')")
+}
+
 /// Splits a global id into its type and row id.
 pub fn parse(raw: &str) -> Option<(String, i64)> {
     let bytes = STANDARD.decode(raw).ok()?;

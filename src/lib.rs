@@ -44,7 +44,10 @@ impl App {
         )?
         .with_app_url(config.public_app_url.clone());
         let acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
-        let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout).await?.with_channels(channels);
+        let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout)
+            .await?
+            .with_channels(channels)
+            .with_job_batch(config.job_batch_size);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
         Ok(Self { ctx, keys, config, listener })

@@ -148,7 +148,8 @@ fn scheduled_slots_are_the_minute_of_the_tick() {
 
 #[tokio::test]
 async fn overdue_report_backs_are_marked_once_and_the_vendor_gets_one_notice() {
-    let app = spawn_app().await;
+    // Batches of one: the two referrals commit apart, the notice is still one.
+    let app = spawn_app_with(|c| c.job_batch_size = 1).await;
     let (_, vendor, program) = app.vendor("Acme").await;
     app.ok(
         &vendor,
@@ -186,4 +187,70 @@ async fn overdue_report_backs_are_marked_once_and_the_vendor_gets_one_notice() {
     assert_eq!(r["reportBackOverdueSince"], Value::Null);
     assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(28)).await["itemsTouched"], 0);
     assert_eq!(run_job(&app, "REPORT_BACK_OVERDUE", start + Duration::days(29)).await["itemsTouched"], 1);
+}
+
+#[tokio::test]
+async fn lapse_commits_batch_by_batch_with_one_audit_row_and_one_event_per_partner() {
+    let app = spawn_app_with(|c| c.job_batch_size = 2).await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let mut due = Vec::new();
+    for i in 0..5 {
+        let p = app.partner(&vendor, &program, &format!("Due {i}"), "LIVE").await;
+        receive_lead(&app, &p).await.unwrap();
+        due.push(p);
+    }
+    let lead_at = app.clock.now_utc();
+    app.clock.advance(Duration::days(10));
+    let later = app.partner(&vendor, &program, "Later", "LIVE").await;
+    receive_lead(&app, &later).await.unwrap();
+    let mut feed = Ws::init(&app, &vendor).await;
+    feed.subscribe("p", "subscription { partnerEvents { kind partnerId status } }", json!({})).await;
+
+    // Five are due: three batches of at most two.
+    let run = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(30)).await;
+    assert_eq!(run["itemsTouched"], 5);
+    for p in &due {
+        let read = app.read_partner(&vendor, p, "name status history { event source jobRunId }").await;
+        assert_eq!(read["status"], "LAPSED", "{read}");
+        let lapses: Vec<_> = read["history"].as_array().unwrap().iter().filter(|h| h["event"] == "LAPSE").collect();
+        assert_eq!(lapses.len(), 1, "one audit row: {read}");
+        assert_eq!(lapses[0]["jobRunId"], run["id"]);
+    }
+    assert_eq!(app.read_partner(&vendor, &later, "status").await["status"], "ACTIVE");
+    // One event per partner, live and in the feed, with the partner's
+    // global id and a readable message.
+    // (The relay may still deliver the creation of "Later" first.)
+    let mut live = Vec::new();
+    while live.len() < 5 {
+        let event = feed.recv().await;
+        let data = &event["payload"]["data"]["partnerEvents"];
+        if data["kind"] == "PARTNER_CREATED" {
+            continue;
+        }
+        assert_eq!(data["kind"], "PARTNER_LAPSED", "{event}");
+        live.push(data["partnerId"].as_str().unwrap().to_owned());
+    }
+    live.sort();
+    let mut expected: Vec<String> = due.clone();
+    expected.sort();
+    assert_eq!(live, expected);
+    let notes =
+        app.ok(&vendor, "{ notifications(first: 50) { edges { node { kind subjectId message } } } }", json!({})).await;
+    let lapsed: Vec<&Value> = notes["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["kind"] == "PARTNER_LAPSED")
+        .collect();
+    assert_eq!(lapsed.len(), 5);
+    let since = lead_at.format("%Y-%m-%d").to_string();
+    for n in &lapsed {
+        let message = n["message"].as_str().unwrap();
+        assert!(message.starts_with("Due ") && message.ends_with(&format!("lapsed: no lead since {since}")), "{n}");
+        assert!(due.contains(&n["subjectId"].as_str().unwrap().to_owned()));
+    }
+    // A rerun touches nothing.
+    let rerun = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(31)).await;
+    assert_eq!(rerun["itemsTouched"], 0);
 }

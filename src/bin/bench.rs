@@ -512,6 +512,86 @@ async fn assigned_offers(f: &Fixture, orgs: &[i64], n: usize, age: chrono::Durat
     }
 }
 
+/// `lapse-partners` over `partners` ACTIVE partners, every other one due,
+/// against the raw SQL of the same writes (all at once, rolled back):
+/// time, the bench process's memory growth, and a rerun.
+async fn lapse(partners: usize) {
+    use entity::JobTrigger;
+    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    let f = Fixture::new(None, 0).await;
+    let db = f.ctx.db.get_database_backend();
+    let now = f.ctx.now();
+    let (lead, due, later) =
+        (now - chrono::Duration::days(31), now - chrono::Duration::days(1), now + chrono::Duration::days(9));
+    let numbers = if db == DbBackend::Postgres {
+        format!("SELECT g AS n FROM generate_series(1, {partners}) g")
+    } else {
+        format!("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {partners}) SELECT n FROM s")
+    };
+    let seed = format!(
+        "INSERT INTO partner (program_id, vendor_org_id, name, status, stage_editor, invite_code, referral_code, version,
+             created_at, updated_at, first_lead_at, last_lead_at, lapses_at)
+         SELECT {program}, {vendor}, 'Partner ' || g.n, 'ACTIVE', 'VENDOR', 'INV-' || g.n, 'REF-' || g.n, 1,
+             $1, $1, $2, $2, CASE WHEN g.n % 2 = 0 THEN $3 ELSE $4 END
+         FROM ({numbers}) g",
+        program = f.program,
+        vendor = f.vendor,
+    );
+    let started = Instant::now();
+    let values = vec![now.into(), lead.into(), due.into(), later.into()];
+    f.ctx.db.execute_raw(referral_hub::db::stmt(db, &seed, values)).await.unwrap();
+    if db == DbBackend::Postgres {
+        f.ctx.db.execute_unprepared("VACUUM ANALYZE partner").await.unwrap();
+    }
+    println!(
+        "partners:        {partners} ACTIVE, {} due ({}), seeded in {:?}",
+        partners / 2,
+        f.backend,
+        started.elapsed()
+    );
+    // The raw SQL of the same writes, in one transaction, rolled back.
+    let raw = [
+        "UPDATE partner SET status = 'LAPSED', version = version + 1, updated_at = $1 WHERE status = 'ACTIVE' AND lapses_at <= $1",
+        "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value, source, reason, occurred_at)
+         SELECT vendor_org_id, 'PARTNER', id, 'STATUS', 'LAPSE', 'ACTIVE', 'LAPSED', 'JOB', 'no lead', $1
+         FROM partner WHERE status = 'LAPSED' AND updated_at = $1",
+        "INSERT INTO notification (recipient_org_id, kind, subject, subject_id, message, payload, created_at, vendor_org_id,
+             partner_id, partner_org_id, partner_visible)
+         SELECT vendor_org_id, 'PARTNER_LAPSED', 'PARTNER', id, name || ' lapsed', '{}', $1, vendor_org_id, id,
+             partner_org_id, FALSE
+         FROM partner WHERE status = 'LAPSED' AND updated_at = $1",
+    ];
+    let tx = f.ctx.db.begin().await.unwrap();
+    let started = Instant::now();
+    for sql in raw {
+        tx.execute_raw(referral_hub::db::stmt(db, sql, vec![now.into()])).await.unwrap();
+    }
+    let raw_time = started.elapsed();
+    tx.rollback().await.unwrap();
+    if db == DbBackend::Postgres {
+        f.ctx.db.execute_unprepared("VACUUM ANALYZE partner").await.unwrap();
+    }
+    let rss_before = rss_self_kib();
+    let started = Instant::now();
+    let outcome = run(&f.ctx, JobName::LapsePartners, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
+    let job_time = started.elapsed();
+    let rss_after = rss_self_kib();
+    let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
+    assert_eq!(done.error, None);
+    let started = Instant::now();
+    let rerun = run(&f.ctx, JobName::LapsePartners, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
+    let rerun_time = started.elapsed();
+    let RunOutcome::Ran(rerun) = rerun else { panic!("a manual slot is never taken") };
+    println!("lapse-partners:  {job_time:?} ({} partners lapsed, batches of {})", done.items_touched, f.ctx.job_batch);
+    println!(
+        "raw SQL, same writes in one transaction: {raw_time:?} (ratio {:.2})",
+        job_time.as_secs_f64() / raw_time.as_secs_f64()
+    );
+    println!("memory growth:   {} KiB", rss_after.saturating_sub(rss_before));
+    println!("rerun:           {rerun_time:?} ({} touched)", rerun.items_touched);
+}
+
 /// `reassign-expired` over `offers` expired offers among `partners`
 /// partners, against the raw SQL of the same writes (rolled back).
 async fn assign(offers: usize, partners: usize) {
@@ -725,62 +805,64 @@ async fn assigned_list(rows: usize) {
     println!("all orders: p50 {:?}, p99 {:?} ({} pages)", percentile(&all, 0.5), percentile(&all, 0.99), all.len());
 }
 
+/// Benchmarks with recorded figures (README, "Benchmarks").
+#[derive(clap::Parser)]
+#[command(name = "bench")]
+enum Bench {
+    /// Idle WebSocket subscribers on the real server: memory, and how long
+    /// one change takes to reach them all.
+    Subscribers {
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        /// Open the sockets without subscribing.
+        #[arg(long)]
+        sockets_only: bool,
+    },
+    /// Preview and commit of a CSV import.
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Every row reports a SOLD outcome (each referral earns a reward).
+        #[arg(long)]
+        sold: bool,
+    },
+    /// With --partners: `lapse-partners` over that many ACTIVE partners
+    /// (half due) against the raw SQL of the same writes. Otherwise the
+    /// billing and ranking jobs over --referrals approved referrals.
+    Jobs {
+        #[arg(long, default_value_t = 100_000)]
+        referrals: usize,
+        #[arg(long)]
+        partners: Option<usize>,
+    },
+    /// `reassign-expired` over expired offers against the raw SQL.
+    Assign {
+        #[arg(long, default_value_t = 100_000)]
+        offers: usize,
+        #[arg(long, default_value_t = 1_000)]
+        partners: usize,
+    },
+    /// A partner's assigned list over many offers: latency per order.
+    AssignedList {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+    },
+    /// From a vendor's assignment to the partner's subscription event.
+    OfferLatency {
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+    },
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("subscribers") => {
-            let count = args
-                .iter()
-                .position(|a| a == "--count")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(5000);
-            subscribers(count, !args.iter().any(|a| a == "--sockets-only")).await;
-        }
-        Some("import") => {
-            let rows = args
-                .iter()
-                .position(|a| a == "--rows")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(100_000);
-            import(rows, args.iter().any(|a| a == "--sold")).await;
-        }
-        Some("assign") => {
-            let arg = |name: &str, default: usize| {
-                args.iter()
-                    .position(|a| a == name)
-                    .and_then(|i| args.get(i + 1))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(default)
-            };
-            assign(arg("--offers", 100_000), arg("--partners", 1_000)).await;
-        }
-        Some("offer-latency") => {
-            let count =
-                args.iter().position(|a| a == "--count").and_then(|i| args.get(i + 1)).and_then(|c| c.parse().ok());
-            offer_latency(count.unwrap_or(50)).await;
-        }
-        Some("assigned-list") => {
-            let rows =
-                args.iter().position(|a| a == "--rows").and_then(|i| args.get(i + 1)).and_then(|c| c.parse().ok());
-            assigned_list(rows.unwrap_or(1_000_000)).await;
-        }
-        Some("jobs") => {
-            let referrals = args
-                .iter()
-                .position(|a| a == "--referrals")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(100_000);
-            jobs(referrals).await;
-        }
-        _ => {
-            eprintln!(
-                "usage: bench subscribers [--count N] [--sockets-only] | bench import [--rows N] [--sold] | bench jobs [--referrals N] | bench assign [--offers N] [--partners N] | bench assigned-list [--rows N] | bench offer-latency [--count N]"
-            );
-            std::process::exit(2);
-        }
+    match <Bench as clap::Parser>::parse() {
+        Bench::Subscribers { count, sockets_only } => subscribers(count, !sockets_only).await,
+        Bench::Import { rows, sold } => import(rows, sold).await,
+        Bench::Jobs { partners: Some(partners), .. } => lapse(partners).await,
+        Bench::Jobs { referrals, partners: None } => jobs(referrals).await,
+        Bench::Assign { offers, partners } => assign(offers, partners).await,
+        Bench::AssignedList { rows } => assigned_list(rows).await,
+        Bench::OfferLatency { count } => offer_latency(count).await,
     }
 }

@@ -158,6 +158,55 @@ pub async fn announce_run_since(db: &impl ConnectionTrait, job_run_id: i64, afte
     Ok(())
 }
 
+/// Announces (on PostgreSQL, on commit) the outbox rows of a job run with
+/// ids `first..=last` in one signal, whatever their number: the relay
+/// reads them in pages and publishes each (`Announced::Range`).
+pub async fn announce_range(db: &impl ConnectionTrait, job_run_id: i64, first: i64, last: i64) -> AppResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), Announced::Range { job_run_id, first, last }.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// What one signal on `CHANNEL` announces: one outbox row (`"42"`), or the
+/// rows of a job run in an id range (`"run 7: 100-10099"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    One(i64),
+    Range { job_run_id: i64, first: i64, last: i64 },
+}
+
+impl std::fmt::Display for Announced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::One(id) => write!(f, "{id}"),
+            Self::Range { job_run_id, first, last } => write!(f, "run {job_run_id}: {first}-{last}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Announced {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if let Ok(id) = s.parse() {
+            return Ok(Self::One(id));
+        }
+        let (run, range) = s.strip_prefix("run ").and_then(|r| r.split_once(": ")).ok_or(())?;
+        let (first, last) = range.split_once('-').ok_or(())?;
+        Ok(Self::Range {
+            job_run_id: run.parse().map_err(|_| ())?,
+            first: first.parse().map_err(|_| ())?,
+            last: last.parse().map_err(|_| ())?,
+        })
+    }
+}
+
 use sea_orm::EntityTrait;
 
 /// The per-process fan-out point for subscriptions.
@@ -209,5 +258,21 @@ pub fn addressed_to(principal: &crate::auth::Principal, n: &notification::Model)
     match n.recipient_user_id {
         Some(user) => user == principal.user_id,
         None => n.recipient_org_id.is_some() && n.recipient_org_id == principal.org_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Announced;
+
+    #[test]
+    fn a_signal_round_trips_and_garbage_is_refused() {
+        for signal in [Announced::One(42), Announced::Range { job_run_id: 7, first: 100, last: 10_099 }] {
+            assert_eq!(signal.to_string().parse::<Announced>(), Ok(signal));
+        }
+        assert_eq!("run 7: 100-10099".parse(), Ok(Announced::Range { job_run_id: 7, first: 100, last: 10_099 }));
+        for garbage in ["", "x", "run 7", "run 7: 1", "run x: 1-2", "run 7: 1-y", "42 "] {
+            assert_eq!(garbage.parse::<Announced>(), Err(()), "{garbage:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use entity::notification;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{CHANNEL, Hub};
+use super::{Announced, CHANNEL, Hub};
 use crate::service::Ctx;
 
 pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
@@ -108,17 +108,22 @@ async fn listen(ctx: Ctx, hub: Hub) {
         catch_up(&ctx, &hub, &mut seen, publish).await;
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    let Ok(id) = n.payload().parse::<i64>() else { continue };
-                    if !seen.insert(id) {
-                        continue;
+                Ok(Some(n)) => match n.payload().parse::<Announced>() {
+                    Ok(Announced::One(id)) => {
+                        if !seen.insert(id) {
+                            continue;
+                        }
+                        match notification::Entity::find_by_id(id).one(&ctx.db).await {
+                            Ok(Some(row)) => hub.publish(row),
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, id, "event relay could not load an event"),
+                        }
                     }
-                    match notification::Entity::find_by_id(id).one(&ctx.db).await {
-                        Ok(Some(row)) => hub.publish(row),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, id, "event relay could not load an event"),
+                    Ok(Announced::Range { job_run_id, first, last }) => {
+                        publish_range(&ctx, &hub, &mut seen, job_run_id, first, last).await
                     }
-                }
+                    Err(()) => {}
+                },
                 // The connection dropped and was re-established: catch up.
                 Ok(None) => catch_up(&ctx, &hub, &mut seen, true).await,
                 Err(e) => {
@@ -129,6 +134,39 @@ async fn listen(ctx: Ctx, hub: Hub) {
         }
     }
 }
+
+/// The rows of a job run announced as one range, read in pages.
+async fn publish_range(ctx: &Ctx, hub: &Hub, seen: &mut Seen, job_run_id: i64, first: i64, last: i64) {
+    let mut after = first - 1;
+    loop {
+        let rows = notification::Entity::find()
+            .filter(notification::Column::JobRunId.eq(job_run_id))
+            .filter(notification::Column::Id.gt(after))
+            .filter(notification::Column::Id.lte(last))
+            .order_by_asc(notification::Column::Id)
+            .limit(RANGE_PAGE)
+            .all(&ctx.db)
+            .await;
+        match rows {
+            Ok(rows) if rows.is_empty() => return,
+            Ok(rows) => {
+                for row in rows {
+                    after = row.id;
+                    if seen.insert(row.id) {
+                        hub.publish(row);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, job_run_id, "event relay could not load a job's events");
+                return;
+            }
+        }
+    }
+}
+
+/// Rows read per statement of a range.
+const RANGE_PAGE: u64 = 1_000;
 
 async fn catch_up(ctx: &Ctx, hub: &Hub, seen: &mut Seen, publish: bool) {
     let since = ctx.now() - chrono::Duration::minutes(5);

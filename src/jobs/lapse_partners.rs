@@ -1,66 +1,166 @@
 //! Lapse partners (seed 000): an ACTIVE partner whose last lead is
 //! `lapseAfterDays` old or older becomes LAPSED. The due time is stored on
-//! the partner (`lapses_at`), so the whole job is one indexed UPDATE plus the
-//! audit and outbox rows of what it changed.
+//! the partner (`lapses_at`, indexed with the status), so the job is an
+//! indexed UPDATE plus the audit row and the outbox row of each partner it
+//! changed, in batches of `Ctx::job_batch` partners, each its own
+//! transaction: no lock is held longer than one batch, a failed run keeps
+//! the batches it finished (each whole), and a rerun finds only what is
+//! still due.
+//!
+//! On PostgreSQL a batch is one statement (the UPDATE … RETURNING feeds
+//! both INSERT … SELECTs in data-modifying CTEs) and one `pg_notify` for
+//! its events; no row crosses into Rust. SQLite has no such CTEs: its
+//! batch is an UPDATE … RETURNING of the ids, then the two INSERT …
+//! SELECTs joined to them.
 
 use chrono::{DateTime, Utc};
-use entity::{PartnerStatus, Subject, job_run, partner};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use entity::{ChangeSource, PartnerStatus, Subject, job_run};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
 
-use crate::domain::partner_status::{PartnerEvent, status_name};
+use crate::db::{Bulk, bulk_rows_per_statement, json_object, sql_date, stmt};
+use crate::domain::partner_status::PartnerEvent;
 use crate::error::AppResult;
 use crate::events;
-use crate::service::audit::{self, Actor, Change};
+use crate::service::Ctx;
 
-pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
-    use partner::Column as C;
-    // The filter is the "lapse" row of the partner machine: ACTIVE and due.
-    let lapsed = partner::Entity::update_many()
-        .col_expr(C::Status, Expr::value(PartnerStatus::Lapsed))
-        .col_expr(C::Version, Expr::col(C::Version).add(1))
-        .col_expr(C::UpdatedAt, Expr::value(now))
-        .filter(C::Status.eq(PartnerStatus::Active))
-        .filter(C::LapsesAt.lte(run.as_of))
-        .exec_with_returning(tx)
-        .await?;
-    let changes = lapsed
-        .iter()
-        .map(|p| Change {
-            vendor_org_id: p.vendor_org_id,
-            subject: Subject::Partner,
-            subject_id: p.id,
-            field: "STATUS",
-            event: PartnerEvent::Lapse.name(),
-            from: Some(status_name(PartnerStatus::Active).into()),
-            to: Some(status_name(PartnerStatus::Lapsed).into()),
-            reason: Some("no lead within the program's lapse period".into()),
-        })
-        .collect();
-    audit::record_many(tx, changes, Actor::job(run.id), now).await?;
-    // The vendor is told; LAPSED is the vendor's own classification, so
-    // the partner side does not see it.
-    let notices = lapsed
-        .iter()
-        .map(|p| events::Event {
-            kind: "PARTNER_LAPSED".into(),
-            subject: Subject::Partner,
-            subject_id: p.id,
-            vendor_org_id: p.vendor_org_id,
-            partner_id: Some(p.id),
-            partner_org_id: p.partner_org_id,
-            partner_visible: false,
-            recipient_org_id: Some(p.vendor_org_id),
-            message: format!(
-                "{} lapsed: no lead since {}",
-                p.name,
-                p.last_lead_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-            ),
-            payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": "LAPSED" }),
-            job_run_id: Some(run.id),
-            ..events::Event::default()
-        })
-        .collect();
-    events::record_many(tx, notices, run.id, now).await?;
-    Ok(lapsed.len() as i64)
+const REASON: &str = "no lead within the program's lapse period";
+
+pub async fn run(ctx: &Ctx, run: &job_run::Model) -> AppResult<i64> {
+    let mut lapsed = 0;
+    loop {
+        let tx = ctx.db.begin().await?;
+        let changed = match tx.get_database_backend() {
+            DbBackend::Postgres => batch_in_one_statement(&tx, run, ctx.now(), ctx.job_batch).await?,
+            _ => batch_by_ids(&tx, run, ctx.now(), ctx.job_batch).await?,
+        };
+        tx.commit().await?;
+        if changed == 0 {
+            return Ok(lapsed);
+        }
+        lapsed += changed;
+    }
+}
+
+/// The values every statement of a batch refers to, from `$first` on:
+/// now, LAPSED, ACTIVE, the subject, the event, the audit source, the
+/// reason, the run.
+fn constants(now: DateTime<Utc>, run: &job_run::Model) -> Vec<sea_orm::Value> {
+    vec![
+        now.into(),
+        PartnerStatus::Lapsed.to_value().into(),
+        PartnerStatus::Active.to_value().into(),
+        Subject::Partner.to_value().into(),
+        PartnerEvent::Lapse.name().into(),
+        ChangeSource::Job.to_value().into(),
+        REASON.into(),
+        run.id.into(),
+    ]
+}
+
+/// The UPDATE of one batch: due ACTIVE partners (by due time) become
+/// LAPSED. `$1` is the run's asOf; the constants start at `$2`.
+fn lapse_sql(batch: i64, returning: &str) -> String {
+    format!(
+        "UPDATE partner SET status = $3, version = version + 1, updated_at = $2
+         WHERE id IN (SELECT id FROM partner WHERE status = $4 AND lapses_at <= $1 ORDER BY lapses_at, id LIMIT {batch})
+           AND status = $4
+         RETURNING {returning}"
+    )
+}
+
+/// One audit row per row of `source` (`id`, `vendor_org_id`), constants
+/// from `$c`.
+fn audit_sql(source: &str, c: usize) -> String {
+    format!(
+        "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value,
+             actor_user_id, actor_role, source, reason, job_run_id, import_batch_id, occurred_at)
+         SELECT s.vendor_org_id, ${s}, s.id, 'STATUS', ${e}, ${from}, ${to}, NULL, NULL, ${src}, ${r}, ${run}, NULL, ${c}
+         FROM {source} s",
+        to = c + 1,
+        from = c + 2,
+        s = c + 3,
+        e = c + 4,
+        src = c + 5,
+        r = c + 6,
+        run = c + 7,
+    )
+}
+
+/// One outbox row per row of `source` (`id`, `vendor_org_id`,
+/// `partner_org_id`, `name`, `last_lead_at`), told to the vendor (LAPSED
+/// is the vendor's own classification: the partner side does not see it);
+/// `global_id` is the SQL of the partner's global id. Constants from `$c`.
+fn outbox_sql(db: DbBackend, source: &str, global_id: &str, c: usize) -> String {
+    let payload = json_object(db, &[("partnerId", global_id), ("status", &format!("${}", c + 1))]);
+    let since = sql_date(db, "s.last_lead_at");
+    format!(
+        "INSERT INTO notification (recipient_org_id, recipient_user_id, recipient_email, kind, subject, subject_id,
+             message, payload, job_run_id, created_at, read_at, vendor_org_id, partner_id, partner_org_id,
+             partner_visible, fanned_out_at)
+         SELECT s.vendor_org_id, NULL, NULL, 'PARTNER_LAPSED', ${s}, s.id,
+             CASE WHEN s.last_lead_at IS NULL THEN s.name || ' lapsed: no lead yet'
+                  ELSE s.name || ' lapsed: no lead since ' || {since} END,
+             {payload}, ${run}, ${c}, NULL, s.vendor_org_id, s.id, s.partner_org_id, FALSE, NULL
+         FROM {source} s ORDER BY s.id",
+        s = c + 3,
+        run = c + 7,
+    )
+}
+
+/// PostgreSQL: the batch in one statement, and one signal for its events.
+async fn batch_in_one_statement(
+    tx: &DatabaseTransaction,
+    run: &job_run::Model,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> AppResult<i64> {
+    let db = DbBackend::Postgres;
+    let global_id = crate::ids::encode_in_postgres("Partner", "s.id");
+    let sql = format!(
+        "WITH lapsed AS ({}),
+              audit AS ({}),
+              outbox AS ({} RETURNING id)
+         SELECT (SELECT COUNT(*) FROM lapsed) AS changed, COALESCE(MIN(id), 0) AS first, COALESCE(MAX(id), 0) AS last
+         FROM outbox",
+        lapse_sql(batch, "id, vendor_org_id, partner_org_id, name, last_lead_at"),
+        audit_sql("lapsed", 2),
+        outbox_sql(db, "lapsed", &global_id, 2),
+    );
+    let mut values = vec![run.as_of.into()];
+    values.extend(constants(now, run));
+    let Some(row) = tx.query_one_raw(stmt(db, &sql, values)).await? else { return Ok(0) };
+    let changed: i64 = row.try_get("", "changed")?;
+    if changed > 0 {
+        events::announce_range(tx, run.id, row.try_get("", "first")?, row.try_get("", "last")?).await?;
+    }
+    Ok(changed)
+}
+
+/// SQLite: the UPDATE returns the batch's ids; the audit and outbox rows
+/// are each one INSERT … SELECT joined to them (with the global ids, which
+/// SQLite cannot encode).
+async fn batch_by_ids(
+    tx: &DatabaseTransaction,
+    run: &job_run::Model,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> AppResult<i64> {
+    let db = tx.get_database_backend();
+    let mut values = vec![run.as_of.into()];
+    values.extend(constants(now, run));
+    let rows = tx.query_all_raw(stmt(db, &lapse_sql(batch, "id"), values)).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
+    for chunk in ids.chunks(bulk_rows_per_statement(db, 2)) {
+        let rows = chunk.iter().map(|id| vec![(*id).into(), crate::ids::encode("Partner", *id).into()]).collect();
+        let bulk = Bulk::new(db, &[("id", "bigint"), ("gid", "text")], rows);
+        let source = "(SELECT p.id, p.vendor_org_id, p.partner_org_id, p.name, p.last_lead_at, k.gid
+                       FROM k JOIN partner p ON p.id = k.id)";
+        for insert in [audit_sql(source, bulk.next), outbox_sql(db, source, "s.gid", bulk.next)] {
+            let sql = format!("WITH k(id, gid) AS ({}) {insert}", bulk.sql);
+            let mut values = bulk.values.clone();
+            values.extend(constants(now, run));
+            tx.execute_raw(stmt(db, &sql, values)).await?;
+        }
+    }
+    Ok(ids.len() as i64)
 }

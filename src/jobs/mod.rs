@@ -1,8 +1,12 @@
 //! Scheduled jobs. tokio-cron-scheduler is only the trigger: a run claims its
 //! tick by inserting `(job, slot)` into `job_run`, whose unique index lets one
 //! server of several win; the same table is the run history. Each job works
-//! set-based (one statement per batch) inside the claiming transaction, so a
-//! failed run leaves nothing half-done and its tick can be retried.
+//! set-based (one statement per batch, no rows through Rust where the
+//! database allows). Most run inside the claiming transaction, so a failed
+//! run leaves nothing half-done and its tick can be retried; a job over
+//! very many rows (`lapse-partners`, `report-back-overdue`) commits each batch of at most
+//! `JOB_BATCH_SIZE` rows whole, so no lock outlives a batch, and its rerun
+//! goes on where a failed run stopped.
 
 mod bill_month_end;
 mod bill_threshold;
@@ -26,7 +30,8 @@ use crate::service::Ctx;
 /// (with seconds, UTC), the environment variable that overrides the cron,
 /// what it does, its module in `jobs/` (whose `run` does the work) and
 /// whether that work runs inside the claiming transaction (`tx`) or
-/// manages its own (`own`, for work that talks to the outside world).
+/// manages its own (`own`: work that talks to the outside world, or that
+/// commits batch by batch over many rows).
 ///
 /// The scheduler, the configuration, `run-job --help` and the GraphQL
 /// `JobName` enum (`graphql::enums`, through `with_job_registry!`) all
@@ -36,11 +41,11 @@ macro_rules! with_job_registry {
     ($then:ident) => {
         $then! {
             LapsePartners, "lapse-partners", "0 15 2 * * *", "JOB_LAPSE_PARTNERS_CRON",
-                "ACTIVE partners with no lead for lapseAfterDays become LAPSED", lapse_partners, tx;
+                "ACTIVE partners with no lead for lapseAfterDays become LAPSED", lapse_partners, own;
             TaskReminders, "task-reminders", "0 */5 * * * *", "JOB_TASK_REMINDERS_CRON",
                 "due tasks notify their owners", task_reminders, tx;
             ReportBackOverdue, "report-back-overdue", "0 30 2 * * *", "JOB_REPORT_BACK_OVERDUE_CRON",
-                "overdue report backs are marked and their vendors told", report_back_overdue, tx;
+                "overdue report backs are marked and their vendors told", report_back_overdue, own;
             BillThreshold, "bill-threshold", "0 */5 * * * *", "JOB_BILL_THRESHOLD_CRON",
                 "invoices for balances that reached the vendor's threshold", bill_threshold, tx;
             BillMonthEnd, "bill-month-end", "0 0 1 1 * *", "JOB_BILL_MONTH_END_CRON",

@@ -32,6 +32,9 @@ pub mod rewards;
 pub mod tasks;
 pub mod webhooks;
 
+/// Rows a job changes per transaction, at most.
+pub const JOB_BATCH: i64 = 10_000;
+
 /// What every use case needs: the database and the clock.
 #[derive(Clone)]
 pub struct Ctx {
@@ -43,6 +46,9 @@ pub struct Ctx {
     pub channels: Arc<crate::events::dispatch::Channels>,
     /// Callers resolved recently (`auth::principal`).
     pub principals: Arc<crate::auth::PrincipalCache>,
+    /// Rows a batched job changes per transaction (`JOB_BATCH` unless
+    /// configured lower).
+    pub job_batch: i64,
 }
 
 impl Ctx {
@@ -68,11 +74,17 @@ impl Ctx {
             statements,
             channels: Arc::new(crate::events::dispatch::Channels::none()),
             principals: Arc::default(),
+            job_batch: JOB_BATCH,
         })
     }
 
     pub fn with_channels(mut self, channels: crate::events::dispatch::Channels) -> Self {
         self.channels = Arc::new(channels);
+        self
+    }
+
+    pub fn with_job_batch(mut self, rows: i64) -> Self {
+        self.job_batch = rows.clamp(1, JOB_BATCH);
         self
     }
 
