@@ -3,28 +3,62 @@
 //! SQLITE_BUSY), foreign keys on, and WAL so readers of the file from other
 //! processes are not blocked.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
-/// Connects, counting every statement into `statements` (and the
-/// `db_statements_total` metric): tests use the count to prove that a list
-/// costs a constant number of statements.
+/// Connects, counting every statement into `log` (and the
+/// `db_statements_total` metric).
 pub async fn connect_counted(
     url: &str,
     acquire_timeout: Duration,
-    statements: Arc<AtomicU64>,
+    log: Arc<StatementLog>,
 ) -> Result<DatabaseConnection, String> {
     let mut db = connect_with(url, acquire_timeout).await?;
     db.set_metric_callback(move |info| {
-        statements.fetch_add(1, Ordering::Relaxed);
+        log.saw(info.statement);
         metrics::counter!("db_statements_total", "failed" => if info.failed { "true" } else { "false" }).increment(1);
         metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
     });
     Ok(db)
+}
+
+/// The statements run on a connection: their number (tests prove that a
+/// list costs a constant number of statements) and, while a test records,
+/// the statements themselves (tests EXPLAIN what a request ran).
+#[derive(Default)]
+pub struct StatementLog {
+    count: AtomicU64,
+    recording: AtomicBool,
+    recorded: Mutex<Vec<Statement>>,
+}
+
+impl StatementLog {
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Starts keeping every statement run from now on.
+    pub fn record(&self) {
+        self.recorded.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.recording.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops keeping statements; returns those kept since `record`.
+    pub fn take(&self) -> Vec<Statement> {
+        self.recording.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.recorded.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn saw(&self, statement: &Statement) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if self.recording.load(Ordering::Relaxed) {
+            self.recorded.lock().unwrap_or_else(|e| e.into_inner()).push(statement.clone());
+        }
+    }
 }
 
 /// Connects with a 30 s acquire timeout (tools and benches, which wait).

@@ -15,6 +15,7 @@ mod m20261123_000009_billing;
 mod m20261123_000010_rankings;
 mod m20261201_000011_event_subjects;
 mod m20261201_000012_assigned_referrals;
+mod m20261201_000013_list_indexes;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_rankings::Migration),
             Box::new(m20261201_000011_event_subjects::Migration),
             Box::new(m20261201_000012_assigned_referrals::Migration),
+            Box::new(m20261201_000013_list_indexes::Migration),
         ]
     }
 }

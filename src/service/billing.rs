@@ -422,7 +422,7 @@ pub async fn list(
         descending: true,
         nullable: false,
     };
-    let rows = sort.apply(q, page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, q, page).await?;
     Ok(sort.page(rows, page, |i| (SortValue::Time(i.issued_at), i.id)))
 }
 
@@ -470,7 +470,7 @@ pub async fn lines(ctx: &Ctx, invoice_id: i64, page: &PageRequest) -> AppResult<
         nullable: false,
     };
     let q = invoice_line::Entity::find().filter(invoice_line::Column::InvoiceId.eq(invoice_id));
-    let rows = sort.apply(q, page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, q, page).await?;
     Ok(sort.page(rows, page, |l| (SortValue::Int(l.id), l.id)))
 }
 

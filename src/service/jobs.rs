@@ -48,7 +48,7 @@ pub async fn list(
         descending: true,
         nullable: false,
     };
-    let rows = sort.apply(filtered(job), page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, filtered(job), page).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.id), r.id)))
 }
 

@@ -4,7 +4,6 @@
 //! knows about GraphQL.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -41,7 +40,7 @@ pub struct Ctx {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     /// Statements run on `db` so far.
-    pub statements: Arc<AtomicU64>,
+    pub statements: Arc<crate::db::StatementLog>,
     /// SMTP and HTTP for the dispatcher.
     pub channels: Arc<crate::events::dispatch::Channels>,
     /// Callers resolved recently (`auth::principal`).
@@ -65,7 +64,7 @@ impl Ctx {
         clock: Arc<dyn Clock>,
         acquire_timeout: std::time::Duration,
     ) -> Result<Self, String> {
-        let statements = Arc::new(AtomicU64::new(0));
+        let statements = Arc::new(crate::db::StatementLog::default());
         let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
         Ok(Self {
@@ -89,7 +88,7 @@ impl Ctx {
     }
 
     pub fn statement_count(&self) -> u64 {
-        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+        self.statements.count()
     }
 
     pub fn now(&self) -> DateTime<Utc> {

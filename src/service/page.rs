@@ -1,13 +1,16 @@
 //! Keyset (cursor) pagination shared by every list. A cursor carries the sort
 //! value and the id of the last row seen, so pages stay stable while rows are
-//! added, and every page is one indexed range scan. NULL sort values come last
-//! in both directions.
+//! added, and every page is one indexed range scan (two for a nullable
+//! column at the page where its values end). NULL sort values come last in
+//! both directions.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
+use std::future::Future;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
@@ -113,45 +116,69 @@ pub fn qualified<C: ColumnTrait>(column: C) -> Expr {
 }
 
 impl<C: ColumnTrait> Sort<C> {
-    /// Orders the select and skips past the cursor. A column that is never
-    /// NULL is one index range (`apply_not_null`); a nullable one sorts its
-    /// NULLs last with an `IS NULL` key first.
-    pub fn apply<E: EntityTrait<Column = C>>(&self, select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
-        if self.nullable { self.apply_nullable(select, page) } else { self.apply_not_null(select, page) }
-    }
-
-    fn apply_nullable<E: EntityTrait<Column = C>>(
-        &self,
-        mut select: Select<E>,
-        page: &PageRequest,
-    ) -> AppResult<Select<E>> {
-        let order = if self.descending { Order::Desc } else { Order::Asc };
-        if let Some(cursor) = &page.after {
-            if cursor.sort != self.name {
-                return Err(AppError::validation("after", "the cursor belongs to another sort order"));
-            }
-            select = select.filter(self.after(cursor));
+    /// The rows of one page (one more than asked for, see `page`), read by
+    /// `run`, which may join other tables to the select.
+    ///
+    /// A column that is never NULL is one index range (`apply`). A
+    /// nullable one is read in two parts, each a range of the same index on
+    /// (…, column, id): the rows with a value, and once those run out the
+    /// NULLs by id. So NULLs come last in both directions and no sort key
+    /// such as `column IS NULL` defeats the index.
+    pub async fn fetch<E, T, F, Fut>(&self, select: Select<E>, page: &PageRequest, run: F) -> AppResult<Vec<T>>
+    where
+        E: EntityTrait<Column = C>,
+        F: Fn(Select<E>) -> Fut,
+        Fut: Future<Output = AppResult<Vec<T>>>,
+    {
+        if !self.nullable {
+            return run(self.apply(select, page)?).await;
         }
-        Ok(select
-            .order_by(qualified(self.column).is_null(), Order::Asc)
-            .order_by(self.column, order.clone())
-            .order_by(self.id_column, order)
-            .limit(page.first + 1))
+        let wanted = page.first + 1;
+        let mut rows = Vec::new();
+        let past_values = match &page.after {
+            Some(cursor) if cursor.value == SortValue::Null => {
+                self.check_cursor(cursor)?;
+                Some(cursor.id)
+            }
+            _ => {
+                rows = run(self.apply(select.clone().filter(qualified(self.column).is_not_null()), page)?).await?;
+                if rows.len() as u64 >= wanted {
+                    return Ok(rows);
+                }
+                None
+            }
+        };
+        let mut nulls = select.filter(qualified(self.column).is_null());
+        if let Some(id) = past_values {
+            let id_col = qualified(self.id_column);
+            nulls = nulls.filter(if self.descending { id_col.lt(id) } else { id_col.gt(id) });
+        }
+        let order = if self.descending { Order::Desc } else { Order::Asc };
+        rows.extend(run(nulls.order_by(self.id_column, order).limit(wanted - rows.len() as u64)).await?);
+        Ok(rows)
     }
 
-    /// Orders by a column that is never NULL and skips past the cursor with
-    /// one row-value comparison, `(column, id) > (value, id)`: an index on
-    /// (…, column, id) serves both as one range, in either direction.
-    pub fn apply_not_null<E: EntityTrait<Column = C>>(
+    /// One page's rows as the entity's models.
+    pub async fn all<E>(
         &self,
-        mut select: Select<E>,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
         page: &PageRequest,
-    ) -> AppResult<Select<E>> {
+    ) -> AppResult<Vec<E::Model>>
+    where
+        E: EntityTrait<Column = C>,
+    {
+        self.fetch(select, page, |q| async move { Ok(q.all(db).await?) }).await
+    }
+
+    /// Orders by the column and skips past the cursor with one row-value
+    /// comparison, `(column, id) > (value, id)`: an index on
+    /// (…, column, id) serves both as one range, in either direction. For a
+    /// column that is never NULL (or the part of a nullable one that is not).
+    pub fn apply<E: EntityTrait<Column = C>>(&self, mut select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
         let order = if self.descending { Order::Desc } else { Order::Asc };
         if let Some(cursor) = &page.after {
-            if cursor.sort != self.name {
-                return Err(AppError::validation("after", "the cursor belongs to another sort order"));
-            }
+            self.check_cursor(cursor)?;
             let value =
                 cursor.value.to_value().ok_or_else(|| AppError::validation("after", "not a cursor from this list"))?;
             let key = Expr::tuple([qualified(self.column), qualified(self.id_column)]);
@@ -161,21 +188,11 @@ impl<C: ColumnTrait> Sort<C> {
         Ok(select.order_by(self.column, order.clone()).order_by(self.id_column, order).limit(page.first + 1))
     }
 
-    fn after(&self, cursor: &Cursor) -> Condition {
-        let col = self.column;
-        let id = self.id_column;
-        let id_past = if self.descending { id.lt(cursor.id) } else { id.gt(cursor.id) };
-        match cursor.value.to_value() {
-            // Past a NULL only other NULLs with a further id remain.
-            None => Condition::all().add(col.is_null()).add(id_past),
-            Some(v) => {
-                let past = if self.descending { col.lt(v.clone()) } else { col.gt(v.clone()) };
-                Condition::any()
-                    .add(past)
-                    .add(Condition::all().add(col.eq(v)).add(id_past))
-                    .add(col.is_null().into_condition())
-            }
+    fn check_cursor(&self, cursor: &Cursor) -> AppResult<()> {
+        if cursor.sort != self.name {
+            return Err(AppError::validation("after", "the cursor belongs to another sort order"));
         }
+        Ok(())
     }
 
     /// Turns the fetched rows (one more than asked for) into a page.

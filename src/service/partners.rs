@@ -218,7 +218,7 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<Page<partner::Model>> {
     let order = sort.sort(descending);
-    let rows = order.apply(filtered(principal, filter, ctx.now())?, page)?.all(&ctx.db).await?;
+    let rows = order.all(&ctx.db, filtered(principal, filter, ctx.now())?, page).await?;
     Ok(order.page(rows, page, |p| (sort.key(p), p.id)))
 }
 

@@ -194,7 +194,7 @@ pub async fn rows(
         descending: false,
         nullable: false,
     };
-    let rows = sort.apply(rows_query(principal, snapshot_id, program)?, page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, rows_query(principal, snapshot_id, program)?, page).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.position.into()), r.id)))
 }
 

@@ -912,25 +912,22 @@ pub async fn list(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<Page<referral::Model>> {
-    let (order, query) = page_query(principal, f, sort, descending, page)?;
-    let rows = query.all(&ctx.db).await?;
+    let (order, query) = page_query(principal, f, sort, descending)?;
+    let rows = order.all(&ctx.db, query, page).await?;
     Ok(order.page(rows, page, |r| (sort.key(r), r.id)))
 }
 
-/// The query of one page, in its order, past its cursor.
+/// A list's order and its filtered rows, which the order pages.
 fn page_query(
     principal: &Principal,
     f: &ReferralFilter,
     sort: ReferralSortField,
     descending: bool,
-    page: &PageRequest,
 ) -> AppResult<(Sort<referral::Column>, sea_orm::Select<referral::Entity>)> {
     if sort.is_money() && principal.role == Role::ReportViewer {
         return Err(AppError::Forbidden("report viewers cannot sort by money fields".into()));
     }
-    let order = sort.sort(descending);
-    let query = order.apply(filtered(principal, f), page)?;
-    Ok((order, query))
+    Ok((sort.sort(descending), filtered(principal, f)))
 }
 
 /// A referral with the partner and program a list joined to it.
@@ -956,28 +953,28 @@ pub async fn list_with_relations(
     page: &PageRequest,
     joins: Joins,
 ) -> AppResult<Page<WithRelations>> {
-    let (order, query) = page_query(principal, f, sort, descending, page)?;
-    let rows: Vec<WithRelations> = match (joins.partner, joins.program) {
-        (true, true) => {
-            query.find_also_related(partner::Entity).find_also_related(program::Entity).all(&ctx.db).await?
-        }
-        (true, false) => query
-            .find_also_related(partner::Entity)
-            .all(&ctx.db)
-            .await?
-            .into_iter()
-            .map(|(r, p)| (r, p, None))
-            .collect(),
-        (false, true) => query
-            .find_also_related(program::Entity)
-            .all(&ctx.db)
-            .await?
-            .into_iter()
-            .map(|(r, p)| (r, None, p))
-            .collect(),
-        (false, false) => query.all(&ctx.db).await?.into_iter().map(|r| (r, None, None)).collect(),
-    };
+    let (order, query) = page_query(principal, f, sort, descending)?;
+    let db = &ctx.db;
+    let rows = order.fetch(query, page, |q| with_relations(db, q, joins)).await?;
     Ok(order.page(rows, page, |(r, _, _)| (sort.key(r), r.id)))
+}
+
+/// Runs a page's select with the joins asked for.
+async fn with_relations(
+    db: &sea_orm::DatabaseConnection,
+    query: sea_orm::Select<referral::Entity>,
+    joins: Joins,
+) -> AppResult<Vec<WithRelations>> {
+    Ok(match (joins.partner, joins.program) {
+        (true, true) => query.find_also_related(partner::Entity).find_also_related(program::Entity).all(db).await?,
+        (true, false) => {
+            query.find_also_related(partner::Entity).all(db).await?.into_iter().map(|(r, p)| (r, p, None)).collect()
+        }
+        (false, true) => {
+            query.find_also_related(program::Entity).all(db).await?.into_iter().map(|(r, p)| (r, None, p)).collect()
+        }
+        (false, false) => query.all(db).await?.into_iter().map(|r| (r, None, None)).collect(),
+    })
 }
 
 pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppResult<u64> {

@@ -400,7 +400,7 @@ pub async fn list(
         descending: true,
         nullable: false,
     };
-    let rows = sort.apply(filtered(principal, f)?, page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, filtered(principal, f)?, page).await?;
     Ok(sort.page(rows, page, |r| (SortValue::Int(r.id), r.id)))
 }
 

@@ -88,7 +88,7 @@ pub async fn deliveries(
         nullable: false,
     };
     let q = delivery::Entity::find().filter(delivery::Column::EndpointId.eq(e.id));
-    let rows = sort.apply(q, page)?.all(&ctx.db).await?;
+    let rows = sort.all(&ctx.db, q, page).await?;
     Ok(sort.page(rows, page, |d| (SortValue::Int(d.id), d.id)))
 }
 

@@ -216,6 +216,42 @@ impl TestApp {
         tries.into_iter().min().unwrap()
     }
 
+    /// The statements an operation ran, in order.
+    pub async fn statements_run(&self, token: &str, query: &str, variables: Value) -> Vec<sea_orm::Statement> {
+        self.ctx.statements.record();
+        self.ok(token, query, variables).await;
+        self.ctx.statements.take()
+    }
+
+    /// The database's plan of a statement, one line per step.
+    pub async fn plan(&self, statement: &sea_orm::Statement) -> String {
+        use sea_orm::DbBackend;
+        let backend = self.ctx.db.get_database_backend();
+        let (prefix, column) =
+            if backend == DbBackend::Postgres { ("EXPLAIN ", "QUERY PLAN") } else { ("EXPLAIN QUERY PLAN ", "detail") };
+        let explain = sea_orm::Statement {
+            sql: format!("{prefix}{}", statement.sql),
+            values: statement.values.clone(),
+            db_backend: backend,
+        };
+        let rows = self.ctx.db.query_all_raw(explain).await.unwrap();
+        rows.iter().map(|row| row.try_get::<String>("", column).unwrap()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Fails unless the plan reads `table` as one index range in the order
+/// asked for: no sort step and no scan of the whole table.
+pub fn assert_index_range(plan: &str, table: &str, what: &str) {
+    if is_postgres() {
+        assert!(!plan.contains("Sort"), "{what}: a sort step\n{plan}");
+        assert!(!plan.contains(&format!("Seq Scan on {table}")), "{what}: a sequential scan\n{plan}");
+    } else {
+        assert!(!plan.contains("TEMP B-TREE"), "{what}: a sort step\n{plan}");
+        assert!(plan.contains(&format!("SEARCH {table} USING ")), "{what}: not an index range of {table}\n{plan}");
+    }
+}
+
+impl TestApp {
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(Some(token), query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors ({status}): {body:#}");

@@ -152,7 +152,7 @@ pub fn page_select(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<sea_orm::Select<referral_assignment::Entity>> {
-    sort(field, descending).apply_not_null(filtered(principal, f)?, page)
+    sort(field, descending).apply(filtered(principal, f)?, page)
 }
 
 pub async fn list(

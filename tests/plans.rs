@@ -1,0 +1,239 @@
+//! Every list, in every order, first page and after a cursor, is read as an
+//! index range of the caller's rows: the statements a request really runs
+//! are EXPLAINed over a seeded database, on SQLite and on PostgreSQL.
+//! (The assigned list has its own test in `assigned.rs`.)
+
+mod common;
+
+use common::*;
+use referral_hub::service::page::{Cursor, SortValue};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// Rows of each kind for the vendor under test; the other vendor has half
+/// (and more notices).
+const ROWS: i64 = 20_000;
+
+/// The referral orders whose columns a status change or an outcome
+/// rewrites: not indexed (an index on them would make every such update
+/// touch every index; migration 000013 has the figures), so a page sorts
+/// the vendor's rows; their pages are read but their plans not checked.
+const UNINDEXED_REFERRAL_ORDERS: [&str; 5] = ["STATUS", "STAGE", "UPDATED_AT", "PAYOUT_VIEW", "SALE_AMOUNT"];
+
+/// The referral orders over a nullable column, with the cursor's field.
+const NULLABLE_REFERRAL_ORDERS: [(&str, &str); 3] =
+    [("LEAD_EMAIL", "leadEmail"), ("EXTERNAL_ID", "externalId"), ("REPORT_BACK_DUE_AT", "reportBackDueAt")];
+const NULLABLE_PARTNER_ORDERS: [(&str, &str); 3] =
+    [("LAST_LEAD_AT", "lastLeadAt"), ("LAPSES_AT", "lapsesAt"), ("LAST_CONTACTED_AT", "lastContactedAt")];
+
+struct Seeded {
+    app: TestApp,
+    vendor: String,
+}
+
+async fn seeded() -> Seeded {
+    let app = spawn_app().await;
+    let (org, vendor, program) = app.vendor("Acme").await;
+    let (other, _, other_program) = app.vendor("Other").await;
+    let ts = timestamp();
+    let snapshot = format!(
+        "INSERT INTO ranking_snapshot (kind, as_of, window_days, created_at) VALUES ('PARTNER', {ts}, 90, {ts})"
+    );
+    app.ctx.db.execute_unprepared(&snapshot).await.unwrap();
+    // The vendor's notices are few among many (as an organization's are).
+    let sizes =
+        [(org, row_id(&json!(program)), ROWS, ROWS / 10), (other, row_id(&json!(other_program)), ROWS / 2, ROWS)];
+    for (org, program, rows, notices) in sizes {
+        seed(&app, org, program, rows, notices).await;
+    }
+    app.ctx.db.execute_unprepared("ANALYZE").await.unwrap();
+    Seeded { app, vendor }
+}
+
+/// Partners, referrals, rewards, invoices, notifications and a ranking of
+/// one vendor, written by the database itself.
+async fn seed(app: &TestApp, org: i64, program: i64, rows: i64, notices: i64) {
+    let ts = timestamp();
+    let series = format!("WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows})");
+    let statements = [
+        format!(
+            "{series} INSERT INTO partner (vendor_org_id, program_id, name, status, stage_editor, invite_code,
+                 referral_code, version, created_at, updated_at, last_lead_at, lapses_at, last_contacted_at)
+             SELECT {org}, {program}, 'Partner ' || ((n * 7919) % {rows}), 'ACTIVE', 'VENDOR', 'i{org}-' || n,
+                 'c{org}-' || n, 1, {ts}, {ts}, CASE WHEN n % 3 = 0 THEN NULL ELSE {ts} END,
+                 CASE WHEN n % 3 = 0 THEN NULL ELSE {ts} END, CASE WHEN n % 2 = 0 THEN NULL ELSE {ts} END
+             FROM g"
+        ),
+        format!(
+            "{series} INSERT INTO referral (vendor_org_id, program_id, partner_id, reference_id, external_id,
+                 direction, source, status, lead_name, lead_email, currency, payout_view, version, created_at,
+                 updated_at, report_back_due_at)
+             SELECT {org}, {program}, (SELECT MIN(id) FROM partner WHERE vendor_org_id = {org}) + n % 100,
+                 'T' || n, CASE WHEN n % 5 = 0 THEN NULL ELSE 'x' || n END, 'INBOUND', 'MANUAL', 'PENDING',
+                 'Lead ' || ((n * 7919) % {rows}), CASE WHEN n % 4 = 0 THEN NULL ELSE 'l' || n || '@example.com' END,
+                 'USD', 'NONE', 1, {ts}, {ts}, CASE WHEN n % 2 = 0 THEN NULL ELSE {ts} END
+             FROM g"
+        ),
+        format!(
+            "INSERT INTO reward (referral_id, vendor_org_id, program_id, partner_id, kind, reference, amount_minor,
+                 currency, status, earned_at, billable_at, created_at, updated_at)
+             SELECT id, vendor_org_id, program_id, partner_id, 'TRIGGER', 'r', 100, 'USD', 'EARNED', {ts}, {ts},
+                 {ts}, {ts}
+             FROM referral WHERE vendor_org_id = {org}"
+        ),
+        format!(
+            "{series} INSERT INTO invoice (vendor_org_id, currency, kind, status, total_minor, line_count,
+                 issued_at, version, updated_at)
+             SELECT {org}, 'USD', 'THRESHOLD', 'OPEN', 100, 1, {ts}, 1, {ts} FROM g"
+        ),
+        format!(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {notices})
+             INSERT INTO notification (kind, message, payload, created_at, recipient_org_id,
+                 recipient_user_id, fanned_out_at)
+             SELECT 'PARTNER_LAPSED', 'm', '{{}}', {ts}, {org}, CASE WHEN n % 3 = 0 THEN -n ELSE NULL END, {ts}
+             FROM g"
+        ),
+        format!(
+            "{series} INSERT INTO ranking_row (snapshot_id, program_id, vendor_org_id, subject_id, subject_name,
+                 subject_created_at, position, ranked, referrals, valid_referrals, invalid_referrals, approved,
+                 revenue_minor, paid_minor, overdue)
+             SELECT (SELECT MAX(id) FROM ranking_snapshot), {program}, {org}, n, 'p', {ts}, n, {rows}, 0, 0, 0,
+                 0, 0, 0, 0
+             FROM g"
+        ),
+    ];
+    for sql in statements {
+        app.ctx.db.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    }
+}
+
+/// A timestamp literal of this database.
+fn timestamp() -> &'static str {
+    if is_postgres() { "TIMESTAMPTZ '2026-03-01T09:00:00+00:00'" } else { "'2026-03-01T09:00:00+00:00'" }
+}
+
+impl Seeded {
+    /// Runs a list query and checks the plan of every statement that reads
+    /// a page of `table` (those with a LIMIT); returns the answer's list.
+    async fn check(&self, what: &str, query: &str, variables: Value, table: &str, indexed: bool) -> Value {
+        let statements = self.app.statements_run(&self.vendor, query, variables.clone()).await;
+        let from = format!("FROM \"{table}\"");
+        let pages: Vec<_> = statements.iter().filter(|s| s.sql.contains(&from) && s.sql.contains(" LIMIT ")).collect();
+        assert!(!pages.is_empty(), "{what}: no page of {table} was read: {statements:#?}");
+        for statement in pages {
+            let plan = self.app.plan(statement).await;
+            let what = format!("{what}\n{}", statement.sql);
+            if indexed {
+                assert_index_range(&plan, table, &what);
+            }
+        }
+        self.app.ok(&self.vendor, query, variables).await
+    }
+}
+
+/// An ordered list as a request reads it.
+struct Ordered<'a> {
+    query: &'a str,
+    /// The field of the answer holding the connection.
+    list: &'a str,
+    table: &'a str,
+    /// The cursor's name of a nullable sort column.
+    null_cursor: Option<&'a str>,
+    indexed: bool,
+}
+
+impl Ordered<'_> {
+    /// The first page, the page after it, and (for a nullable column) the
+    /// page after a cursor among the NULLs.
+    async fn every_page(&self, seeded: &Seeded, what: &str, order: Value) {
+        let (query, table, indexed) = (self.query, self.table, self.indexed);
+        let first = seeded.check(what, query, json!({ "o": order }), table, indexed).await;
+        let cursor = first[self.list]["pageInfo"]["endCursor"].as_str().expect("a first page").to_owned();
+        let after = json!({ "o": order, "a": cursor });
+        seeded.check(&format!("{what}, after a cursor"), query, after, table, indexed).await;
+        if let Some(sort) = self.null_cursor {
+            let among_nulls = Cursor { sort: sort.to_owned(), value: SortValue::Null, id: ROWS / 2 }.encode();
+            let what = format!("{what}, among the NULLs");
+            seeded.check(&what, query, json!({ "o": order, "a": among_nulls }), table, indexed).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_referral_order_reads_an_index_range_of_the_vendors_rows() {
+    let s = seeded().await;
+    let query = "query($o: ReferralOrder, $a: String) { referrals(orderBy: $o, first: 20, after: $a) {
+        edges { node { id partner { name } program { name } } } pageInfo { endCursor } } }";
+    let fields = [
+        "CREATED_AT",
+        "UPDATED_AT",
+        "LEAD_NAME",
+        "LEAD_EMAIL",
+        "STATUS",
+        "STAGE",
+        "REFERENCE_ID",
+        "EXTERNAL_ID",
+        "PAYOUT_VIEW",
+        "SALE_AMOUNT",
+        "REPORT_BACK_DUE_AT",
+    ];
+    for field in fields {
+        for direction in ["ASC", "DESC"] {
+            let list = Ordered {
+                query,
+                list: "referrals",
+                table: "referral",
+                null_cursor: NULLABLE_REFERRAL_ORDERS.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
+                indexed: !UNINDEXED_REFERRAL_ORDERS.contains(&field),
+            };
+            let order = json!({ "field": field, "direction": direction });
+            list.every_page(&s, &format!("referrals by {field} {direction}"), order).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_partner_order_reads_an_index_range_of_the_vendors_rows() {
+    let s = seeded().await;
+    let query = "query($o: PartnerOrder, $a: String) { partners(orderBy: $o, first: 20, after: $a) {
+        edges { node { id name } } pageInfo { endCursor } } }";
+    let fields = ["NAME", "STATUS", "CREATED_AT", "UPDATED_AT", "LAST_LEAD_AT", "LAPSES_AT", "LAST_CONTACTED_AT"];
+    for field in fields {
+        for direction in ["ASC", "DESC"] {
+            let list = Ordered {
+                query,
+                list: "partners",
+                table: "partner",
+                null_cursor: NULLABLE_PARTNER_ORDERS.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
+                indexed: true,
+            };
+            let order = json!({ "field": field, "direction": direction });
+            list.every_page(&s, &format!("partners by {field} {direction}"), order).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn rewards_invoices_notifications_and_rankings_read_index_ranges() {
+    let s = seeded().await;
+    let lists = [
+        ("rewards", "reward", "query($a: String) { rewards(first: 20, after: $a) { pageInfo { endCursor } } }"),
+        ("invoices", "invoice", "query($a: String) { invoices(first: 20, after: $a) { pageInfo { endCursor } } }"),
+        (
+            "notifications",
+            "notification",
+            "query($a: String) { notifications(first: 20, after: $a) { pageInfo { endCursor } } }",
+        ),
+    ];
+    for (list, table, query) in lists {
+        let first = s.check(list, query, json!({}), table, true).await;
+        let cursor = first[list]["pageInfo"]["endCursor"].as_str().expect("a first page").to_owned();
+        s.check(&format!("{list}, after a cursor"), query, json!({ "a": cursor }), table, true).await;
+    }
+    let query = "query($a: String) { rankings(kind: PARTNER) { rows(first: 20, after: $a) {
+        edges { node { position } } pageInfo { endCursor } } } }";
+    let first = s.check("rankings", query, json!({}), "ranking_row", true).await;
+    assert_eq!(first["rankings"]["rows"]["edges"][0]["node"]["position"], 1);
+    let cursor = first["rankings"]["rows"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    s.check("rankings, after a cursor", query, json!({ "a": cursor }), "ranking_row", true).await;
+}
