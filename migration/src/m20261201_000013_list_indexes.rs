@@ -31,6 +31,8 @@ const INDEXES: &[(&str, &str, &str)] = &[
     ("ix_partner_vendor_last_lead", "partner", "vendor_org_id, last_lead_at, id"),
     ("ix_partner_vendor_lapses", "partner", "vendor_org_id, lapses_at, id"),
     ("ix_partner_vendor_contacted", "partner", "vendor_org_id, last_contacted_at, id"),
+    // The lapse job's batches start after the last (due time, id).
+    ("ix_partner_lapse_due", "partner", "status, lapses_at, id"),
     ("ix_reward_vendor_id", "reward", "vendor_org_id, id"),
     ("ix_ranking_row_snapshot", "ranking_row", "snapshot_id, position, id"),
     ("ix_ranking_row_vendor_position", "ranking_row", "snapshot_id, vendor_org_id, position, id"),
@@ -39,6 +41,7 @@ const INDEXES: &[(&str, &str, &str)] = &[
 
 /// Indexes the new ones replace: (name, how to create it again).
 const REPLACED: &[(&str, &str)] = &[
+    ("ix_partner_lapse", "CREATE INDEX ix_partner_lapse ON partner (status, lapses_at)"),
     (
         "ix_referral_report_back",
         "CREATE INDEX ix_referral_report_back ON referral (vendor_org_id, report_back_due_at) \

@@ -550,21 +550,31 @@ async fn lapse(partners: usize) {
         f.backend,
         started.elapsed()
     );
-    // The raw SQL of the same writes, in one transaction, rolled back.
+    // The raw SQL of the same writes (the same rows, message and payload),
+    // in one transaction, rolled back.
+    let global_id = if db == DbBackend::Postgres {
+        referral_hub::ids::encode_in_postgres("Partner", "id")
+    } else {
+        "'Partner:' || id".to_owned()
+    };
+    let payload = referral_hub::db::json_object(db, &[("partnerId", &global_id), ("status", "'LAPSED'")]);
+    let since = referral_hub::db::sql_date(db, "last_lead_at");
     let raw = [
-        "UPDATE partner SET status = 'LAPSED', version = version + 1, updated_at = $1 WHERE status = 'ACTIVE' AND lapses_at <= $1",
+        "UPDATE partner SET status = 'LAPSED', version = version + 1, updated_at = $1 WHERE status = 'ACTIVE' AND lapses_at <= $1".to_owned(),
         "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value, source, reason, occurred_at)
          SELECT vendor_org_id, 'PARTNER', id, 'STATUS', 'LAPSE', 'ACTIVE', 'LAPSED', 'JOB', 'no lead', $1
-         FROM partner WHERE status = 'LAPSED' AND updated_at = $1",
-        "INSERT INTO notification (recipient_org_id, kind, subject, subject_id, message, payload, created_at, vendor_org_id,
+         FROM partner WHERE status = 'LAPSED' AND updated_at = $1".to_owned(),
+        format!("INSERT INTO notification (recipient_org_id, kind, subject, subject_id, message, payload, created_at, vendor_org_id,
              partner_id, partner_org_id, partner_visible)
-         SELECT vendor_org_id, 'PARTNER_LAPSED', 'PARTNER', id, name || ' lapsed', '{}', $1, vendor_org_id, id,
-             partner_org_id, FALSE
-         FROM partner WHERE status = 'LAPSED' AND updated_at = $1",
+         SELECT vendor_org_id, 'PARTNER_LAPSED', 'PARTNER', id,
+             CASE WHEN last_lead_at IS NULL THEN name || ' lapsed: no lead yet'
+                  ELSE name || ' lapsed: no lead since ' || {since} END,
+             {payload}, $1, vendor_org_id, id, partner_org_id, FALSE
+         FROM partner WHERE status = 'LAPSED' AND updated_at = $1 ORDER BY id"),
     ];
     let tx = f.ctx.db.begin().await.unwrap();
     let started = Instant::now();
-    for sql in raw {
+    for sql in &raw {
         tx.execute_raw(referral_hub::db::stmt(db, sql, vec![now.into()])).await.unwrap();
     }
     let raw_time = started.elapsed();

@@ -27,19 +27,37 @@ const REASON: &str = "no lead within the program's lapse period";
 
 pub async fn run(ctx: &Ctx, run: &job_run::Model) -> AppResult<i64> {
     let mut lapsed = 0;
+    let mut after = None;
     loop {
         let tx = ctx.db.begin().await?;
-        let changed = match tx.get_database_backend() {
-            DbBackend::Postgres => batch_in_one_statement(&tx, run, ctx.now(), ctx.job_batch).await?,
-            _ => batch_by_ids(&tx, run, ctx.now(), ctx.job_batch).await?,
+        let batch = Batch { run, now: ctx.now(), size: ctx.job_batch, after };
+        let (changed, last) = match tx.get_database_backend() {
+            DbBackend::Postgres => batch.in_one_statement(&tx).await?,
+            _ => batch.by_ids(&tx).await?,
         };
         tx.commit().await?;
         if changed == 0 {
             return Ok(lapsed);
         }
         lapsed += changed;
+        after = last;
     }
 }
+
+/// One batch: at most `size` due partners after the previous batch's last
+/// (due time, id), so each batch starts where the last one ended in the
+/// `(status, lapses_at, id)` index instead of stepping over the entries
+/// the batches before it left behind. (A partner whose due time moves back
+/// behind a finished batch during the run lapses on the next run.)
+struct Batch<'a> {
+    run: &'a job_run::Model,
+    now: DateTime<Utc>,
+    size: i64,
+    after: Option<(DateTime<Utc>, i64)>,
+}
+
+/// The last (due time, id) a batch changed.
+type Last = Option<(DateTime<Utc>, i64)>;
 
 /// The values every statement of a batch refers to, from `$first` on:
 /// now, LAPSED, ACTIVE, the subject, the event, the audit source, the
@@ -57,15 +75,36 @@ fn constants(now: DateTime<Utc>, run: &job_run::Model) -> Vec<sea_orm::Value> {
     ]
 }
 
-/// The UPDATE of one batch: due ACTIVE partners (by due time) become
-/// LAPSED. `$1` is the run's asOf; the constants start at `$2`.
-fn lapse_sql(batch: i64, returning: &str) -> String {
-    format!(
-        "UPDATE partner SET status = $3, version = version + 1, updated_at = $2
-         WHERE id IN (SELECT id FROM partner WHERE status = $4 AND lapses_at <= $1 ORDER BY lapses_at, id LIMIT {batch})
-           AND status = $4
-         RETURNING {returning}"
-    )
+impl Batch<'_> {
+    /// `$1` the run's asOf, the constants from `$2`, then the position
+    /// after which the batch starts (`$10`, `$11`), if any.
+    fn values(&self) -> Vec<sea_orm::Value> {
+        let mut values = vec![self.run.as_of.into()];
+        values.extend(constants(self.now, self.run));
+        if let Some((due, id)) = self.after {
+            values.extend([due.into(), id.into()]);
+        }
+        values
+    }
+
+    /// The UPDATE of one batch: due ACTIVE partners (by due time) become
+    /// LAPSED. On PostgreSQL the batch's ids are an array, which it looks
+    /// up by primary key: with `id IN (subquery)` it planned a hash join
+    /// over a scan of every partner, for every batch (0.3 s of each 1 s
+    /// batch at 1M partners).
+    fn lapse_sql(&self, db: DbBackend, returning: &str) -> String {
+        let after = if self.after.is_some() { "AND (lapses_at, id) > ($10, $11)" } else { "" };
+        let due = format!(
+            "SELECT id FROM partner WHERE status = $4 AND lapses_at <= $1 {after} ORDER BY lapses_at, id LIMIT {}",
+            self.size
+        );
+        let ids = if db == DbBackend::Postgres { format!("= ANY(ARRAY({due}))") } else { format!("IN ({due})") };
+        format!(
+            "UPDATE partner SET status = $3, version = version + 1, updated_at = $2
+             WHERE id {ids} AND status = $4
+             RETURNING {returning}"
+        )
+    }
 }
 
 /// One audit row per row of `source` (`id`, `vendor_org_id`), constants
@@ -107,60 +146,57 @@ fn outbox_sql(db: DbBackend, source: &str, global_id: &str, c: usize) -> String 
     )
 }
 
-/// PostgreSQL: the batch in one statement, and one signal for its events.
-async fn batch_in_one_statement(
-    tx: &DatabaseTransaction,
-    run: &job_run::Model,
-    now: DateTime<Utc>,
-    batch: i64,
-) -> AppResult<i64> {
-    let db = DbBackend::Postgres;
-    let global_id = crate::ids::encode_in_postgres("Partner", "s.id");
-    let sql = format!(
-        "WITH lapsed AS ({}),
-              audit AS ({}),
-              outbox AS ({} RETURNING id)
-         SELECT (SELECT COUNT(*) FROM lapsed) AS changed, COALESCE(MIN(id), 0) AS first, COALESCE(MAX(id), 0) AS last
-         FROM outbox",
-        lapse_sql(batch, "id, vendor_org_id, partner_org_id, name, last_lead_at"),
-        audit_sql("lapsed", 2),
-        outbox_sql(db, "lapsed", &global_id, 2),
-    );
-    let mut values = vec![run.as_of.into()];
-    values.extend(constants(now, run));
-    let Some(row) = tx.query_one_raw(stmt(db, &sql, values)).await? else { return Ok(0) };
-    let changed: i64 = row.try_get("", "changed")?;
-    if changed > 0 {
-        events::announce_range(tx, run.id, row.try_get("", "first")?, row.try_get("", "last")?).await?;
-    }
-    Ok(changed)
-}
-
-/// SQLite: the UPDATE returns the batch's ids; the audit and outbox rows
-/// are each one INSERT … SELECT joined to them (with the global ids, which
-/// SQLite cannot encode).
-async fn batch_by_ids(
-    tx: &DatabaseTransaction,
-    run: &job_run::Model,
-    now: DateTime<Utc>,
-    batch: i64,
-) -> AppResult<i64> {
-    let db = tx.get_database_backend();
-    let mut values = vec![run.as_of.into()];
-    values.extend(constants(now, run));
-    let rows = tx.query_all_raw(stmt(db, &lapse_sql(batch, "id"), values)).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
-    for chunk in ids.chunks(bulk_rows_per_statement(db, 2)) {
-        let rows = chunk.iter().map(|id| vec![(*id).into(), crate::ids::encode("Partner", *id).into()]).collect();
-        let bulk = Bulk::new(db, &[("id", "bigint"), ("gid", "text")], rows);
-        let source = "(SELECT p.id, p.vendor_org_id, p.partner_org_id, p.name, p.last_lead_at, k.gid
-                       FROM k JOIN partner p ON p.id = k.id)";
-        for insert in [audit_sql(source, bulk.next), outbox_sql(db, source, "s.gid", bulk.next)] {
-            let sql = format!("WITH k(id, gid) AS ({}) {insert}", bulk.sql);
-            let mut values = bulk.values.clone();
-            values.extend(constants(now, run));
-            tx.execute_raw(stmt(db, &sql, values)).await?;
+impl Batch<'_> {
+    /// PostgreSQL: the batch in one statement, and one signal for its events.
+    async fn in_one_statement(&self, tx: &DatabaseTransaction) -> AppResult<(i64, Last)> {
+        let db = DbBackend::Postgres;
+        let global_id = crate::ids::encode_in_postgres("Partner", "s.id");
+        let sql = format!(
+            "WITH lapsed AS ({}),
+                  audit AS ({}),
+                  outbox AS ({} RETURNING id),
+                  last AS (SELECT lapses_at, id FROM lapsed ORDER BY lapses_at DESC, id DESC LIMIT 1)
+             SELECT (SELECT COUNT(*) FROM lapsed) AS changed, COALESCE(MIN(id), 0) AS first,
+                 COALESCE(MAX(id), 0) AS last, (SELECT lapses_at FROM last) AS last_due,
+                 (SELECT id FROM last) AS last_partner
+             FROM outbox",
+            self.lapse_sql(db, "id, vendor_org_id, partner_org_id, name, last_lead_at, lapses_at"),
+            audit_sql("lapsed", 2),
+            outbox_sql(db, "lapsed", &global_id, 2),
+        );
+        let Some(row) = tx.query_one_raw(stmt(db, &sql, self.values())).await? else { return Ok((0, None)) };
+        let changed: i64 = row.try_get("", "changed")?;
+        if changed == 0 {
+            return Ok((0, None));
         }
+        events::announce_range(tx, self.run.id, row.try_get("", "first")?, row.try_get("", "last")?).await?;
+        let last = (row.try_get("", "last_due")?, row.try_get("", "last_partner")?);
+        Ok((changed, Some(last)))
     }
-    Ok(ids.len() as i64)
+
+    /// SQLite: the UPDATE returns the batch's ids; the audit and outbox rows
+    /// are each one INSERT … SELECT joined to them (with the global ids, which
+    /// SQLite cannot encode).
+    async fn by_ids(&self, tx: &DatabaseTransaction) -> AppResult<(i64, Last)> {
+        let db = tx.get_database_backend();
+        let rows = tx.query_all_raw(stmt(db, &self.lapse_sql(db, "id, lapses_at"), self.values())).await?;
+        let mut changed: Vec<(DateTime<Utc>, i64)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            changed.push((row.try_get("", "lapses_at")?, row.try_get("", "id")?));
+        }
+        let ids: Vec<i64> = changed.iter().map(|(_, id)| *id).collect();
+        for chunk in ids.chunks(bulk_rows_per_statement(db, 2)) {
+            let rows = chunk.iter().map(|id| vec![(*id).into(), crate::ids::encode("Partner", *id).into()]).collect();
+            let bulk = Bulk::new(db, &[("id", "bigint"), ("gid", "text")], rows);
+            let source = "(SELECT p.id, p.vendor_org_id, p.partner_org_id, p.name, p.last_lead_at, k.gid
+                           FROM k JOIN partner p ON p.id = k.id)";
+            for insert in [audit_sql(source, bulk.next), outbox_sql(db, source, "s.gid", bulk.next)] {
+                let sql = format!("WITH k(id, gid) AS ({}) {insert}", bulk.sql);
+                let mut values = bulk.values.clone();
+                values.extend(constants(self.now, self.run));
+                tx.execute_raw(stmt(db, &sql, values)).await?;
+            }
+        }
+        Ok((ids.len() as i64, changed.into_iter().max()))
+    }
 }
