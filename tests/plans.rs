@@ -32,7 +32,11 @@ struct Seeded {
 }
 
 async fn seeded() -> Seeded {
-    let app = spawn_app().await;
+    seeded_with(|_| {}).await
+}
+
+async fn seeded_with(configure: impl FnOnce(&mut referral_hub::config::Config)) -> Seeded {
+    let app = spawn_app_with(configure).await;
     let (org, vendor, program) = app.vendor("Acme").await;
     let (other, _, other_program) = app.vendor("Other").await;
     let ts = timestamp();
@@ -236,4 +240,35 @@ async fn rewards_invoices_notifications_and_rankings_read_index_ranges() {
     assert_eq!(first["rankings"]["rows"]["edges"][0]["node"]["position"], 1);
     let cursor = first["rankings"]["rows"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
     s.check("rankings, after a cursor", query, json!({ "a": cursor }), "ranking_row", true).await;
+}
+
+#[tokio::test]
+async fn batched_jobs_read_their_batches_as_index_ranges() {
+    // Batches of 500 among thousands of due rows, as 10,000 among a
+    // million: each batch is a range of the job's own index.
+    let s = seeded_with(|c| c.job_batch_size = 500).await;
+    // Every seeded partner is ACTIVE and due, half the referrals owe a
+    // report back.
+    let as_of = start_time() + chrono::Duration::days(365);
+    for (job, table, due) in
+        [("LAPSE_PARTNERS", "partner", "lapses_at <="), ("REPORT_BACK_OVERDUE", "referral", "report_back_due_at <=")]
+    {
+        s.app.ctx.statements.record();
+        let run = run_job(&s.app, job, as_of).await;
+        let statements = s.app.ctx.statements.take();
+        assert!(run["itemsTouched"].as_i64().unwrap() > 0, "{run}");
+        let batches: Vec<_> = statements.iter().filter(|st| st.sql.contains(due)).collect();
+        assert!(!batches.is_empty(), "{job}: no batch statement: {statements:#?}");
+        for statement in batches {
+            let plan = s.app.plan(statement).await;
+            let what = format!("{job}\n{}", statement.sql);
+            assert!(!plan.contains("Seq Scan"), "{what}: a sequential scan\n{plan}");
+            if !is_postgres() {
+                assert!(plan.contains(&format!("SEARCH {table} USING ")), "{what}: not an index range\n{plan}");
+                let full_scan = format!("SCAN {table}");
+                assert!(!plan.lines().any(|l| l.trim() == full_scan), "{what}: a full scan\n{plan}");
+                assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "{what}: a sort of the due rows\n{plan}");
+            }
+        }
+    }
 }

@@ -39,6 +39,12 @@ const INDEXES: &[(&str, &str, &str)] = &[
     ("ix_ranking_row_program_position", "ranking_row", "snapshot_id, program_id, position, id"),
 ];
 
+/// The report backs not yet marked overdue, by due time, across vendors:
+/// the `report-back-overdue` job's batches are ranges of it.
+const OVERDUE: &str = "CREATE INDEX ix_referral_overdue_due ON referral (report_back_due_at, id)
+     WHERE report_back_due_at IS NOT NULL
+       AND (report_back_overdue_at IS NULL OR report_back_overdue_at < report_back_due_at)";
+
 /// Indexes the new ones replace: (name, how to create it again).
 const REPLACED: &[(&str, &str)] = &[
     ("ix_partner_lapse", "CREATE INDEX ix_partner_lapse ON partner (status, lapses_at)"),
@@ -61,6 +67,7 @@ impl MigrationTrait for Migration {
         for (name, table, columns) in INDEXES {
             db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({columns})")).await?;
         }
+        db.execute_unprepared(OVERDUE).await?;
         for (name, _) in REPLACED {
             db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
         }
@@ -72,6 +79,7 @@ impl MigrationTrait for Migration {
         for (_, create) in REPLACED {
             db.execute_unprepared(create).await?;
         }
+        db.execute_unprepared("DROP INDEX ix_referral_overdue_due").await?;
         for (name, _, _) in INDEXES {
             db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
         }

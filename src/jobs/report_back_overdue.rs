@@ -107,11 +107,17 @@ async fn mark_batch(
     batch: i64,
 ) -> AppResult<Vec<(i64, usize, Vec<i64>)>> {
     let db = tx.get_database_backend();
+    // On PostgreSQL the batch's ids are an array looked up by primary key
+    // (`id IN (subquery)` may be planned as a hash join over every row).
+    let ids = if db == DbBackend::Postgres {
+        format!("= ANY(ARRAY({}))", due_sql(batch))
+    } else {
+        format!("IN ({})", due_sql(batch))
+    };
     let update = format!(
         "UPDATE referral SET report_back_overdue_at = $1
-         WHERE id IN ({})
-           AND (report_back_overdue_at IS NULL OR report_back_overdue_at < report_back_due_at)",
-        due_sql(batch)
+         WHERE id {ids}
+           AND (report_back_overdue_at IS NULL OR report_back_overdue_at < report_back_due_at)"
     );
     let counts = if db == DbBackend::Postgres {
         let sql = format!(
