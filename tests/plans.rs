@@ -168,20 +168,7 @@ async fn every_referral_order_reads_an_index_range_of_the_vendors_rows() {
     let s = seeded().await;
     let query = "query($o: ReferralOrder, $a: String) { referrals(orderBy: $o, first: 20, after: $a) {
         edges { node { id partner { name } program { name } } } pageInfo { endCursor } } }";
-    let fields = [
-        "CREATED_AT",
-        "UPDATED_AT",
-        "LEAD_NAME",
-        "LEAD_EMAIL",
-        "STATUS",
-        "STAGE",
-        "REFERENCE_ID",
-        "EXTERNAL_ID",
-        "PAYOUT_VIEW",
-        "SALE_AMOUNT",
-        "REPORT_BACK_DUE_AT",
-    ];
-    for field in fields {
+    for field in REFERRAL_ORDER_FIELDS {
         for direction in ["ASC", "DESC"] {
             let list = Ordered {
                 query,

@@ -35,6 +35,21 @@ enum Cleanup {
     Postgres { admin_url: String, name: String },
 }
 
+/// Every `ReferralOrderField`, as the API names them.
+pub const REFERRAL_ORDER_FIELDS: [&str; 11] = [
+    "CREATED_AT",
+    "UPDATED_AT",
+    "LEAD_NAME",
+    "LEAD_EMAIL",
+    "STATUS",
+    "STAGE",
+    "REFERENCE_ID",
+    "EXTERNAL_ID",
+    "PAYOUT_VIEW",
+    "SALE_AMOUNT",
+    "REPORT_BACK_DUE_AT",
+];
+
 /// A fixed starting time, so tests read the same on every run.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
