@@ -163,24 +163,29 @@ impl Ordered<'_> {
     }
 }
 
+/// Every field of a list's order in both directions, every page kind.
+async fn every_order(s: &Seeded, list: &str, table: &str, query: &str, fields: &[&str], nullable: &[(&str, &str)]) {
+    for &field in fields {
+        for direction in ["ASC", "DESC"] {
+            let ordered = Ordered {
+                query,
+                list,
+                table,
+                null_cursor: nullable.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
+                indexed: table != "referral" || !UNINDEXED_REFERRAL_ORDERS.contains(&field),
+            };
+            let order = json!({ "field": field, "direction": direction });
+            ordered.every_page(s, &format!("{list} by {field} {direction}"), order).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_referral_order_reads_an_index_range_of_the_vendors_rows() {
     let s = seeded().await;
     let query = "query($o: ReferralOrder, $a: String) { referrals(orderBy: $o, first: 20, after: $a) {
         edges { node { id partner { name } program { name } } } pageInfo { endCursor } } }";
-    for field in REFERRAL_ORDER_FIELDS {
-        for direction in ["ASC", "DESC"] {
-            let list = Ordered {
-                query,
-                list: "referrals",
-                table: "referral",
-                null_cursor: NULLABLE_REFERRAL_ORDERS.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
-                indexed: !UNINDEXED_REFERRAL_ORDERS.contains(&field),
-            };
-            let order = json!({ "field": field, "direction": direction });
-            list.every_page(&s, &format!("referrals by {field} {direction}"), order).await;
-        }
-    }
+    every_order(&s, "referrals", "referral", query, &REFERRAL_ORDER_FIELDS, &NULLABLE_REFERRAL_ORDERS).await;
 }
 
 #[tokio::test]
@@ -189,19 +194,7 @@ async fn every_partner_order_reads_an_index_range_of_the_vendors_rows() {
     let query = "query($o: PartnerOrder, $a: String) { partners(orderBy: $o, first: 20, after: $a) {
         edges { node { id name } } pageInfo { endCursor } } }";
     let fields = ["NAME", "STATUS", "CREATED_AT", "UPDATED_AT", "LAST_LEAD_AT", "LAPSES_AT", "LAST_CONTACTED_AT"];
-    for field in fields {
-        for direction in ["ASC", "DESC"] {
-            let list = Ordered {
-                query,
-                list: "partners",
-                table: "partner",
-                null_cursor: NULLABLE_PARTNER_ORDERS.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
-                indexed: true,
-            };
-            let order = json!({ "field": field, "direction": direction });
-            list.every_page(&s, &format!("partners by {field} {direction}"), order).await;
-        }
-    }
+    every_order(&s, "partners", "partner", query, &fields, &NULLABLE_PARTNER_ORDERS).await;
 }
 
 #[tokio::test]
