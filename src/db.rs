@@ -241,6 +241,17 @@ pub fn json_object(backend: DbBackend, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// `id` matching the ids a subquery selects, as a batch's UPDATE needs it:
+/// on PostgreSQL an array looked up by primary key, because `id IN
+/// (subquery)` may be planned as a hash join over a scan of every row (it
+/// was: 0.3 s of each 1 s batch of `lapse-partners` at 1M partners).
+pub fn id_in(backend: DbBackend, subquery: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("id = ANY(ARRAY({subquery}))"),
+        _ => format!("id IN ({subquery})"),
+    }
+}
+
 /// The UTC date (`YYYY-MM-DD`) of a timestamp column, as text.
 pub fn sql_date(backend: DbBackend, column: &str) -> String {
     match backend {

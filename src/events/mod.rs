@@ -145,17 +145,23 @@ pub async fn last_id(db: &impl ConnectionTrait) -> AppResult<i64> {
 }
 
 /// Announces (on PostgreSQL, on commit) the outbox rows a job run wrote
-/// after `after_id`: one statement per batch, one signal per event.
+/// after `after_id`, as one range (`announce_range`), however many.
 pub async fn announce_run_since(db: &impl ConnectionTrait, job_run_id: i64, after_id: i64) -> AppResult<()> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_raw(Statement::from_sql_and_values(
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let written = db
+        .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_notify($1, id::text) FROM notification WHERE job_run_id = $2 AND id > $3 ORDER BY id",
-            [CHANNEL.into(), job_run_id.into(), after_id.into()],
+            "SELECT MIN(id) AS first, MAX(id) AS last FROM notification WHERE job_run_id = $1 AND id > $2",
+            [job_run_id.into(), after_id.into()],
         ))
         .await?;
+    let Some(row) = written else { return Ok(()) };
+    match (row.try_get::<Option<i64>>("", "first")?, row.try_get::<Option<i64>>("", "last")?) {
+        (Some(first), Some(last)) => announce_range(db, job_run_id, first, last).await,
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Announces (on PostgreSQL, on commit) the outbox rows of a job run with

@@ -8,8 +8,9 @@
 //! statement: the UPDATE … RETURNING feeds the audit INSERT … SELECT and a
 //! count per vendor. On SQLite (one writer, so the batch cannot change
 //! between statements) the audit rows and the counts are selected first,
-//! then the same batch is updated. Only the counts (and the first ids of
-//! each vendor, for its notice) cross into Rust.
+//! then the same batch is updated. Only each vendor's count and the
+//! batch's ids per vendor (at most a batch) cross into Rust; the notice
+//! lists the first `LISTED`.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use entity::{ChangeSource, Subject, job_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
 
-use crate::db::{sql_date, stmt};
+use crate::db::{id_in, sql_date, stmt};
 use crate::error::AppResult;
 use crate::events;
 use crate::service::Ctx;
@@ -107,17 +108,11 @@ async fn mark_batch(
     batch: i64,
 ) -> AppResult<Vec<(i64, usize, Vec<i64>)>> {
     let db = tx.get_database_backend();
-    // On PostgreSQL the batch's ids are an array looked up by primary key
-    // (`id IN (subquery)` may be planned as a hash join over every row).
-    let ids = if db == DbBackend::Postgres {
-        format!("= ANY(ARRAY({}))", due_sql(batch))
-    } else {
-        format!("IN ({})", due_sql(batch))
-    };
     let update = format!(
         "UPDATE referral SET report_back_overdue_at = $1
-         WHERE id {ids}
-           AND (report_back_overdue_at IS NULL OR report_back_overdue_at < report_back_due_at)"
+         WHERE {}
+           AND (report_back_overdue_at IS NULL OR report_back_overdue_at < report_back_due_at)",
+        id_in(db, &due_sql(batch))
     );
     let counts = if db == DbBackend::Postgres {
         let sql = format!(
@@ -129,8 +124,10 @@ async fn mark_batch(
         );
         tx.query_all_raw(stmt(db, &sql, values(run, now))).await?
     } else {
-        let source =
-            format!("(SELECT id, vendor_org_id, report_back_due_at FROM referral WHERE id IN ({}))", due_sql(batch));
+        let source = format!(
+            "(SELECT id, vendor_org_id, report_back_due_at FROM referral WHERE {})",
+            id_in(db, &due_sql(batch))
+        );
         let counts = tx.query_all_raw(stmt(db, &counts_sql(db, &source), vec![run.as_of.into()])).await?;
         tx.execute_raw(stmt(db, &audit_sql(db, &source), values(run, now))).await?;
         tx.execute_raw(stmt(db, &update, vec![run.as_of.into()])).await?;

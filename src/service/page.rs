@@ -135,7 +135,7 @@ impl<C: ColumnTrait> Sort<C> {
         }
         let wanted = page.first + 1;
         let mut rows = Vec::new();
-        let past_values = match &page.after {
+        let nulls_after = match &page.after {
             Some(cursor) if cursor.value == SortValue::Null => {
                 self.check_cursor(cursor)?;
                 Some(cursor.id)
@@ -149,7 +149,7 @@ impl<C: ColumnTrait> Sort<C> {
             }
         };
         let mut nulls = select.filter(qualified(self.column).is_null());
-        if let Some(id) = past_values {
+        if let Some(id) = nulls_after {
             let id_col = qualified(self.id_column);
             nulls = nulls.filter(if self.descending { id_col.lt(id) } else { id_col.gt(id) });
         }
