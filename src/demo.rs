@@ -182,7 +182,10 @@ async fn partnerships(c: &Cast, program: i64, plan: &[PartnerPlan], now: DateTim
 
 /// A lead submitted by `by` through partnership `partner`.
 async fn lead(c: &Cast, by: &Principal, partner: i64, name: &str, external: Option<&str>) -> AppResult<i64> {
-    let email = format!("{}@example.net", name.to_lowercase().replace(' ', "."));
+    // Each lead its own company: a shared domain would flag the leads of
+    // different partners as conflicts (§4) and hold their money back.
+    let slug = name.to_lowercase().replace(' ', "-");
+    let email = format!("contact@{slug}.example");
     let input = NewReferral {
         partner_id: Some(partner),
         program_id: None,

@@ -28,6 +28,12 @@ pub enum AppError {
         message: String,
     },
     Conflict(String),
+    /// CONFLICT with a machine-readable `extensions.reason` (e.g.
+    /// `DUPLICATE_LEAD`: another referral has priority for this customer).
+    ConflictBecause {
+        reason: &'static str,
+        message: String,
+    },
     RateLimited(String),
     /// The database cannot be reached (no connection within the acquire
     /// timeout, or the connection failed): the client may retry.
@@ -60,7 +66,7 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
-            Self::ForbiddenBecause { message, .. } => message.clone(),
+            Self::ForbiddenBecause { message, .. } | Self::ConflictBecause { message, .. } => message.clone(),
             Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) => m.clone(),
             Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
             Self::Validation { message, .. } => message.clone(),
@@ -75,7 +81,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidTransition { .. } => "INVALID_TRANSITION",
             Self::Validation { .. } => "VALIDATION",
-            Self::Conflict(_) => "CONFLICT",
+            Self::Conflict(_) | Self::ConflictBecause { .. } => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL",
@@ -126,7 +132,9 @@ impl From<AppError> for async_graphql::Error {
                     ext.set("rule", rule.as_str());
                 }
                 AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
-                AppError::ForbiddenBecause { reason, .. } => ext.set("reason", *reason),
+                AppError::ForbiddenBecause { reason, .. } | AppError::ConflictBecause { reason, .. } => {
+                    ext.set("reason", *reason)
+                }
                 AppError::Database(_) | AppError::Internal(_) | AppError::Unavailable(_) => {
                     if let Some(id) = current_request_id() {
                         ext.set("requestId", id);

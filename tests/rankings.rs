@@ -129,3 +129,28 @@ async fn vendors_rank_by_average_paid_per_valid_referral_and_see_only_their_own_
     assert_eq!(own.len(), 1);
     assert_eq!((&own[0]["name"], &own[0]["position"], &own[0]["ranked"]), (&json!("Xeno"), &json!(2), &json!(3)));
 }
+
+#[tokio::test]
+async fn a_referral_denied_as_a_duplicate_counts_in_neither_ranking() {
+    let app = spawn_app().await;
+    let (_, vendor, program) = app.vendor("Acme").await;
+    let first = app.partner(&vendor, &program, "First", "LIVE").await;
+    let late = app.partner(&vendor, &program, "Late", "LIVE").await;
+    let q = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id } }";
+    let lead = json!({ "name": "Ann", "email": "ann@ann.io" });
+    app.ok(&vendor, q, json!({ "i": { "partnerId": first, "lead": lead } })).await;
+    let dup =
+        app.ok(&vendor, q, json!({ "i": { "partnerId": late, "lead": lead } })).await["submitReferral"]["id"].clone();
+    // Another invalid one of the late partner still counts, as invalid.
+    let spam = submit(&app, &vendor, &late, "Spam").await;
+    invalid(&app, &vendor, &spam).await;
+    let deny = "mutation($id: ID!) { denyAsDuplicate(referralId: $id) { status } }";
+    app.ok(&vendor, deny, json!({ "id": dup })).await;
+    run_job(&app, "RANK", app.clock.now_utc()).await;
+    let partners = rows(&app, &vendor, json!({ "k": "PARTNER", "p": program })).await;
+    let of = |name: &str| partners.iter().find(|r| r["name"] == name).unwrap().clone();
+    assert_eq!((&of("Late")["referrals"], &of("Late")["invalidReferrals"]), (&json!(1), &json!(1)));
+    assert_eq!(of("First")["referrals"], 1);
+    let vendors = rows(&app, &app.admin(), json!({ "k": "VENDOR" })).await;
+    assert_eq!((&vendors[0]["referrals"], &vendors[0]["invalidReferrals"]), (&json!(2), &json!(1)));
+}

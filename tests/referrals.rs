@@ -620,7 +620,13 @@ async fn a_page_of_referrals_with_relations_costs_a_constant_number_of_statement
         assert!(edges.len() as i64 >= batch.min(50));
         assert!(edges.iter().all(|e| e["node"]["partner"]["program"]["name"] == "Main"), "{edges:?}");
         assert!(edges.iter().all(|e| e["node"]["program"]["vendor"]["name"] == "Acme"), "{edges:?}");
-        costs.push(w.app.statements_of(&w.vendor, q, json!({})).await);
+        // The relay's statements only ever add to a count: the least of
+        // three is the request's own.
+        let mut least = u64::MAX;
+        for _ in 0..3 {
+            least = least.min(w.app.statements_of(&w.vendor, q, json!({})).await);
+        }
+        costs.push(least);
     }
     // The caller is known (no statement); the page joins its partners and
     // programs (1); the count (1); the vendors (1). A partner's program is

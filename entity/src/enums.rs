@@ -378,3 +378,38 @@ pub enum TenantSource {
     #[sea_orm(string_value = "OTHER")]
     Other,
 }
+
+/// The kind of an identity key of a lead (PRODUCT.md §4, "Lead conflicts"),
+/// in order of weight: when a referral conflicts on several keys, the first
+/// kind here is the one reported. `SelfReferral` is a conflict kind only
+/// (the lead is the submitting partner itself), never a stored key.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LeadKeyKind {
+    #[sea_orm(string_value = "EMAIL")]
+    Email,
+    #[sea_orm(string_value = "PHONE")]
+    Phone,
+    #[sea_orm(string_value = "EXTERNAL_ID")]
+    ExternalId,
+    #[sea_orm(string_value = "TENANT_ID")]
+    TenantId,
+    #[sea_orm(string_value = "DOMAIN")]
+    Domain,
+    #[sea_orm(string_value = "SELF_REFERRAL")]
+    SelfReferral,
+}
+
+/// What a program does with a lead another partner has priority for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DuplicatePolicy {
+    /// Accept it PENDING with a conflict the vendor decides.
+    #[sea_orm(string_value = "FLAG")]
+    Flag,
+    /// Refuse the submission (a DOMAIN-only match still only flags).
+    #[sea_orm(string_value = "REFUSE")]
+    Refuse,
+}

@@ -15,6 +15,8 @@ pub mod import_row;
 pub mod invoice;
 pub mod invoice_line;
 pub mod job_run;
+pub mod lead_conflict;
+pub mod lead_identity;
 pub mod note;
 pub mod notification;
 pub mod organization;

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::{ReferralStatus, RewardModel, StageEditor};
+use crate::{DuplicatePolicy, ReferralStatus, RewardModel, StageEditor};
 
 /// A vendor's referral program and its settings (PRODUCT.md §2).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -32,6 +32,11 @@ pub struct Model {
     pub active_usage_url: Option<String>,
     /// The names of `stages` that are closed (a closed offer cannot be declined).
     pub closed_stages: Json,
+    /// How long the first referral of a customer keeps priority (§4).
+    pub lead_protection_days: i32,
+    pub duplicate_policy: DuplicatePolicy,
+    /// ISO 3166 alpha-2 region for phone numbers without a country code.
+    pub phone_region: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -16,6 +16,7 @@ mod m20261123_000010_rankings;
 mod m20261201_000011_event_subjects;
 mod m20261201_000012_assigned_referrals;
 mod m20261201_000013_list_indexes;
+mod m20261201_000014_lead_conflicts;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_event_subjects::Migration),
             Box::new(m20261201_000012_assigned_referrals::Migration),
             Box::new(m20261201_000013_list_indexes::Migration),
+            Box::new(m20261201_000014_lead_conflicts::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 pub mod assignment;
 pub mod assignment_rule;
 pub mod invoice_status;
+pub mod lead_conflict;
 pub mod money;
 pub mod outcome;
 pub mod partner_status;

@@ -40,6 +40,15 @@ mirror!(
     StageEditor => entity::StageEditor { Vendor, Partner, Both }
 );
 mirror!(
+    /// What a program does with a lead another referral has priority for.
+    DuplicatePolicy => entity::DuplicatePolicy { Flag, Refuse }
+);
+mirror!(
+    /// The key by which two referrals are the same customer; SELF_REFERRAL
+    /// when the lead is the submitting partner organization itself.
+    LeadKeyKind => entity::LeadKeyKind { Email, Phone, ExternalId, TenantId, Domain, SelfReferral }
+);
+mirror!(
     /// How a program pays.
     RewardModel => entity::RewardModel { Flat, Commission }
 );

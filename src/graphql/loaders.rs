@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait};
-use entity::{organization, partner, program};
+use entity::{lead_conflict, organization, partner, program};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::service::Ctx;
@@ -54,6 +54,24 @@ macro_rules! by_id {
 by_id!(ProgramId, program);
 by_id!(OrganizationId, organization);
 by_id!(PartnerId, partner);
+
+/// A referral's lead conflict, by the referral's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConflictOf(pub i64);
+
+impl LoaderTrait<ConflictOf> for Loader {
+    type Value = lead_conflict::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ConflictOf]) -> Result<HashMap<ConflictOf, lead_conflict::Model>, LoadError> {
+        let rows = lead_conflict::Entity::find()
+            .filter(lead_conflict::Column::ReferralId.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.0.db)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (ConflictOf(r.referral_id), r)).collect())
+    }
+}
 
 /// Loader errors are database errors: internal, logged, opaque to clients.
 pub fn internal(err: LoadError) -> crate::error::AppError {

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::program;
 
-use super::enums::{ReferralStatus, RewardModel, StageEditor};
+use super::enums::{DuplicatePolicy, ReferralStatus, RewardModel, StageEditor};
 use super::organization::Organization;
 use super::{ids, loader, loaders, principal, svc};
 use crate::service::programs::{self, ProgramSettings};
@@ -108,6 +108,23 @@ impl Program {
         self.0.active_usage_url.as_deref()
     }
 
+    /// Days the first referral of a customer keeps priority for it.
+    async fn lead_protection_days(&self) -> i32 {
+        self.0.lead_protection_days
+    }
+
+    /// What a lead another referral has priority for does: FLAG (accepted
+    /// with a conflict for the vendor) or REFUSE (refused, but a
+    /// domain-only match or a vendor's own direct lead is only flagged).
+    async fn duplicate_policy(&self) -> DuplicatePolicy {
+        self.0.duplicate_policy.into()
+    }
+
+    /// The region phone numbers without a country code are read in.
+    async fn phone_region(&self) -> Option<&str> {
+        self.0.phone_region.as_deref()
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -140,6 +157,13 @@ pub struct ProgramInput {
     pub active_usage_url: Option<String>,
     /// Which stages are closed (default: Closed won, Closed lost).
     pub closed_stages: Option<Vec<String>>,
+    /// Days the first referral of a customer keeps priority (default 90).
+    pub lead_protection_days: Option<i32>,
+    /// FLAG (default) or REFUSE.
+    pub duplicate_policy: Option<DuplicatePolicy>,
+    /// ISO 3166 region for phones without a country code, e.g. US; an
+    /// empty string removes it.
+    pub phone_region: Option<String>,
 }
 
 /// A program stage.
@@ -168,6 +192,9 @@ impl From<ProgramInput> for ProgramSettings {
             value_added_services: i.value_added_services,
             active_usage_url: i.active_usage_url,
             closed_stages: i.closed_stages,
+            lead_protection_days: i.lead_protection_days,
+            duplicate_policy: i.duplicate_policy.map(Into::into),
+            phone_region: i.phone_region,
         }
     }
 }

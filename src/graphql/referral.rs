@@ -8,7 +8,7 @@ use entity::{Role, note, referral, reward, status_change};
 
 use super::connection::{Parts, connection};
 use super::enums::{
-    ChangeSource, Direction, InvalidReason, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
+    ChangeSource, Direction, InvalidReason, LeadKeyKind, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
     ReferralStatus, RewardKind, RewardStatus, SortDirection,
 };
 use super::partner::Partner;
@@ -16,6 +16,7 @@ use super::program::Program;
 use super::{MinorUnits, ids, loader, loaders, principal, svc};
 use crate::error::{AppError, AppResult};
 use crate::ratelimit::{ClientIp, LinkLimits};
+use crate::service::lead_claims;
 use crate::service::notes::{self, TimelineItem};
 use crate::service::outcomes::{self, OutcomeRequest};
 use crate::service::page::PageRequest;
@@ -44,6 +45,54 @@ pub struct LeadDetails {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub company: Option<String>,
+}
+
+/// Another referral has priority for this referral's customer (or the lead
+/// is the submitting partner organization itself: `kind` SELF_REFERRAL).
+/// Open until the vendor clears it or denies the referral; while open, the
+/// referral's reward is not billed.
+pub struct LeadConflict(pub entity::lead_conflict::Model);
+
+#[Object]
+impl LeadConflict {
+    /// The referral holding priority; null for a self-referral.
+    async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
+        let Some(id) = self.0.holder_referral_id else { return Ok(None) };
+        Ok(Some(Referral(referrals::get(svc(ctx), principal(ctx)?, id).await?)))
+    }
+
+    /// The key the two referrals share (the weightiest, if several).
+    async fn kind(&self) -> LeadKeyKind {
+        self.0.kind.into()
+    }
+
+    /// The shared key's normalized value (e.g. the e-mail in lower case).
+    async fn value(&self) -> &str {
+        &self.0.key_value
+    }
+
+    /// When the holder claimed the key.
+    async fn claimed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.claimed_at
+    }
+
+    async fn found_at(&self) -> DateTime<Utc> {
+        self.0.found_at
+    }
+
+    /// Open: the vendor has not cleared it and the referral is not denied.
+    async fn open(&self) -> bool {
+        self.0.cleared_at.is_none()
+    }
+
+    async fn cleared_at(&self) -> Option<DateTime<Utc>> {
+        self.0.cleared_at
+    }
+
+    /// The vendor's reason, or what ended the conflict.
+    async fn clear_reason(&self) -> Option<&str> {
+        self.0.clear_reason.as_deref()
+    }
 }
 
 /// A status the referral could move to, and whether the caller may move it.
@@ -164,6 +213,19 @@ impl Referral {
     /// The vendor's report back, if given (seed 002).
     async fn outcome(&self) -> Option<ReferralOutcome> {
         self.0.outcome.map(Into::into)
+    }
+
+    /// The referral's lead conflict (PRODUCT.md §4): another referral has
+    /// priority for this customer, or the lead is the partner itself. The
+    /// vendor's only: `null` for every other role, never an error, so a
+    /// partner cannot learn that a lead was flagged or who holds it.
+    async fn conflict(&self, ctx: &Context<'_>) -> Result<Option<LeadConflict>> {
+        let p = principal(ctx)?;
+        if !(p.is_vendor_side() || p.is_admin()) {
+            return Ok(None);
+        }
+        let found = loader(ctx).load_one(loaders::ConflictOf(self.0.id)).await.map_err(loaders::internal)?;
+        Ok(found.map(LeadConflict))
     }
 
     /// Why the referral was marked invalid (with a NO_SALE outcome).
@@ -466,6 +528,9 @@ pub struct ReferralFilter {
     /// Only referrals whose report back is overdue (true) or not (false):
     /// the vendor's follow-up list.
     pub report_back_overdue: Option<bool>,
+    /// Only referrals with an open lead conflict (true) or without (false).
+    /// Conflicts are the vendor's: for partners no referral has one.
+    pub has_conflict: Option<bool>,
 }
 
 /// A report back (`reportOutcome`).
@@ -550,6 +615,7 @@ impl ReferralQuery {
             payout_views: f.payout_view.map(|v| v.into_iter().map(Into::into).collect()),
             search: f.search,
             report_back_overdue: f.report_back_overdue.map(|overdue| Overdue { overdue, as_of: svc(ctx).now() }),
+            has_conflict: f.has_conflict,
         };
         let order =
             order_by.unwrap_or(ReferralOrder { field: ReferralOrderField::CreatedAt, direction: SortDirection::Desc });
@@ -708,6 +774,23 @@ impl ReferralMutation {
     /// COMMISSION program needs the sale amount), NO_SALE records the outcome
     /// and, with an `invalidReason`, denies it; IN_PROGRESS moves
     /// `reportBackDueAt` out. The note is SHARED with the partner, who is told.
+    /// Denies a referral another partner has priority for: DENIED, invalid
+    /// as DUPLICATE, with the SHARED note "another partner has priority for
+    /// this customer" (it names no one); an unbilled reward is voided.
+    async fn deny_as_duplicate(&self, ctx: &Context<'_>, referral_id: ID) -> Result<Referral> {
+        let id = ids::decode("Referral", &referral_id)?;
+        Ok(Referral(lead_claims::deny_as_duplicate(svc(ctx), principal(ctx)?, id).await?))
+    }
+
+    /// Clears a lead conflict the vendor judges wrong (audited with the
+    /// reason); the referral's reward may then be billed.
+    async fn clear_conflict(&self, ctx: &Context<'_>, referral_id: ID, reason: String) -> Result<Referral> {
+        let id = ids::decode("Referral", &referral_id)?;
+        let p = principal(ctx)?;
+        lead_claims::clear_conflict(svc(ctx), p, id, &reason).await?;
+        Ok(Referral(referrals::get(svc(ctx), p, id).await?))
+    }
+
     async fn report_outcome(&self, ctx: &Context<'_>, id: ID, input: ReportOutcomeInput) -> Result<Referral> {
         let id = ids::decode("Referral", &id)?;
         let req = OutcomeRequest {

@@ -95,6 +95,12 @@ fn export_stream(
             Some("false") => Some(Overdue { overdue: false, as_of: ctx.now() }),
             Some(_) => return Err(bad("reportBackOverdue")),
         },
+        has_conflict: match q.get("hasConflict").map(String::as_str) {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(bad("hasConflict")),
+        },
     };
     let sort = match q.get("orderBy") {
         None => F::CreatedAt,

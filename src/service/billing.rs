@@ -30,7 +30,8 @@ use crate::events;
 
 /// Billable rewards of vendor `$1` in currency `$2` as of `$3`: EARNED, past
 /// their hold, of a partner whose billable total in the program reaches the
-/// program's minimum payout. Columns: the reward's id, referral, partner
+/// program's minimum payout, and not of a referral with an open lead
+/// conflict (money waits for the vendor's decision, §4). Columns: the reward's id, referral, partner
 /// and amount. The partner totals are a window over the one scan, not a
 /// self-join: on freshly loaded tables PostgreSQL's estimates made the
 /// join a nested loop that re-aggregated per reward (10 minutes for
@@ -39,7 +40,8 @@ const BILLABLE: &str = "SELECT t.id, t.referral_id, t.partner_id, t.amount_minor
         SELECT w.id, w.referral_id, w.partner_id, w.amount_minor, p.minimum_payout_minor,
             SUM(w.amount_minor) OVER (PARTITION BY w.program_id, w.partner_id) AS partner_total
         FROM reward w JOIN program p ON p.id = w.program_id
-        WHERE w.vendor_org_id = $1 AND w.currency = $2 AND w.status = 'EARNED' AND w.billable_at <= $3) t
+        WHERE w.vendor_org_id = $1 AND w.currency = $2 AND w.status = 'EARNED' AND w.billable_at <= $3
+          AND NOT EXISTS (SELECT 1 FROM lead_conflict c WHERE c.referral_id = w.referral_id AND c.cleared_at IS NULL)) t
     WHERE t.partner_total >= t.minimum_payout_minor";
 
 /// What a billing pass did.

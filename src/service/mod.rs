@@ -17,6 +17,7 @@ pub mod exports;
 pub mod imports;
 pub mod integration;
 pub mod jobs;
+pub mod lead_claims;
 pub mod notes;
 pub mod notifications;
 pub mod organizations;

@@ -177,7 +177,9 @@ pub(super) async fn report_in(
                 None,
             );
             audit::record(tx, change, actor(), now).await?;
-            rewards::on_status_change(tx, &updated, &program, to, now).await?
+            let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
+            super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
+            updated
         }
         None => updated,
     };

@@ -2,7 +2,8 @@
 
 use chrono::Duration;
 use entity::{
-    OrganizationKind, PartnerStatus, ReferralStatus, RewardModel, Role, StageEditor, organization, partner, program,
+    DuplicatePolicy, OrganizationKind, PartnerStatus, ReferralStatus, RewardModel, Role, StageEditor, organization,
+    partner, program,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -42,6 +43,12 @@ pub struct ProgramSettings {
     pub active_usage_url: Option<String>,
     /// Which of `stages` are closed (an offer in a closed stage is done).
     pub closed_stages: Option<Vec<String>>,
+    /// How long the first referral of a customer keeps priority (§4).
+    pub lead_protection_days: Option<i32>,
+    pub duplicate_policy: Option<DuplicatePolicy>,
+    /// ISO 3166 alpha-2 region for phones without a country code; an empty
+    /// string removes it.
+    pub phone_region: Option<String>,
 }
 
 pub async fn create(
@@ -83,6 +90,9 @@ pub async fn create(
         value_added_services: Set(serde_json::json!([])),
         active_usage_url: Set(None),
         closed_stages: Set(serde_json::json!(DEFAULT_CLOSED_STAGES)),
+        lead_protection_days: Set(90),
+        duplicate_policy: Set(DuplicatePolicy::Flag),
+        phone_region: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -178,6 +188,20 @@ fn apply(m: &mut program::ActiveModel, s: ProgramSettings) -> AppResult<()> {
     }
     if let Some(v) = s.hold_days {
         m.hold_days = Set(in_range("holdDays", v, 0, 365)?);
+    }
+    if let Some(v) = s.lead_protection_days {
+        m.lead_protection_days = Set(in_range("leadProtectionDays", v, 1, 3650)?);
+    }
+    if let Some(v) = s.duplicate_policy {
+        m.duplicate_policy = Set(v);
+    }
+    if let Some(region) = s.phone_region {
+        m.phone_region = Set(match region.trim() {
+            "" => None,
+            r => Some(entity::lead_identity::region(r).ok_or_else(|| {
+                AppError::validation("phoneRegion", "phoneRegion must be an ISO 3166 region code such as US")
+            })?),
+        });
     }
     if let Some(v) = s.reward_model {
         m.reward_model = Set(v);

@@ -40,13 +40,15 @@ const ROW_COLUMNS: &str = "snapshot_id, program_id, vendor_org_id, subject_id, s
     position, ranked, referrals, valid_referrals, invalid_referrals, approved, revenue_minor, paid_minor,
     avg_paid_per_valid_minor, report_back_rate_bp, overdue, conversion_bp, invalid_rate_bp";
 
-/// The window's inbound referrals: `$2` < created ≤ `$3`. Each ranking
+/// The window's inbound referrals: `$2` < created ≤ `$3`, but for those
+/// denied as duplicates (they count in neither ranking, §8). Each ranking
 /// aggregates them once, then joins the few totals to their vendors or
 /// partners: joining the referrals themselves let a stale estimate turn
 /// the join into a scan of the window per partner.
 const WINDOW: &str = "w AS (
     SELECT r.id, r.vendor_org_id, r.partner_id, r.status, r.outcome, r.invalid_reason, r.sale_amount_minor
-    FROM referral r WHERE r.direction = 'INBOUND' AND r.created_at > $2 AND r.created_at <= $3)";
+    FROM referral r WHERE r.direction = 'INBOUND' AND r.created_at > $2 AND r.created_at <= $3
+      AND (r.invalid_reason IS NULL OR r.invalid_reason <> 'DUPLICATE'))";
 
 fn vendor_rows() -> String {
     format!(

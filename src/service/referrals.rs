@@ -280,6 +280,8 @@ async fn create_inbound(
     .insert(&tx)
     .await
     .map_err(external_id_conflict)?;
+    // Priority for the customer (§4): REFUSE rolls the referral back here.
+    super::lead_claims::claim(&tx, &created, program, &[], now).await?;
     let change = status_change(&created, "STATUS", "SUBMIT", None, Some(status_name(ReferralStatus::Pending)), None);
     audit::record(&tx, change, actor, now).await?;
     let created = rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
@@ -485,6 +487,7 @@ pub(super) async fn set_status_in(
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
+    super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
     notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
     Ok(updated)
@@ -610,6 +613,11 @@ pub async fn edit(
         m.status = Set(Some(ReferralStatus::Pending));
     }
     let updated = bump(m, &current, now).update(&tx).await?;
+    // Keys added by an edit claim from the time of the edit (§4).
+    let program = program_of(&tx, &updated).await?;
+    if super::lead_claims::keys_of(&updated, &program) != super::lead_claims::keys_of(&current, &program) {
+        super::lead_claims::claim(&tx, &updated, &program, &[], now).await?;
+    }
     if back_to_pending {
         let change = status_change(
             &updated,
@@ -749,6 +757,8 @@ pub struct ReferralFilter {
     pub search: Option<String>,
     /// Whether the report back is overdue (due before `as_of`), or not.
     pub report_back_overdue: Option<Overdue>,
+    /// Whether the referral has an open lead conflict (§4), or not.
+    pub has_conflict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -888,6 +898,16 @@ fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referr
             Condition::all().add(C::ReportBackDueAt.lt(o.as_of))
         } else {
             Condition::any().add(C::ReportBackDueAt.is_null()).add(C::ReportBackDueAt.gte(o.as_of))
+        });
+    }
+    if let Some(has) = f.has_conflict {
+        // Conflicts are the vendor's: to the partner side no referral has
+        // one, so the filter cannot tell a partner which leads are flagged.
+        q = q.filter(match (principal.is_partner_side(), has) {
+            (true, true) => Condition::all().add(Expr::value(false)),
+            (true, false) => Condition::all(),
+            (false, true) => Condition::all().add(C::Id.in_subquery(super::lead_claims::open_conflicts())),
+            (false, false) => Condition::all().add(C::Id.not_in_subquery(super::lead_claims::open_conflicts())),
         });
     }
     if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

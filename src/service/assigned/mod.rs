@@ -149,6 +149,10 @@ pub async fn create(ctx: &Ctx, principal: &Principal, input: NewAssigned) -> App
         .insert(&tx)
         .await?;
     }
+    // The customer's keys: a partner's later lead for it is a conflict (§4).
+    let contacts: Vec<(Option<&str>, Option<&str>)> =
+        input.contacts.iter().map(|c| (c.email.as_deref(), c.phone.as_deref())).collect();
+    super::lead_claims::claim(&tx, &created, &program, &contacts, now).await?;
     let change =
         super::referrals::status_change(&created, "DIRECTION", "CREATE_ASSIGNED", None, Some("ASSIGNED"), None);
     super::audit::record(&tx, change, super::audit::Actor::person(principal, entity::ChangeSource::Manual), now)
