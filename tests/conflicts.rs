@@ -29,7 +29,7 @@ async fn world() -> World {
     w
 }
 
-const REFERRAL: &str = "id status invalidReason
+const REFERRAL: &str = "id referenceId status invalidReason
     conflict { holder { id } kind value claimedAt foundAt open clearedAt clearReason }";
 
 impl World {
@@ -222,6 +222,17 @@ async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
     );
     let third = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert_eq!(w.read(&w.vendor, &third["id"]).await["conflict"]["holder"]["id"], second["id"]);
+    // A CSV import that denies the holder passes priority on just the same.
+    let csv = format!("referralkey_ID,status\n{},DENIED\n", second["referenceId"].as_str().unwrap());
+    let q = "mutation($csv: String!) { previewReferralImport(csv: $csv) { id validCount } }";
+    let batch = w.app.ok(&w.vendor, q, json!({ "csv": csv })).await["previewReferralImport"].clone();
+    assert_eq!(batch["validCount"], 1);
+    let q = "mutation($id: ID!) { commitReferralImport(batchId: $id) { status } }";
+    w.app.ok(&w.vendor, q, json!({ "id": batch["id"] })).await;
+    let conflict = w.read(&w.vendor, &third["id"]).await["conflict"].clone();
+    assert_eq!((&conflict["open"], &conflict["holder"]["id"]), (&json!(false), &third["id"]));
+    let after_import = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    assert_eq!(w.read(&w.vendor, &after_import["id"]).await["conflict"]["holder"]["id"], third["id"]);
     // After the protection window, the next referral claims the key afresh.
     w.app.clock.advance(Duration::days(31));
     let fourth = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;

@@ -210,14 +210,18 @@ async fn backfill(m: &SchemaManager<'_>) -> Result<(), DbErr> {
         DbBackend::Postgres => "k.added_at + make_interval(days => p.lead_protection_days)",
         _ => "strftime('%Y-%m-%dT%H:%M:%f+00:00', k.added_at, '+' || p.lead_protection_days || ' days')",
     };
+    // One aggregate over the keys, not a subquery per key: a key shared by
+    // a vendor's 100,000 referrals (one company domain) would be read once
+    // per referral.
     let claims = format!(
         "INSERT INTO lead_claim (vendor_org_id, kind, value, referral_id, claimed_at, expires_at)
          SELECT k.vendor_org_id, k.kind, k.value, k.referral_id, k.added_at, {expires}
-         FROM lead_key k JOIN referral r ON r.id = k.referral_id JOIN program p ON p.id = r.program_id
-         WHERE k.referral_id = (
-             SELECT MIN(k2.referral_id) FROM lead_key k2 JOIN referral r2 ON r2.id = k2.referral_id
-             WHERE k2.vendor_org_id = k.vendor_org_id AND k2.kind = k.kind AND k2.value = k.value
-               AND (r2.status IS NULL OR r2.status <> 'DENIED'))"
+         FROM (SELECT k2.vendor_org_id, k2.kind, k2.value, MIN(k2.referral_id) AS holder
+               FROM lead_key k2 JOIN referral r2 ON r2.id = k2.referral_id
+               WHERE r2.status IS NULL OR r2.status <> 'DENIED'
+               GROUP BY k2.vendor_org_id, k2.kind, k2.value) h
+         JOIN lead_key k ON k.referral_id = h.holder AND k.kind = h.kind AND k.value = h.value
+         JOIN referral r ON r.id = k.referral_id JOIN program p ON p.id = r.program_id"
     );
     db.execute_unprepared(&claims).await?;
     Ok(())

@@ -248,9 +248,7 @@ async fn self_referral(db: &impl ConnectionTrait, r: &referral::Model, keys: &[L
         .map(|k| k.value.clone()))
 }
 
-/// After a status change: a DENIED referral gives up its claims (each to
-/// the next live referral with the key, in one statement), conflicts that
-/// pointed at it follow the claim, and its own conflict is closed.
+/// After a status change: a DENIED referral gives up its claims.
 pub async fn on_status_change(
     db: &impl ConnectionTrait,
     r: &referral::Model,
@@ -261,34 +259,50 @@ pub async fn on_status_change(
     if to != ReferralStatus::Denied {
         return Ok(());
     }
+    pass_on(db, "SELECT CAST($1 AS BIGINT)", r.id.into(), program, now).await
+}
+
+/// The referrals of `denied` (a subquery over parameter `$1`, whose rows
+/// are now DENIED, all of `program`) give up their claims, set-based:
+/// each claim goes to the next live referral with the key (the earliest to
+/// have added it) in one statement, or ends; conflicts that pointed at them
+/// follow the claim, ending when their own referral holds it now (or no one
+/// does); their own conflicts close. The API's moves call it for one
+/// referral, the CSV import for a batch's denials per program.
+pub async fn pass_on(
+    db: &impl ConnectionTrait,
+    denied: &str,
+    param: Value,
+    program: &program::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     let backend = db.get_database_backend();
     let next = "SELECT k.referral_id FROM lead_key k JOIN referral n ON n.id = k.referral_id
         WHERE k.vendor_org_id = lead_claim.vendor_org_id AND k.kind = lead_claim.kind AND k.value = lead_claim.value
-          AND k.referral_id <> $1 AND (n.status IS NULL OR n.status <> 'DENIED')
+          AND (n.status IS NULL OR n.status <> 'DENIED')
         ORDER BY k.added_at, k.referral_id LIMIT 1";
     let take_over = format!(
         "UPDATE lead_claim SET referral_id = ({next}), claimed_at = $2, expires_at = $3
-         WHERE referral_id = $1 AND EXISTS ({next})"
+         WHERE referral_id IN ({denied}) AND EXISTS ({next})"
     );
-    let values = vec![r.id.into(), now.into(), expiry(program, now).into()];
-    db.execute_raw(stmt(backend, &take_over, values)).await?;
-    db.execute_raw(stmt(backend, "DELETE FROM lead_claim WHERE referral_id = $1", vec![r.id.into()])).await?;
-    // Conflicts with the denied referral now concern the new holder, or
-    // end when their own referral holds the key now (or no one does).
-    let follow = "UPDATE lead_conflict SET holder_referral_id = (
-            SELECT c.referral_id FROM lead_claim c WHERE c.vendor_org_id = lead_conflict.vendor_org_id
-              AND c.kind = lead_conflict.kind AND c.value = lead_conflict.key_value),
-            claimed_at = $2
-        WHERE holder_referral_id = $1 AND cleared_at IS NULL";
-    db.execute_raw(stmt(backend, follow, vec![r.id.into(), now.into()])).await?;
-    let ended = "UPDATE lead_conflict SET cleared_at = $1, clear_reason = $2
-        WHERE cleared_at IS NULL AND kind <> 'SELF_REFERRAL'
-          AND (holder_referral_id IS NULL OR holder_referral_id = referral_id)";
+    let values = || vec![param.clone(), now.into(), expiry(program, now).into()];
+    db.execute_raw(stmt(backend, &take_over, values())).await?;
+    let gone = format!("DELETE FROM lead_claim WHERE referral_id IN ({denied})");
+    db.execute_raw(stmt(backend, &gone, vec![param.clone()])).await?;
+    let holder = "SELECT c.referral_id FROM lead_claim c WHERE c.vendor_org_id = lead_conflict.vendor_org_id
+        AND c.kind = lead_conflict.kind AND c.value = lead_conflict.key_value";
+    let follow = format!(
+        "UPDATE lead_conflict SET holder_referral_id = ({holder}), claimed_at = $2,
+             cleared_at = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $2 END,
+             clear_reason = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $3 END
+         WHERE holder_referral_id IN ({denied}) AND cleared_at IS NULL"
+    );
     let why = "the referral with priority was denied";
-    db.execute_raw(stmt(backend, ended, vec![now.into(), why.into()])).await?;
-    let own =
-        "UPDATE lead_conflict SET cleared_at = $2, clear_reason = $3 WHERE referral_id = $1 AND cleared_at IS NULL";
-    db.execute_raw(stmt(backend, own, vec![r.id.into(), now.into(), "denied".into()])).await?;
+    db.execute_raw(stmt(backend, &follow, vec![param.clone(), now.into(), why.into()])).await?;
+    let own = format!(
+        "UPDATE lead_conflict SET cleared_at = $2, clear_reason = $3 WHERE referral_id IN ({denied}) AND cleared_at IS NULL"
+    );
+    db.execute_raw(stmt(backend, &own, vec![param, now.into(), "denied".into()])).await?;
     Ok(())
 }
 

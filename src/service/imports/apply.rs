@@ -110,6 +110,7 @@ pub(super) async fn apply(
     );
     let applied = tx.execute_raw(stmt(db, &sql, vec![batch.id.into(), now.into(), true.into()])).await?.rows_affected();
     extend_report_backs(tx, batch, &programs, now).await?;
+    pass_on_claims(tx, batch, &programs, now).await?;
     digest(tx, batch, now).await?;
     Ok(serde_json::json!({
         "applied": applied,
@@ -121,6 +122,27 @@ pub(super) async fn apply(
         "rewardsEarned": earned,
         "rewardsVoided": voided,
     }))
+}
+
+/// Referrals the batch denied give up their lead claims (§4), set-based,
+/// one pass per program of the vendor (a claim runs for its program's
+/// `leadProtectionDays`).
+async fn pass_on_claims(
+    tx: &DatabaseTransaction,
+    batch: &import_batch::Model,
+    programs: &HashMap<i64, program::Model>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    for program in programs.values() {
+        let denied = format!(
+            "SELECT r.referral_id FROM import_row r JOIN referral f ON f.id = r.referral_id
+             WHERE r.batch_id = $1 AND r.changes = TRUE AND r.status_to = 'DENIED' AND COALESCE(r.status_from, '') <> 'DENIED'
+               AND f.program_id = {}",
+            program.id
+        );
+        super::super::lead_claims::pass_on(tx, &denied, batch.id.into(), program, now).await?;
+    }
+    Ok(())
 }
 
 /// IN_PROGRESS outcomes move the report back out by each program's
