@@ -233,12 +233,22 @@ async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
     assert_eq!((&conflict["open"], &conflict["holder"]["id"]), (&json!(false), &third["id"]));
     let after_import = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert_eq!(w.read(&w.vendor, &after_import["id"]).await["conflict"]["holder"]["id"], third["id"]);
-    // After the protection window, the next referral claims the key afresh.
+    // After the protection window the claim passes, when the key is next
+    // claimed, to the next live referral that added it: the one flagged
+    // against the holder after the import, whose conflict ends.
     w.app.clock.advance(Duration::days(31));
     let fourth = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
-    assert!(w.read(&w.vendor, &fourth["id"]).await["conflict"].is_null());
-    let fifth = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
-    assert_eq!(w.read(&w.vendor, &fifth["id"]).await["conflict"]["holder"]["id"], fourth["id"]);
+    let passed = w.read(&w.vendor, &after_import["id"]).await["conflict"].clone();
+    assert_eq!((&passed["open"], &passed["holder"]["id"]), (&json!(false), &after_import["id"]));
+    let conflict = w.read(&w.vendor, &fourth["id"]).await["conflict"].clone();
+    assert_eq!((&conflict["holder"]["id"], &conflict["open"]), (&after_import["id"], &json!(true)));
+    // Once that one runs out too with no one after it, a newcomer claims it afresh.
+    w.app.clock.advance(Duration::days(31));
+    w.set_status(&fourth["id"], "DENIED").await;
+    let fifth = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    assert!(w.read(&w.vendor, &fifth["id"]).await["conflict"].is_null());
+    let sixth = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    assert_eq!(w.read(&w.vendor, &sixth["id"]).await["conflict"]["holder"]["id"], fifth["id"]);
 }
 
 #[tokio::test]
@@ -312,4 +322,20 @@ async fn the_migration_backfills_keys_and_claims_of_existing_referrals() {
     assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("PHONE"), &first["id"]));
     let fourth = w.submitted(&w.vendor, &w.other, json!({ "name": "Hal", "email": "hal@hal.io" })).await;
     assert!(w.read(&w.vendor, &fourth["id"]).await["conflict"].is_null(), "the holder's own partner again");
+}
+
+#[tokio::test]
+async fn a_customer_the_vendor_assigns_holds_its_contacts_and_tenant_id() {
+    let w = world().await;
+    let q = "mutation($p: ID!) { createAssignedReferral(input: { programId: $p, tenantName: \"Ivy Ltd\", tenantId: \"T-42\",
+        tenantSource: VENDOR, contacts: [{ name: \"Ivy\", email: \"ivy@ivy-ltd.example\", phone: \"+1 202 555 0199\" }] }) { id } }";
+    let assigned = w.app.ok(&w.vendor, q, json!({ "p": w.program })).await["createAssignedReferral"]["id"].clone();
+    // A partner's lead for one of its contacts conflicts with the vendor's customer.
+    let lead = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Ivy", "phone": "+12025550199" })).await;
+    let conflict = w.read(&w.vendor, &lead["id"]).await["conflict"].clone();
+    assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("PHONE"), &assigned));
+    // Under REFUSE it is refused: the customer is the vendor's already.
+    w.settings(json!({ "duplicatePolicy": "REFUSE" })).await;
+    let body = w.submit(&w.vendor, &w.other, json!({ "name": "Ivy", "email": "IVY@ivy-ltd.example" })).await;
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "DUPLICATE_LEAD", "{body}");
 }

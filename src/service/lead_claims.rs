@@ -4,8 +4,10 @@
 //! A claim is a row per (vendor, key kind, key value) whose primary key
 //! decides a race: two partners submitting one customer at the same instant
 //! both try to insert it, and exactly one holds it. A claim lasts the
-//! holder's program's `leadProtectionDays`; an expired one goes to the next
-//! referral that claims the key. When the holder is DENIED, the next live
+//! holder's program's `leadProtectionDays`. When the next referral with the
+//! key arrives after that, the claim goes, in the one upsert, to the next
+//! live referral that added the key after the holder did (one flagged
+//! earlier, or the newcomer). When the holder is DENIED, the next live
 //! referral with the key (the earliest to have added it) takes the claim
 //! over in one statement, and conflicts that pointed at the denied referral
 //! follow the claim. Everything here runs in the caller's transaction.
@@ -97,14 +99,58 @@ async fn add_keys(
         placeholders(keys.len(), 5)
     );
     db.execute_raw(stmt(backend, &key_sql, key_values)).await?;
+    // Claims of these keys that ran out, and who held them.
+    let (matches, mut match_values) = key_match("c", keys, 3);
+    let expired = format!(
+        "SELECT c.referral_id, c.kind, c.value FROM lead_claim c
+         WHERE c.vendor_org_id = $1 AND c.expires_at <= $2 AND ({matches})"
+    );
+    let mut params: Vec<Value> = vec![r.vendor_org_id.into(), now.into()];
+    params.append(&mut match_values);
+    let expired = db.query_all_raw(stmt(backend, &expired, params)).await?;
+    // A free key is claimed; a claim that ran out goes to the next live
+    // referral that added the key after its holder did (this one, or one
+    // flagged against the old holder before).
     let claim = format!(
         "INSERT INTO lead_claim (vendor_org_id, kind, value, referral_id, claimed_at, expires_at) VALUES {}
          ON CONFLICT (vendor_org_id, kind, value) DO UPDATE
-         SET referral_id = excluded.referral_id, claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
+         SET referral_id = COALESCE((
+                 SELECT k.referral_id FROM lead_key k JOIN referral n ON n.id = k.referral_id
+                 JOIN lead_key h ON h.referral_id = lead_claim.referral_id AND h.kind = lead_claim.kind
+                                AND h.value = lead_claim.value
+                 WHERE k.vendor_org_id = lead_claim.vendor_org_id AND k.kind = lead_claim.kind
+                   AND k.value = lead_claim.value AND (n.status IS NULL OR n.status <> 'DENIED')
+                   AND (k.added_at > h.added_at OR (k.added_at = h.added_at AND k.referral_id > h.referral_id))
+                 ORDER BY k.added_at, k.referral_id LIMIT 1), excluded.referral_id),
+             claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
          WHERE lead_claim.expires_at <= excluded.claimed_at",
         placeholders(keys.len(), 6)
     );
     db.execute_raw(stmt(backend, &claim, claim_values)).await?;
+    // Conflicts with the old holders on those keys follow the claim.
+    for row in expired {
+        let (holder, kind, value): (i64, String, String) =
+            (row.try_get("", "referral_id")?, row.try_get("", "kind")?, row.try_get("", "value")?);
+        let filter = "holder_referral_id = $1 AND kind = $4 AND key_value = $5";
+        let why = "the priority of the referral it conflicted with ran out";
+        follow(db, filter, vec![holder.into(), now.into(), why.into(), kind.into(), value.into()]).await?;
+    }
+    Ok(())
+}
+
+/// Open conflicts matching `filter` (over `$1`, `$4`…) follow their key's
+/// claim to its holder now, and end (`$2` the time, `$3` the reason) when
+/// their own referral holds it or no one does.
+async fn follow(db: &impl ConnectionTrait, filter: &str, values: Vec<Value>) -> AppResult<()> {
+    let holder = "SELECT c.referral_id FROM lead_claim c WHERE c.vendor_org_id = lead_conflict.vendor_org_id
+        AND c.kind = lead_conflict.kind AND c.value = lead_conflict.key_value";
+    let sql = format!(
+        "UPDATE lead_conflict SET holder_referral_id = ({holder}), claimed_at = $2,
+             cleared_at = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $2 END,
+             clear_reason = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $3 END
+         WHERE {filter} AND cleared_at IS NULL"
+    );
+    db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await?;
     Ok(())
 }
 
@@ -289,16 +335,8 @@ pub async fn pass_on(
     db.execute_raw(stmt(backend, &take_over, values())).await?;
     let gone = format!("DELETE FROM lead_claim WHERE referral_id IN ({denied})");
     db.execute_raw(stmt(backend, &gone, vec![param.clone()])).await?;
-    let holder = "SELECT c.referral_id FROM lead_claim c WHERE c.vendor_org_id = lead_conflict.vendor_org_id
-        AND c.kind = lead_conflict.kind AND c.value = lead_conflict.key_value";
-    let follow = format!(
-        "UPDATE lead_conflict SET holder_referral_id = ({holder}), claimed_at = $2,
-             cleared_at = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $2 END,
-             clear_reason = CASE WHEN COALESCE(({holder}), referral_id) = referral_id THEN $3 END
-         WHERE holder_referral_id IN ({denied}) AND cleared_at IS NULL"
-    );
     let why = "the referral with priority was denied";
-    db.execute_raw(stmt(backend, &follow, vec![param.clone(), now.into(), why.into()])).await?;
+    follow(db, &format!("holder_referral_id IN ({denied})"), vec![param.clone(), now.into(), why.into()]).await?;
     let own = format!(
         "UPDATE lead_conflict SET cleared_at = $2, clear_reason = $3 WHERE referral_id IN ({denied}) AND cleared_at IS NULL"
     );
