@@ -277,6 +277,24 @@ async fn a_lead_that_is_the_partner_itself_is_a_self_referral() {
         (&conflict["kind"], &conflict["holder"], &conflict["value"]),
         (&json!("SELF_REFERRAL"), &Value::Null, &json!("agents-ltd.example"))
     );
+    // A user of the linked partner organization sends herself (a free-mail
+    // address: only the mailbox itself can match).
+    let me = w.app.ok(&w.linked_user, "{ me { organization { id } } }", json!({})).await;
+    let req = referral_hub::auth::MintRequest {
+        subject: "realtor-two".into(),
+        role: "PARTNER".into(),
+        org: Some(row_id(&me["me"]["organization"]["id"])),
+        lifetime: Duration::days(3650),
+        name: None,
+        email: Some("Realtor.Two@gmail.com".into()),
+    };
+    let herself = w.app.keys.mint(&req, w.app.clock.now_utc()).unwrap();
+    w.app.ok(&herself, "{ me { organization { id } } }", json!({})).await;
+    let own = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Me", "email": "realtor.two+x@gmail.com" })).await;
+    let conflict = w.read(&w.vendor, &own["id"]).await["conflict"].clone();
+    assert_eq!((&conflict["kind"], &conflict["value"]), (&json!("SELF_REFERRAL"), &json!("realtor.two@gmail.com")));
+    let stranger = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Pat", "email": "pat@gmail.com" })).await;
+    assert!(w.read(&w.vendor, &stranger["id"]).await["conflict"].is_null());
 }
 
 #[tokio::test]
