@@ -133,11 +133,18 @@ async fn pass_on_claims(
     programs: &HashMap<i64, program::Model>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
+    let denials = "r.batch_id = $1 AND r.changes = TRUE AND r.status_to = 'DENIED'
+        AND COALESCE(r.status_from, '') <> 'DENIED'";
+    // Most batches deny nothing: one look at the batch, not four per program.
+    let any = format!("SELECT r.id FROM import_row r WHERE {denials} LIMIT 1");
+    let db = tx.get_database_backend();
+    if tx.query_one_raw(stmt(db, &any, vec![batch.id.into()])).await?.is_none() {
+        return Ok(());
+    }
     for program in programs.values() {
         let denied = format!(
             "SELECT r.referral_id FROM import_row r JOIN referral f ON f.id = r.referral_id
-             WHERE r.batch_id = $1 AND r.changes = TRUE AND r.status_to = 'DENIED' AND COALESCE(r.status_from, '') <> 'DENIED'
-               AND f.program_id = {}",
+             WHERE {denials} AND f.program_id = {}",
             program.id
         );
         super::super::lead_claims::pass_on(tx, &denied, batch.id.into(), program, now).await?;
