@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait};
-use entity::{lead_conflict, organization, partner, program};
+use entity::{lead_conflict, organization, partner, program, referral};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::service::Ctx;
@@ -54,6 +54,7 @@ macro_rules! by_id {
 by_id!(ProgramId, program);
 by_id!(OrganizationId, organization);
 by_id!(PartnerId, partner);
+by_id!(ReferralId, referral);
 
 /// A referral's lead conflict, by the referral's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

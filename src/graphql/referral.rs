@@ -55,10 +55,12 @@ pub struct LeadConflict(pub entity::lead_conflict::Model);
 
 #[Object]
 impl LeadConflict {
-    /// The referral holding priority; null for a self-referral.
+    /// The referral holding priority; null for a self-referral. Batched:
+    /// a conflict is shown only to its vendor, whose referral the holder is.
     async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
         let Some(id) = self.0.holder_referral_id else { return Ok(None) };
-        Ok(Some(Referral(referrals::get(svc(ctx), principal(ctx)?, id).await?)))
+        let found = loader(ctx).load_one(loaders::ReferralId(id)).await.map_err(loaders::internal)?;
+        Ok(found.map(Referral))
     }
 
     /// The key the two referrals share (the weightiest, if several).

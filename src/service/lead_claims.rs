@@ -27,7 +27,7 @@ use super::audit::{self, Actor};
 use super::outcomes::OutcomeRequest;
 use crate::auth::Principal;
 
-use crate::db::stmt;
+use crate::db::{Bulk, stmt};
 use crate::domain::lead_conflict::{Holder, Submission, Verdict, judge};
 use crate::error::{AppError, AppResult};
 
@@ -48,6 +48,17 @@ pub fn keys_of(r: &referral::Model, program: &program::Model) -> Vec<LeadKey> {
         phone_region: program.phone_region.as_deref(),
     })
 }
+
+/// A claim's row, its PostgreSQL types for `db::Bulk`; a key's row is
+/// the first five (`added_at` in the claim's place).
+const CLAIM_COLUMNS: [(&str, &str); 6] = [
+    ("vendor_org_id", "bigint"),
+    ("kind", "text"),
+    ("value", "text"),
+    ("referral_id", "bigint"),
+    ("claimed_at", "timestamptz"),
+    ("expires_at", "timestamptz"),
+];
 
 /// When a claim made `now` under `program` runs out.
 fn expiry(program: &program::Model, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -86,19 +97,29 @@ async fn add_keys(
     }
     let backend = db.get_database_backend();
     let until = expiry(program, now);
-    let mut key_values: Vec<Value> = Vec::with_capacity(keys.len() * 5);
-    let mut claim_values: Vec<Value> = Vec::with_capacity(keys.len() * 6);
-    for k in keys {
-        let (vendor, kind, value) = (r.vendor_org_id, k.kind.to_value(), k.value.clone());
-        key_values.extend([vendor.into(), kind.clone().into(), value.clone().into(), r.id.into(), now.into()]);
-        claim_values.extend([vendor.into(), kind.into(), value.into(), r.id.into(), now.into(), until.into()]);
-    }
+    let rows = |width: usize| -> Vec<Vec<Value>> {
+        keys.iter()
+            .map(|k| {
+                let row: [Value; 6] = [
+                    r.vendor_org_id.into(),
+                    k.kind.to_value().into(),
+                    k.value.clone().into(),
+                    r.id.into(),
+                    now.into(),
+                    until.into(),
+                ];
+                row[..width].to_vec()
+            })
+            .collect()
+    };
+    // A referral has a handful of keys: one statement each way.
+    let added = Bulk::new(backend, &CLAIM_COLUMNS[..5], rows(5));
     let key_sql = format!(
-        "INSERT INTO lead_key (vendor_org_id, kind, value, referral_id, added_at) VALUES {}
+        "INSERT INTO lead_key (vendor_org_id, kind, value, referral_id, added_at) {}
          ON CONFLICT (referral_id, kind, value) DO NOTHING",
-        placeholders(keys.len(), 5)
+        added.sql
     );
-    db.execute_raw(stmt(backend, &key_sql, key_values)).await?;
+    db.execute_raw(stmt(backend, &key_sql, added.values)).await?;
     // Claims of these keys that ran out, and who held them.
     let (matches, mut match_values) = key_match("c", keys, 3);
     let expired = format!(
@@ -111,8 +132,9 @@ async fn add_keys(
     // A free key is claimed; a claim that ran out goes to the next live
     // referral that added the key after its holder did (this one, or one
     // flagged against the old holder before).
+    let claims = Bulk::new(backend, &CLAIM_COLUMNS, rows(6));
     let claim = format!(
-        "INSERT INTO lead_claim (vendor_org_id, kind, value, referral_id, claimed_at, expires_at) VALUES {}
+        "INSERT INTO lead_claim (vendor_org_id, kind, value, referral_id, claimed_at, expires_at) {}
          ON CONFLICT (vendor_org_id, kind, value) DO UPDATE
          SET referral_id = COALESCE((
                  SELECT k.referral_id FROM lead_key k JOIN referral n ON n.id = k.referral_id
@@ -124,9 +146,9 @@ async fn add_keys(
                  ORDER BY k.added_at, k.referral_id LIMIT 1), excluded.referral_id),
              claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
          WHERE lead_claim.expires_at <= excluded.claimed_at",
-        placeholders(keys.len(), 6)
+        claims.sql
     );
-    db.execute_raw(stmt(backend, &claim, claim_values)).await?;
+    db.execute_raw(stmt(backend, &claim, claims.values)).await?;
     // Conflicts with the old holders on those keys follow the claim.
     for row in expired {
         let (holder, kind, value): (i64, String, String) =
@@ -152,17 +174,6 @@ async fn follow(db: &impl ConnectionTrait, filter: &str, values: Vec<Value>) -> 
     );
     db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await?;
     Ok(())
-}
-
-/// `rows` VALUES rows of `width` placeholders, numbered from 1.
-fn placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|i| {
-            let cells: Vec<String> = (1..=width).map(|c| format!("${}", i * width + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One claim held by another referral on one of the keys.
@@ -331,8 +342,8 @@ pub async fn pass_on(
         "UPDATE lead_claim SET referral_id = ({next}), claimed_at = $2, expires_at = $3
          WHERE referral_id IN ({denied}) AND EXISTS ({next})"
     );
-    let values = || vec![param.clone(), now.into(), expiry(program, now).into()];
-    db.execute_raw(stmt(backend, &take_over, values())).await?;
+    let values = vec![param.clone(), now.into(), expiry(program, now).into()];
+    db.execute_raw(stmt(backend, &take_over, values)).await?;
     let gone = format!("DELETE FROM lead_claim WHERE referral_id IN ({denied})");
     db.execute_raw(stmt(backend, &gone, vec![param.clone()])).await?;
     let why = "the referral with priority was denied";
@@ -342,11 +353,6 @@ pub async fn pass_on(
     );
     db.execute_raw(stmt(backend, &own, vec![param, now.into(), "denied".into()])).await?;
     Ok(())
-}
-
-/// The referral's conflict, open or cleared.
-pub async fn conflict_of(db: &impl ConnectionTrait, referral_id: i64) -> AppResult<Option<lead_conflict::Model>> {
-    Ok(lead_conflict::Entity::find_by_id(referral_id).one(db).await?)
 }
 
 /// Clears an open conflict the vendor judges wrong (`clearConflict`).

@@ -613,10 +613,14 @@ pub async fn edit(
         m.status = Set(Some(ReferralStatus::Pending));
     }
     let updated = bump(m, &current, now).update(&tx).await?;
-    // Keys added by an edit claim from the time of the edit (§4).
-    let program = program_of(&tx, &updated).await?;
-    if super::lead_claims::keys_of(&updated, &program) != super::lead_claims::keys_of(&current, &program) {
-        super::lead_claims::claim(&tx, &updated, &program, &[], now).await?;
+    // Keys added by an edit claim from the time of the edit (§4); an edit
+    // reaches only the e-mail and phone among the key fields, and a new
+    // spelling of the same keys claims nothing.
+    if updated.lead_email != current.lead_email || updated.lead_phone != current.lead_phone {
+        let program = program_of(&tx, &updated).await?;
+        if super::lead_claims::keys_of(&updated, &program) != super::lead_claims::keys_of(&current, &program) {
+            super::lead_claims::claim(&tx, &updated, &program, &[], now).await?;
+        }
     }
     if back_to_pending {
         let change = status_change(
