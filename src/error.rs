@@ -35,6 +35,9 @@ pub enum AppError {
         message: String,
     },
     RateLimited(String),
+    /// A subscription's cursor is too old to resume from (its next event was
+    /// pruned, or too many events followed it): the client reloads.
+    CursorExpired(String),
     /// The database cannot be reached (no connection within the acquire
     /// timeout, or the connection failed): the client may retry.
     Unavailable(String),
@@ -67,7 +70,7 @@ impl AppError {
         match self {
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
             Self::ForbiddenBecause { message, .. } | Self::ConflictBecause { message, .. } => message.clone(),
-            Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) => m.clone(),
+            Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) | Self::CursorExpired(m) => m.clone(),
             Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
             Self::Validation { message, .. } => message.clone(),
             Self::Database(e) => e.to_string(),
@@ -83,6 +86,7 @@ impl AppError {
             Self::Validation { .. } => "VALIDATION",
             Self::Conflict(_) | Self::ConflictBecause { .. } => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
+            Self::CursorExpired(_) => "CURSOR_EXPIRED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL",
         }

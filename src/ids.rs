@@ -49,6 +49,17 @@ pub fn of_subject(subject: Subject, id: i64) -> String {
     encode(subject_type(subject), id)
 }
 
+/// An event's cursor: its position in the one sequence of events
+/// (`events::sequence`), opaque to clients like every other id.
+pub fn event_cursor(position: i64) -> String {
+    encode("EventPosition", position)
+}
+
+/// The position an event cursor names.
+pub fn event_position(cursor: &str) -> Option<i64> {
+    decode("EventPosition", cursor).filter(|p| *p >= 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,8 @@ impl App {
         let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout)
             .await?
             .with_channels(channels)
-            .with_job_batch(config.job_batch_size);
+            .with_job_batch(config.job_batch_size)
+            .with_event_retention_days(config.event_retention_days);
         let keys = Arc::new(JwtKeys::from_settings(&config.jwt, &config.data_dir)?);
         let listener = TcpListener::bind(&config.bind).await.map_err(|e| format!("binding {}: {e}", config.bind))?;
         Ok(Self { ctx, keys, config, listener })

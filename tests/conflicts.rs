@@ -330,8 +330,9 @@ async fn the_migration_backfills_keys_and_claims_of_existing_referrals() {
         .submitted(&w.vendor, &w.other, json!({ "name": "Hal", "email": "hal@hal.io", "phone": "+1 202 555 0173" }))
         .await;
     let second = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Hal", "email": "HAL@hal.io" })).await;
-    // As if these referrals predated lead conflicts: undo the migration and run it again.
-    Migrator::down(&w.app.ctx.db, Some(1)).await.unwrap();
+    // As if these referrals predated lead conflicts: undo the migration
+    // (and the one after it) and run them again.
+    Migrator::down(&w.app.ctx.db, Some(2)).await.unwrap();
     Migrator::up(&w.app.ctx.db, None).await.unwrap();
     assert!(w.read(&w.vendor, &second["id"]).await["conflict"].is_null(), "past duplicates stay as they were");
     // The first referral holds its keys again: a new lead for the customer conflicts with it.

@@ -234,6 +234,7 @@ async fn lapse_commits_batch_by_batch_with_one_audit_row_and_one_event_per_partn
     let mut expected: Vec<String> = due.clone();
     expected.sort();
     assert_eq!(live, expected);
+    app.stamp().await;
     let notes =
         app.ok(&vendor, "{ notifications(first: 50) { edges { node { kind subjectId message } } } }", json!({})).await;
     let lapsed: Vec<&Value> = notes["notifications"]["edges"]

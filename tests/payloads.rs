@@ -47,6 +47,7 @@ fn payload_ids(payload: &Value) -> Vec<String> {
 /// The kinds of the recipient's notifications, after checking that every
 /// id in them resolves for the recipient.
 async fn check_inbox(app: &TestApp, token: &str) -> BTreeSet<String> {
+    app.stamp().await;
     let data = app.ok(token, NOTIFICATIONS, json!({})).await;
     let mut kinds = BTreeSet::new();
     for edge in data["notifications"]["edges"].as_array().unwrap() {
@@ -186,6 +187,7 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
     // The shared note travels with its change.
+    app.stamp().await;
     let data = app.ok(&partner_user, NOTIFICATIONS, json!({})).await;
     let asked = data["notifications"]["edges"]
         .as_array()

@@ -19,6 +19,8 @@ pub mod lead_conflict;
 pub mod lead_identity;
 pub mod note;
 pub mod notification;
+pub mod notification_read;
+pub mod notification_read_mark;
 pub mod organization;
 pub mod partner;
 pub mod partner_contact;

@@ -21,7 +21,6 @@ pub struct Model {
     pub payload: Json,
     pub job_run_id: Option<i64>,
     pub created_at: DateTimeUtc,
-    pub read_at: Option<DateTimeUtc>,
     /// The vendor whose program the event belongs to.
     pub vendor_org_id: Option<i64>,
     /// The partnership the event concerns, and its partner organization
@@ -32,6 +31,10 @@ pub struct Model {
     pub partner_visible: bool,
     /// When the dispatcher created its e-mail and webhook deliveries.
     pub fanned_out_at: Option<DateTimeUtc>,
+    /// The event's place in the one sequence of all events, in the order
+    /// they became visible; NULL until the sequencer stamps it
+    /// (`events::sequence`). Clients see it as the opaque `cursor`.
+    pub position: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261201_000011_event_subjects;
 mod m20261201_000012_assigned_referrals;
 mod m20261201_000013_list_indexes;
 mod m20261201_000014_lead_conflicts;
+mod m20261201_000015_event_positions;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_assigned_referrals::Migration),
             Box::new(m20261201_000013_list_indexes::Migration),
             Box::new(m20261201_000014_lead_conflicts::Migration),
+            Box::new(m20261201_000015_event_positions::Migration),
         ]
     }
 }

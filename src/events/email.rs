@@ -63,12 +63,12 @@ mod tests {
             payload,
             job_run_id: None,
             created_at: chrono::Utc::now(),
-            read_at: None,
             vendor_org_id: Some(3),
             partner_id: None,
             partner_org_id: None,
             partner_visible: true,
             fanned_out_at: None,
+            position: Some(1),
         }
     }
 

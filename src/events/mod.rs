@@ -2,18 +2,21 @@
 //! the transaction that makes the change, so nothing is announced for a
 //! change that rolled back and nothing is lost for one that committed.
 //!
-//! After commit the row reaches:
+//! After commit the row is stamped with its place in the one sequence of
+//! events (`sequence`: the order in which rows became visible, which a
+//! client's cursor follows), and reaches:
 //! - GraphQL subscriptions, through a per-process broadcast hub fed by the
-//!   relay: on PostgreSQL from `LISTEN` (writers `pg_notify` inside their
-//!   transaction, so the signal leaves only on commit, to every server); on
-//!   SQLite by polling the table for new ids (one writer at a time, so ids
-//!   arrive in commit order);
+//!   relay in position order (`relay`: on PostgreSQL woken by `LISTEN`, on
+//!   SQLite by polling); a subscriber with a cursor first replays from the
+//!   outbox (`replay`);
 //! - e-mail and signed webhooks, through the dispatcher (`dispatch`), which
 //!   fans each row out to one delivery per recipient and retries with backoff.
 
 pub mod dispatch;
 pub mod email;
 mod relay;
+pub mod replay;
+pub mod sequence;
 pub mod targets;
 pub mod webhook;
 
@@ -21,7 +24,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::{Subject, notification};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Set, Statement};
 use tokio::sync::broadcast;
 
 use crate::error::AppResult;
@@ -88,7 +92,6 @@ impl Event {
             payload: Set(self.payload),
             job_run_id: Set(self.job_run_id),
             created_at: Set(now),
-            read_at: Set(None),
             vendor_org_id: Set(Some(self.vendor_org_id)),
             partner_id: Set(self.partner_id),
             partner_org_id: Set(self.partner_org_id),
@@ -99,143 +102,79 @@ impl Event {
     }
 }
 
-/// Writes the outbox row inside the caller's transaction and, on
-/// PostgreSQL, announces it on commit.
+/// Writes the outbox row inside the caller's transaction and wakes the
+/// sequencer on commit (`wake`).
 pub async fn record(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<notification::Model> {
     let row = event.into_row(now).insert(db).await?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), row.id.to_string().into()],
-        ))
-        .await?;
-    }
+    wake(db).await?;
     Ok(row)
 }
 
-/// Writes many outbox rows of one job run (set-based) and announces them.
-pub async fn record_many(
-    db: &impl ConnectionTrait,
-    events: Vec<Event>,
-    job_run_id: i64,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
+/// Writes many outbox rows of one job run (set-based) and wakes the
+/// sequencer on commit.
+pub async fn record_many(db: &impl ConnectionTrait, events: Vec<Event>, now: DateTime<Utc>) -> AppResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let before = last_id(db).await?;
     let rows: Vec<_> = events.into_iter().map(|e| e.into_row(now)).collect();
     for chunk in rows.chunks(200) {
         notification::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
-    announce_run_since(db, job_run_id, before).await
+    wake(db).await
 }
 
-/// The newest outbox row's id (0 for none): rows a job run writes after
-/// this are announced with `announce_run_since`.
-pub async fn last_id(db: &impl ConnectionTrait) -> AppResult<i64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COALESCE(MAX(id), 0) AS last FROM notification",
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get::<i64>("", "last")).transpose()?.unwrap_or(0))
-}
-
-/// Announces (on PostgreSQL, on commit) the outbox rows a job run wrote
-/// after `after_id`, as one range (`announce_range`), however many.
-pub async fn announce_run_since(db: &impl ConnectionTrait, job_run_id: i64, after_id: i64) -> AppResult<()> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    let written = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT MIN(id) AS first, MAX(id) AS last FROM notification WHERE job_run_id = $1 AND id > $2",
-            [job_run_id.into(), after_id.into()],
-        ))
-        .await?;
-    let Some(row) = written else { return Ok(()) };
-    match (row.try_get::<Option<i64>>("", "first")?, row.try_get::<Option<i64>>("", "last")?) {
-        (Some(first), Some(last)) => announce_range(db, job_run_id, first, last).await,
-        _ => Ok(()),
-    }
-}
-
-/// Announces (on PostgreSQL, on commit) the outbox rows of a job run with
-/// ids `first..=last` in one signal, whatever their number: the relay
-/// reads them in pages and publishes each (`Announced::Range`).
-pub async fn announce_range(db: &impl ConnectionTrait, job_run_id: i64, first: i64, last: i64) -> AppResult<()> {
+/// Tells every server, on commit, that the transaction wrote outbox rows,
+/// so that they are stamped (`sequence`) and published at once; one signal
+/// per transaction however many rows (PostgreSQL folds equal signals of
+/// one transaction into one). SQLite's relay polls instead.
+pub async fn wake(db: &impl ConnectionTrait) -> AppResult<()> {
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), Announced::Range { job_run_id, first, last }.to_string().into()],
+            "SELECT pg_notify($1, '')",
+            [CHANNEL.into()],
         ))
         .await?;
     }
     Ok(())
 }
 
-/// What one signal on `CHANNEL` announces: one outbox row (`"42"`), or the
-/// rows of a job run in an id range (`"run 7: 100-10099"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Announced {
-    One(i64),
-    Range { job_run_id: i64, first: i64, last: i64 },
-}
-
-impl std::fmt::Display for Announced {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::One(id) => write!(f, "{id}"),
-            Self::Range { job_run_id, first, last } => write!(f, "run {job_run_id}: {first}-{last}"),
-        }
-    }
-}
-
-impl std::str::FromStr for Announced {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        if let Ok(id) = s.parse() {
-            return Ok(Self::One(id));
-        }
-        let (run, range) = s.strip_prefix("run ").and_then(|r| r.split_once(": ")).ok_or(())?;
-        let (first, last) = range.split_once('-').ok_or(())?;
-        Ok(Self::Range {
-            job_run_id: run.parse().map_err(|_| ())?,
-            first: first.parse().map_err(|_| ())?,
-            last: last.parse().map_err(|_| ())?,
-        })
-    }
-}
-
-use sea_orm::EntityTrait;
-
-/// The per-process fan-out point for subscriptions.
+/// The per-process fan-out point for subscriptions: the relay publishes
+/// each event once, in position order.
 #[derive(Clone)]
 pub struct Hub {
-    tx: broadcast::Sender<Arc<notification::Model>>,
+    /// The channel, and the last position published on it: taken together
+    /// under one lock, so a new subscriber knows exactly which positions it
+    /// will receive (those after it) and which it will not.
+    inner: Arc<std::sync::Mutex<(broadcast::Sender<Arc<notification::Model>>, i64)>>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        // Slow subscribers that fall this far behind skip events (logged).
-        Self { tx: broadcast::channel(4096).0 }
+        // A subscriber that falls this far behind reads what it missed from
+        // the outbox (`graphql::subscription`): nothing is skipped.
+        Self { inner: Arc::new(std::sync::Mutex::new((broadcast::channel(4096).0, 0))) }
     }
 }
 
 impl Hub {
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<notification::Model>> {
-        self.tx.subscribe()
+    /// A receiver of every event published from now on, and the position
+    /// of the last one published before.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<notification::Model>>, i64) {
+        let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (inner.0.subscribe(), inner.1)
+    }
+
+    /// Where the relay starts: events up to `position` are not published.
+    pub fn start_at(&self, position: i64) {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1 = position;
     }
 
     pub fn publish(&self, n: notification::Model) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.1 = n.position.unwrap_or(inner.1);
         // No receivers is fine: nobody is subscribed.
-        let _ = self.tx.send(Arc::new(n));
+        let _ = inner.0.send(Arc::new(n));
     }
 }
 
@@ -267,18 +206,42 @@ pub fn addressed_to(principal: &crate::auth::Principal, n: &notification::Model)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Announced;
+/// Which of the two rules above a stream follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `visible_to`: referral and partner events.
+    Visible,
+    /// `addressed_to`: the notifications feed and inbox.
+    Addressed,
+}
 
-    #[test]
-    fn a_signal_round_trips_and_garbage_is_refused() {
-        for signal in [Announced::One(42), Announced::Range { job_run_id: 7, first: 100, last: 10_099 }] {
-            assert_eq!(signal.to_string().parse::<Announced>(), Ok(signal));
+impl Audience {
+    pub fn admits(self, principal: &crate::auth::Principal, n: &notification::Model) -> bool {
+        match self {
+            Self::Visible => visible_to(principal, n),
+            Self::Addressed => addressed_to(principal, n),
         }
-        assert_eq!("run 7: 100-10099".parse(), Ok(Announced::Range { job_run_id: 7, first: 100, last: 10_099 }));
-        for garbage in ["", "x", "run 7", "run 7: 1", "run x: 1-2", "run 7: 1-y", "42 "] {
-            assert_eq!(garbage.parse::<Announced>(), Err(()), "{garbage:?}");
-        }
+    }
+
+    /// The same rule as SQL, for reading the outbox (replay, the inbox):
+    /// each part is one range of an index on (column, position). A test
+    /// checks that both forms agree row by row.
+    pub fn condition(self, principal: &crate::auth::Principal) -> Condition {
+        use notification::Column as C;
+        let personal = C::RecipientUserId.eq(principal.user_id);
+        let shared = |column: C, org: Option<i64>| match org {
+            Some(org) => Condition::all().add(C::RecipientUserId.is_null()).add(column.eq(org)),
+            None => Condition::all().add(Expr::value(1).eq(0)),
+        };
+        let others = match self {
+            Self::Addressed => shared(C::RecipientOrgId, principal.org_id),
+            Self::Visible if principal.is_admin() => return Condition::all(),
+            Self::Visible if principal.is_vendor_side() => shared(C::VendorOrgId, principal.org_id),
+            Self::Visible if principal.is_partner_side() => {
+                shared(C::PartnerOrgId, principal.org_id).add(C::PartnerVisible.eq(true))
+            }
+            Self::Visible => shared(C::PartnerOrgId, None),
+        };
+        Condition::any().add(personal).add(others)
     }
 }

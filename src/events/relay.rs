@@ -1,90 +1,89 @@
-//! Feeds the hub from the outbox table: `LISTEN` on PostgreSQL, polling on
-//! SQLite. Each server runs one relay.
+//! Feeds the hub from the outbox, in position order. Each server runs one
+//! relay: it stamps new rows (`sequence`) and publishes every row whose
+//! position it has not published yet, whichever server wrote or stamped it.
+//! On PostgreSQL it wakes on `LISTEN` (writers signal `CHANNEL` on commit,
+//! stampers `POSITIONS`) and on a one-second tick in case a signal was
+//! lost; on SQLite it polls every 50 ms.
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use entity::notification;
+use futures_util::StreamExt;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{Announced, CHANNEL, Hub};
+use super::sequence::{self, POSITIONS};
+use super::{CHANNEL, Hub};
 use crate::service::Ctx;
 
 pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if ctx.db.get_database_backend() == DbBackend::Postgres { listen(ctx, hub).await } else { poll(ctx, hub).await }
+        // Subscribers see events from when they subscribe (or replay from a
+        // cursor): what was there before this server started is not sent.
+        let mut published = loop {
+            match sequence::last_position(&ctx.db).await {
+                Ok(last) => break last,
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "event relay cannot read the event sequence; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        hub.start_at(published);
+        if ctx.db.get_database_backend() == DbBackend::Postgres {
+            listen(ctx, hub, &mut published).await
+        } else {
+            poll(ctx, hub, &mut published).await
+        }
     })
 }
 
-async fn newest_id(ctx: &Ctx) -> i64 {
-    notification::Entity::find()
-        .select_only()
-        .column(notification::Column::Id)
-        .order_by_desc(notification::Column::Id)
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(&ctx.db)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0)
+/// Stamps what is new (when told of new rows), then publishes every
+/// position after `published`.
+async fn relay_once(ctx: &Ctx, hub: &Hub, published: &mut i64, stamp: bool) {
+    if stamp && let Err(e) = sequence::stamp(&ctx.db).await {
+        tracing::warn!(error = %e.message(), "event relay could not stamp events");
+    }
+    if let Err(e) = publish_after(ctx, hub, published).await {
+        tracing::warn!(error = %e, "event relay could not read the outbox");
+    }
 }
 
-/// SQLite: one writer at a time, so ids become visible in order and
-/// "everything after the last id seen" misses nothing.
-async fn poll(ctx: Ctx, hub: Hub) {
-    let mut last = newest_id(&ctx).await;
+/// Rows read per statement.
+const PAGE: u64 = 1_000;
+
+async fn publish_after(ctx: &Ctx, hub: &Hub, published: &mut i64) -> Result<(), sea_orm::DbErr> {
+    loop {
+        let rows = notification::Entity::find()
+            .filter(notification::Column::Position.gt(*published))
+            .order_by_asc(notification::Column::Position)
+            .limit(PAGE)
+            .all(&ctx.db)
+            .await?;
+        let full = rows.len() as u64 == PAGE;
+        for row in rows {
+            *published = row.position.unwrap_or(*published);
+            hub.publish(row);
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// SQLite: rows are stamped as they are inserted; a poll is cheap.
+async fn poll(ctx: Ctx, hub: Hub, published: &mut i64) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let rows = notification::Entity::find()
-            .filter(notification::Column::Id.gt(last))
-            .order_by_asc(notification::Column::Id)
-            .limit(500)
-            .all(&ctx.db)
-            .await;
-        match rows {
-            Ok(rows) => {
-                for row in rows {
-                    last = row.id;
-                    hub.publish(row);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "event relay could not read the outbox"),
-        }
+        relay_once(&ctx, &hub, published, false).await;
     }
 }
 
-/// Ids published recently, so a catch-up after a reconnect does not repeat them.
-struct Seen {
-    order: VecDeque<i64>,
-    set: HashSet<i64>,
-}
-
-impl Seen {
-    const CAPACITY: usize = 50_000;
-
-    fn insert(&mut self, id: i64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::CAPACITY
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
-/// PostgreSQL: each committed write announced its row ids; fetch and
-/// publish them. After a lost connection, re-read the last minutes of the
-/// outbox for anything announced while we were away.
-async fn listen(ctx: Ctx, hub: Hub) {
-    let mut seen = Seen { order: VecDeque::new(), set: HashSet::new() };
+/// PostgreSQL: every signal on either channel, or the tick, triggers one
+/// round; signals that queued meanwhile are taken together.
+async fn listen(ctx: Ctx, hub: Hub, published: &mut i64) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let pool = ctx.db.get_postgres_connection_pool().clone();
@@ -97,89 +96,35 @@ async fn listen(ctx: Ctx, hub: Hub) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
+        if let Err(e) = listener.listen_all([CHANNEL, POSITIONS]).await {
             tracing::warn!(error = %e, "event relay cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
             continue;
         }
         backoff = Duration::from_millis(200);
-        // At start-up nobody is subscribed yet: recent rows only count as seen.
-        let publish = !seen.set.is_empty();
-        catch_up(&ctx, &hub, &mut seen, publish).await;
+        relay_once(&ctx, &hub, published, true).await;
+        let mut signals = listener.into_stream();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => match n.payload().parse::<Announced>() {
-                    Ok(Announced::One(id)) => {
-                        if !seen.insert(id) {
-                            continue;
+            tokio::select! {
+                signal = signals.next() => match signal {
+                    Some(Ok(first)) => {
+                        // Take whatever else is already queued in one round;
+                        // only new rows (not new positions) need stamping.
+                        let mut new_rows = first.channel() == CHANNEL;
+                        while let Some(Some(Ok(next))) = futures_util::FutureExt::now_or_never(signals.next()) {
+                            new_rows |= next.channel() == CHANNEL;
                         }
-                        match notification::Entity::find_by_id(id).one(&ctx.db).await {
-                            Ok(Some(row)) => hub.publish(row),
-                            Ok(None) => {}
-                            Err(e) => tracing::warn!(error = %e, id, "event relay could not load an event"),
-                        }
+                        relay_once(&ctx, &hub, published, new_rows).await;
                     }
-                    Ok(Announced::Range { job_run_id, first, last }) => {
-                        publish_range(&ctx, &hub, &mut seen, job_run_id, first, last).await
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "event relay lost its listener; reconnecting");
+                        break;
                     }
-                    Err(()) => {}
+                    None => break,
                 },
-                // The connection dropped and was re-established: catch up.
-                Ok(None) => catch_up(&ctx, &hub, &mut seen, true).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "event relay lost its listener; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// The rows of a job run announced as one range, read in pages.
-async fn publish_range(ctx: &Ctx, hub: &Hub, seen: &mut Seen, job_run_id: i64, first: i64, last: i64) {
-    let mut after = first - 1;
-    loop {
-        let rows = notification::Entity::find()
-            .filter(notification::Column::JobRunId.eq(job_run_id))
-            .filter(notification::Column::Id.gt(after))
-            .filter(notification::Column::Id.lte(last))
-            .order_by_asc(notification::Column::Id)
-            .limit(RANGE_PAGE)
-            .all(&ctx.db)
-            .await;
-        match rows {
-            Ok(rows) if rows.is_empty() => return,
-            Ok(rows) => {
-                for row in rows {
-                    after = row.id;
-                    if seen.insert(row.id) {
-                        hub.publish(row);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, job_run_id, "event relay could not load a job's events");
-                return;
-            }
-        }
-    }
-}
-
-/// Rows read per statement of a range.
-const RANGE_PAGE: u64 = 1_000;
-
-async fn catch_up(ctx: &Ctx, hub: &Hub, seen: &mut Seen, publish: bool) {
-    let since = ctx.now() - chrono::Duration::minutes(5);
-    let rows = notification::Entity::find()
-        .filter(notification::Column::CreatedAt.gte(since))
-        .order_by_asc(notification::Column::Id)
-        .limit(10_000)
-        .all(&ctx.db)
-        .await;
-    if let Ok(rows) = rows {
-        for row in rows {
-            if seen.insert(row.id) && publish {
-                hub.publish(row);
+                _ = tick.tick() => relay_once(&ctx, &hub, published, true).await,
             }
         }
     }

@@ -66,6 +66,7 @@ pub struct Mutation(
     webhook::WebhookMutation,
     billing::BillingMutation,
     assigned::AssignedMutation,
+    notification::NotificationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use entity::{Subject, notification};
 use futures_util::{Stream, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::enums::{PartnerStatus, ReferralStatus};
 use super::notification::Notification;
@@ -16,27 +16,75 @@ use super::partner::Partner;
 use super::referral::Referral;
 use super::{ids, principal, svc};
 use crate::auth::Principal;
-use crate::events::{Hub, addressed_to, visible_to};
+use crate::events::{Audience, Hub, replay};
 use crate::service::{partners, referrals};
 
-/// The events a subscriber may see, as a stream.
-fn events<F>(ctx: &Context<'_>, keep: F) -> Result<impl Stream<Item = Arc<notification::Model>> + use<F>>
+/// The events a subscriber may see, as a stream: with a cursor, first
+/// every later event from the outbox (`events::replay`), then live from the
+/// hub with no gap and no duplicate. The hub is subscribed to before the
+/// replay reads, and live events at or before the last position delivered
+/// are dropped. A subscriber that falls behind the hub reads what it missed
+/// from the outbox the same way, so a slow client loses nothing either.
+async fn events<F>(
+    ctx: &Context<'_>,
+    audience: Audience,
+    after: Option<String>,
+    keep: F,
+) -> Result<impl Stream<Item = Result<Arc<notification::Model>>> + use<F>>
 where
     F: Fn(&Principal, &notification::Model) -> bool + Send + 'static,
 {
     let p = principal(ctx)?.clone();
-    let rx = ctx.data_unchecked::<Hub>().subscribe();
-    Ok(BroadcastStream::new(rx).filter_map(move |item| {
-        let out = match item {
-            Ok(n) if keep(&p, &n) => Some(n),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "a slow subscriber skipped events");
-                None
+    let c = svc(ctx).clone();
+    let (mut rx, published) = ctx.data_unchecked::<Hub>().subscribe();
+    let mut last = match after {
+        Some(cursor) => replay::resume_from(&c, &p, audience, &cursor).await?,
+        None => published,
+    };
+    let admitted = move |p: &Principal, n: &notification::Model| audience.admits(p, n) && keep(p, n);
+    Ok(async_stream::stream! {
+        let mut catch_up = true;
+        loop {
+            if catch_up {
+                match replay::page(&c, &p, audience, last).await {
+                    Ok(rows) if rows.is_empty() => catch_up = false,
+                    Ok(rows) => {
+                        for n in rows {
+                            last = n.position.unwrap_or(last);
+                            if admitted(&p, &n) {
+                                yield Ok(Arc::new(n));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(e.into());
+                        return;
+                    }
+                }
+                continue;
             }
-        };
-        async move { out }
-    }))
+            match rx.recv().await {
+                Ok(n) => {
+                    let Some(position) = n.position.filter(|at| *at > last) else { continue };
+                    last = position;
+                    if admitted(&p, &n) {
+                        yield Ok(n);
+                    }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::info!(skipped, "a slow subscriber reads what it missed from the outbox");
+                    catch_up = true;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// A delivered event always has its position (the relay and replay only
+/// read stamped rows).
+pub(super) fn event_cursor(n: &notification::Model) -> String {
+    crate::ids::event_cursor(n.position.unwrap_or_default())
 }
 
 fn payload_str(n: &notification::Model, key: &str) -> Option<String> {
@@ -56,6 +104,12 @@ impl ReferralEvent {
     /// The event's id (the outbox row), for de-duplication.
     async fn id(&self) -> ID {
         ids::encode("Notification", self.0.id)
+    }
+
+    /// Where this event is in the sequence of all events: pass it as
+    /// `after` to resume from here.
+    async fn cursor(&self) -> String {
+        event_cursor(&self.0)
     }
 
     /// REFERRAL_SUBMITTED, REFERRAL_STATUS_CHANGED, REFERRAL_STAGE_CHANGED,
@@ -123,6 +177,11 @@ impl PartnerEvent {
         ids::encode("Notification", self.0.id)
     }
 
+    /// Pass as `after` to resume from here.
+    async fn cursor(&self) -> String {
+        event_cursor(&self.0)
+    }
+
     /// PARTNER_CREATED, PARTNER_TERMS_SENT, PARTNER_STATUS_CHANGED,
     /// PARTNER_LINKED, PARTNER_LAPSED.
     async fn kind(&self) -> &str {
@@ -172,6 +231,11 @@ fn wanted(kinds: &Option<Vec<String>>, n: &notification::Model) -> bool {
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
+/// `after`: the `cursor` of the last event the client received; the
+/// subscription first replays every later event the caller may see, in
+/// order, then goes on live. CURSOR_EXPIRED when that is no longer
+/// possible (older than `EVENT_RETENTION_DAYS`, or more than 10,000 events
+/// behind): reload, then subscribe without a cursor.
 #[Subscription]
 impl SubscriptionRoot {
     /// Changes to referrals the caller may see: submissions, status and
@@ -180,19 +244,20 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<ReferralEventFilter>,
-    ) -> Result<impl Stream<Item = ReferralEvent> + use<>> {
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<ReferralEvent>> + use<>> {
         let f = filter.unwrap_or_default();
         let referral = f.referral_id.map(|id| ids::decode("Referral", &id)).transpose()?;
         let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
         let kinds = f.kinds;
-        let stream = events(ctx, move |p, n| {
+        let stream = events(ctx, Audience::Visible, after, move |_, n| {
             matches!(n.subject, Some(Subject::Referral | Subject::Assignment))
-                && visible_to(p, n)
                 && referral.is_none_or(|id| n.subject_id == Some(id))
                 && partner.is_none_or(|id| n.partner_id == Some(id))
                 && wanted(&kinds, n)
-        })?;
-        Ok(stream.map(ReferralEvent))
+        })
+        .await?;
+        Ok(stream.map(|n| n.map(ReferralEvent)))
     }
 
     /// Changes to partner records the caller may see.
@@ -200,22 +265,29 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<PartnerEventFilter>,
-    ) -> Result<impl Stream<Item = PartnerEvent> + use<>> {
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<PartnerEvent>> + use<>> {
         let f = filter.unwrap_or_default();
         let partner = f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?;
         let kinds = f.kinds;
-        let stream = events(ctx, move |p, n| {
+        let stream = events(ctx, Audience::Visible, after, move |_, n| {
             n.subject == Some(Subject::Partner)
-                && visible_to(p, n)
                 && partner.is_none_or(|id| n.subject_id == Some(id))
                 && wanted(&kinds, n)
-        })?;
-        Ok(stream.map(PartnerEvent))
+        })
+        .await?;
+        Ok(stream.map(|n| n.map(PartnerEvent)))
     }
 
-    /// Notifications addressed to the caller or its organization, as they happen.
-    async fn notifications(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Notification> + use<>> {
-        let stream = events(ctx, addressed_to)?;
-        Ok(stream.map(|n| Notification(n.as_ref().clone())))
+    /// Notifications addressed to the caller or its organization, as they
+    /// happen: a client keeps its unread count current by adding one for
+    /// each (its `cursor` is the inbox's `since`).
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<Notification>> + use<>> {
+        let stream = events(ctx, Audience::Addressed, after, |_, _| true).await?;
+        Ok(stream.map(|n| n.map(|n| Notification::unread(n.as_ref().clone()))))
     }
 }

@@ -131,12 +131,12 @@ fn outbox_sql(db: DbBackend, source: &str, global_id: &str, c: usize) -> String 
     let since = sql_date(db, "s.last_lead_at");
     format!(
         "INSERT INTO notification (recipient_org_id, recipient_user_id, recipient_email, kind, subject, subject_id,
-             message, payload, job_run_id, created_at, read_at, vendor_org_id, partner_id, partner_org_id,
+             message, payload, job_run_id, created_at, vendor_org_id, partner_id, partner_org_id,
              partner_visible, fanned_out_at)
          SELECT s.vendor_org_id, NULL, NULL, 'PARTNER_LAPSED', ${s}, s.id,
              CASE WHEN s.last_lead_at IS NULL THEN s.name || ' lapsed: no lead yet'
                   ELSE s.name || ' lapsed: no lead since ' || {since} END,
-             {payload}, ${run}, ${c}, NULL, s.vendor_org_id, s.id, s.partner_org_id, FALSE, NULL
+             {payload}, ${run}, ${c}, s.vendor_org_id, s.id, s.partner_org_id, FALSE, NULL
          FROM {source} s ORDER BY s.id",
         s = c + 3,
         run = c + 7,
@@ -151,12 +151,10 @@ impl Batch<'_> {
         let sql = format!(
             "WITH lapsed AS ({}),
                   audit AS ({}),
-                  outbox AS ({} RETURNING id),
+                  outbox AS ({}),
                   last AS (SELECT lapses_at, id FROM lapsed ORDER BY lapses_at DESC, id DESC LIMIT 1)
-             SELECT (SELECT COUNT(*) FROM lapsed) AS changed, COALESCE(MIN(id), 0) AS first,
-                 COALESCE(MAX(id), 0) AS last, (SELECT lapses_at FROM last) AS last_due,
-                 (SELECT id FROM last) AS last_partner
-             FROM outbox",
+             SELECT (SELECT COUNT(*) FROM lapsed) AS changed, (SELECT lapses_at FROM last) AS last_due,
+                 (SELECT id FROM last) AS last_partner",
             self.lapse_sql(db, "id, vendor_org_id, partner_org_id, name, last_lead_at, lapses_at"),
             audit_sql("lapsed", 2),
             outbox_sql(db, "lapsed", &global_id, 2),
@@ -166,7 +164,7 @@ impl Batch<'_> {
         if changed == 0 {
             return Ok((0, None));
         }
-        events::announce_range(tx, self.run.id, row.try_get("", "first")?, row.try_get("", "last")?).await?;
+        events::wake(tx).await?;
         let last = (row.try_get("", "last_due")?, row.try_get("", "last_partner")?);
         Ok((changed, Some(last)))
     }

@@ -12,6 +12,7 @@ mod bill_month_end;
 mod bill_threshold;
 mod lapse_partners;
 mod notification_dispatch;
+mod prune_events;
 mod rank;
 mod reassign_expired;
 mod report_back_overdue;
@@ -54,6 +55,8 @@ macro_rules! with_job_registry {
                 "vendor and partner ranking snapshots", rank, tx;
             ReassignExpired, "reassign-expired", "0 */15 * * * *", "JOB_REASSIGN_EXPIRED_CRON",
                 "offers not accepted in time expire and go to the next partner; reminders 24 h before", reassign_expired, tx;
+            PruneEvents, "prune-events", "0 45 3 * * *", "JOB_PRUNE_EVENTS_CRON",
+                "replay ends after EVENT_RETENTION_DAYS; inbox items older than 90 days are deleted", prune_events, own;
             NotificationDispatch, "notification-dispatch", "", "DISPATCH_INTERVAL_SECS",
                 "send due e-mail and webhooks (in serve: every DISPATCH_INTERVAL_SECS)", notification_dispatch, own;
         }

@@ -169,5 +169,5 @@ async fn tell_vendors(
             ..events::Event::default()
         })
         .collect();
-    events::record_many(tx, notices, run.id, now).await
+    events::record_many(tx, notices, now).await
 }

@@ -37,6 +37,6 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
             ..events::Event::default()
         })
         .collect();
-    events::record_many(tx, notices, run.id, now).await?;
+    events::record_many(tx, notices, now).await?;
     Ok(due.len() as i64)
 }

@@ -35,6 +35,13 @@ pub mod webhooks;
 /// Rows a job changes per transaction, at most.
 pub const JOB_BATCH: i64 = 10_000;
 
+/// Days a subscription may resume from a cursor, unless configured
+/// (`EVENT_RETENTION_DAYS`).
+pub const EVENT_RETENTION_DAYS: i64 = 7;
+
+/// Days an inbox item lives (`prune-events`).
+pub const INBOX_RETENTION_DAYS: i64 = 90;
+
 /// What every use case needs: the database and the clock.
 #[derive(Clone)]
 pub struct Ctx {
@@ -49,6 +56,8 @@ pub struct Ctx {
     /// Rows a batched job changes per transaction (`JOB_BATCH` unless
     /// configured lower).
     pub job_batch: i64,
+    /// Days a subscription may replay (`EVENT_RETENTION_DAYS`).
+    pub event_retention_days: i64,
 }
 
 impl Ctx {
@@ -75,6 +84,7 @@ impl Ctx {
             channels: Arc::new(crate::events::dispatch::Channels::none()),
             principals: Arc::default(),
             job_batch: JOB_BATCH,
+            event_retention_days: EVENT_RETENTION_DAYS,
         })
     }
 
@@ -85,6 +95,11 @@ impl Ctx {
 
     pub fn with_job_batch(mut self, rows: i64) -> Self {
         self.job_batch = rows.clamp(1, JOB_BATCH);
+        self
+    }
+
+    pub fn with_event_retention_days(mut self, days: i64) -> Self {
+        self.event_retention_days = days.clamp(1, INBOX_RETENTION_DAYS);
         self
     }
 

@@ -177,15 +177,29 @@ impl<C: ColumnTrait> Sort<C> {
     /// column that is never NULL (or the part of a nullable one that is not).
     pub fn apply<E: EntityTrait<Column = C>>(&self, mut select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
         let order = if self.descending { Order::Desc } else { Order::Asc };
+        // A list sorted by a unique column (its id, an event's position) is
+        // sorted by that column alone: a repeated ORDER BY term costs SQLite
+        // a sort step.
+        let unique = self.column.as_str() == self.id_column.as_str();
         if let Some(cursor) = &page.after {
             self.check_cursor(cursor)?;
             let value =
                 cursor.value.to_value().ok_or_else(|| AppError::validation("after", "not a cursor from this list"))?;
-            let key = Expr::tuple([qualified(self.column), qualified(self.id_column)]);
-            let past = Expr::tuple([Expr::val(value), Expr::val(cursor.id)]);
+            let (key, past) = if unique {
+                (qualified(self.column), Expr::val(value))
+            } else {
+                (
+                    Expr::tuple([qualified(self.column), qualified(self.id_column)]),
+                    Expr::tuple([Expr::val(value), Expr::val(cursor.id)]),
+                )
+            };
             select = select.filter(if self.descending { key.lt(past) } else { key.gt(past) });
         }
-        Ok(select.order_by(self.column, order.clone()).order_by(self.id_column, order).limit(page.first + 1))
+        select = select.order_by(self.column, order.clone());
+        if !unique {
+            select = select.order_by(self.id_column, order);
+        }
+        Ok(select.limit(page.first + 1))
     }
 
     fn check_cursor(&self, cursor: &Cursor) -> AppResult<()> {

@@ -273,8 +273,16 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Stamps the events written so far with their positions, as the relay
+    /// does a moment after commit: the inbox lists an item once it has its
+    /// position.
+    pub async fn stamp(&self) {
+        referral_hub::events::sequence::stamp(&self.ctx.db).await.expect("stamping events");
+    }
+
     /// The messages of the caller's notifications of one kind, newest first.
     pub async fn notices(&self, token: &str, kind: &str) -> Vec<String> {
+        self.stamp().await;
         let data = self.ok(token, "{ notifications { edges { node { kind message } } } }", json!({})).await;
         data["notifications"]["edges"]
             .as_array()

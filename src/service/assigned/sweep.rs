@@ -140,7 +140,7 @@ async fn reoffer(
         if !pool.is_empty() {
             let referrals = referral::Entity::find().filter(referral::Column::Id.is_in(pool)).all(tx).await?;
             let notices = referrals.iter().map(|r| pooled(r, Some(run.id))).collect();
-            events::record_many(tx, notices, run.id, now).await?;
+            events::record_many(tx, notices, now).await?;
         }
     }
     Ok(offered)
@@ -245,7 +245,6 @@ async fn announce(
         return Ok(());
     }
     let db = tx.get_database_backend();
-    let before = events::last_id(tx).await?;
     let payload = json_object(
         db,
         &[
@@ -265,9 +264,9 @@ async fn announce(
         let sql = format!(
             "WITH ids(id) AS ({})
              INSERT INTO notification (recipient_org_id, recipient_user_id, recipient_email, kind, subject, subject_id,
-                 message, payload, job_run_id, created_at, read_at, vendor_org_id, partner_id, partner_org_id,
+                 message, payload, job_run_id, created_at, vendor_org_id, partner_id, partner_org_id,
                  partner_visible, fanned_out_at)
-             SELECT a.partner_org_id, NULL, NULL, ${n}, 'ASSIGNMENT', a.id, {message}, {payload}, ${}, ${}, NULL,
+             SELECT a.partner_org_id, NULL, NULL, ${n}, 'ASSIGNMENT', a.id, {message}, {payload}, ${}, ${},
                  a.vendor_org_id, a.partner_id, a.partner_org_id, TRUE, NULL
              FROM ids JOIN referral_assignment a ON a.id = ids.id ORDER BY a.id",
             bulk.sql,
@@ -278,7 +277,7 @@ async fn announce(
         values.extend([kind.into(), run_id.into(), now.into()]);
         tx.execute_raw(stmt(db, &sql, values)).await?;
     }
-    events::announce_run_since(tx, run_id, before).await
+    events::wake(tx).await
 }
 
 /// One reminder per pending offer due within 24 hours of `asOf`.
