@@ -7,6 +7,9 @@
 //! makes one change and measures how long the event takes to reach every
 //! subscriber.
 
+#[path = "bench/resume.rs"]
+mod resume;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -862,6 +865,15 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         count: usize,
     },
+    /// Subscribers resuming from a cursor: one far behind, many at once.
+    Resume {
+        #[arg(long, default_value_t = 10_000)]
+        missed: usize,
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        each: usize,
+    },
 }
 
 #[tokio::main]
@@ -874,5 +886,6 @@ async fn main() {
         Bench::Assign { offers, partners } => assign(offers, partners).await,
         Bench::AssignedList { rows } => assigned_list(rows).await,
         Bench::OfferLatency { count } => offer_latency(count).await,
+        Bench::Resume { missed, clients, each } => resume::run(missed, clients, each).await,
     }
 }
