@@ -28,17 +28,8 @@ struct World {
 async fn world() -> World {
     let app = spawn_app().await;
     let (vendor_org, vendor, program) = app.vendor("Acme").await;
-    let mut linked = Vec::new();
-    for name in ["A", "B"] {
-        let partner = app.partner(&vendor, &program, &format!("Partner {name}"), "LIVE").await;
-        let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = app.organization(&format!("Org {name}"), "PARTNER").await;
-        let user = app.token("PARTNER", Some(org), &format!("user-{name}"));
-        app.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
-        linked.push((partner, user));
-    }
-    let (partner_b, user_b) = linked.pop().unwrap();
-    let (partner_a, user_a) = linked.pop().unwrap();
+    let (partner_a, user_a) = app.linked_partner_named(&vendor, &program, "A").await;
+    let (partner_b, user_b) = app.linked_partner_named(&vendor, &program, "B").await;
     World { app, vendor, vendor_org, partner_a, user_a, partner_b, user_b }
 }
 

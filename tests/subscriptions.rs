@@ -114,17 +114,8 @@ async fn settle() {
 
 async fn world(app: TestApp) -> World {
     let (_, vendor, program) = app.vendor("Acme").await;
-    let mut linked = Vec::new();
-    for name in ["A", "B"] {
-        let partner = app.partner(&vendor, &program, &format!("Partner {name}"), "LIVE").await;
-        let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = app.organization(&format!("Org {name}"), "PARTNER").await;
-        let user = app.token("PARTNER", Some(org), &format!("user-{name}"));
-        app.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
-        linked.push((partner, user));
-    }
-    let (_, user_b) = linked.pop().unwrap();
-    let (partner_a, user_a) = linked.pop().unwrap();
+    let (partner_a, user_a) = app.linked_partner_named(&vendor, &program, "A").await;
+    let (_, user_b) = app.linked_partner_named(&vendor, &program, "B").await;
     settle().await;
     World { app, vendor, program, partner_a, user_a, user_b }
 }

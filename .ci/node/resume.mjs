@@ -7,6 +7,7 @@
 // Usage: node resume.mjs WS_URL_A WS_URL_B TOKEN
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { gql as request } from './gql.mjs';
 
 const [urlA, urlB, token] = process.argv.slice(2);
 
@@ -41,16 +42,7 @@ function follow(url, onEvent) {
 }
 // ---------------------------------------------------------------------------
 
-async function gql(url, query, variables) {
-  const res = await fetch(url.replace(/^ws/, 'http'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (url, query, variables) => request(url, token, query, variables);
 
 const fail = (why) => {
   console.error(`resume: ${why}`);
@@ -94,4 +86,29 @@ if (JSON.stringify(replayed) !== JSON.stringify(missed)) {
   fail(`expected ${JSON.stringify(missed)}, got ${JSON.stringify(replayed)}`);
 }
 console.log(`resume: after ${first.referenceId}, the 10 missed events arrived in order through the other server`);
+
+// 4. graphql-ws's own reconnect: the socket dies under the client, which
+//    retries with the same payload object, now carrying the newest cursor.
+const afterDrop = [];
+await new Promise((resolve) => {
+  let dropped = false;
+  const client = follow(urlA, async (event) => {
+    afterDrop.push(event.referenceId);
+    if (!dropped) {
+      dropped = true;
+      client.terminate(); // as a lost connection: graphql-ws retries
+      for (let i = 0; i < 3; i++) missed.push(await submit(i % 2 ? urlB : urlA, `while reconnecting ${i}`));
+    }
+    if (afterDrop.length === 4) {
+      await client.dispose();
+      resolve();
+    }
+  });
+  setTimeout(() => submit(urlB, 'before the drop'), 500).unref();
+});
+const expected = missed.slice(-3);
+if (JSON.stringify(afterDrop.slice(1)) !== JSON.stringify(expected)) {
+  fail(`after graphql-ws reconnected: expected ${JSON.stringify(expected)}, got ${JSON.stringify(afterDrop.slice(1))}`);
+}
+console.log('resume: after graphql-ws reconnected by itself, the 3 changes made meanwhile arrived once, in order');
 process.exit(0);

@@ -3,20 +3,12 @@
 // HTTP, and must receive the event. Usage: node subscribe.mjs URL TOKEN
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { gql as request } from './gql.mjs';
 
 const [url, token] = process.argv.slice(2);
 const http = url.replace(/^ws/, 'http');
 
-async function gql(query, variables) {
-  const res = await fetch(http, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (query, variables) => request(http, token, query, variables);
 
 const client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { Authorization: `Bearer ${token}` } });
 const timeout = setTimeout(() => {

@@ -126,6 +126,37 @@ async fn subscriber(
     None
 }
 
+/// GraphQL over HTTP to the bench's server, as one caller.
+struct Api {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Api {
+    fn new(server: &Server, token: &str) -> Api {
+        let url = format!("http://127.0.0.1:{}/graphql", server.port);
+        Api { client: reqwest::Client::new(), url, token: token.to_owned() }
+    }
+
+    /// The answer's data; errors fail the bench.
+    async fn post(&self, query: &str, variables: Value) -> Value {
+        let body: Value = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -695,27 +726,9 @@ async fn offer_latency(count: usize) {
     server.cli(&["demo-data"]);
     let vendor = server.cli(&["token", "--role", "VENDOR", "--org", "1", "--sub", "demo-vendor"]);
     let partner = server.cli(&["token", "--role", "PARTNER", "--org", "2", "--sub", "demo-partner"]);
-    let url = format!("http://127.0.0.1:{}/graphql", server.port);
-    let client = reqwest::Client::new();
-    let post = |token: String, query: &'static str, variables: Value| {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let body: Value = client
-                .post(&url)
-                .bearer_auth(token)
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(body.get("errors").is_none(), "{body}");
-            body["data"].clone()
-        }
-    };
+    let api = Api::new(&server, &vendor);
     let q = "{ programs { id name } partners(first: 50) { edges { node { id name } } } }";
-    let data = post(vendor.clone(), q, json!({})).await;
+    let data = api.post(q, json!({})).await;
     let program =
         data["programs"].as_array().unwrap().iter().find(|p| p["name"] == "Commercial installs").unwrap()["id"].clone();
     let target = data["partners"]["edges"]
@@ -739,8 +752,8 @@ async fn offer_latency(count: usize) {
         "mutation($r: ID!, $t: ID) { assignReferral(referralId: $r, partnerId: $t) { assignment { referenceId } } }";
     let mut latencies = Vec::with_capacity(count);
     for i in 0..count {
-        let r = post(vendor.clone(), create, json!({ "p": program, "n": format!("Latency {i}") })).await;
-        let done = post(vendor.clone(), assign, json!({ "r": r["createAssignedReferral"]["id"], "t": target })).await;
+        let r = api.post(create, json!({ "p": program, "n": format!("Latency {i}") })).await;
+        let done = api.post(assign, json!({ "r": r["createAssignedReferral"]["id"], "t": target })).await;
         let answered = Instant::now();
         let reference = done["assignReferral"]["assignment"]["referenceId"].as_str().unwrap().to_owned();
         loop {

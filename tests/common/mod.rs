@@ -352,6 +352,17 @@ impl TestApp {
         (partner, user)
     }
 
+    /// A LIVE partner named `Partner {name}` linked to a new partner
+    /// organization `Org {name}`; returns (partner id, the user's token).
+    pub async fn linked_partner_named(&self, vendor: &str, program: &str, name: &str) -> (String, String) {
+        let partner = self.partner(vendor, program, &format!("Partner {name}"), "LIVE").await;
+        let invite = self.read_partner(vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
+        let org = self.organization(&format!("Org {name}"), "PARTNER").await;
+        let user = self.token("PARTNER", Some(org), &format!("user-{name}"));
+        self.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
+        (partner, user)
+    }
+
     /// Reads fields of a partner as the given caller.
     pub async fn read_partner(&self, token: &str, id: &str, fields: &str) -> Value {
         let data = self

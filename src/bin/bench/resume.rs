@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Server, percentile, start};
+use super::{Api, Server, percentile, start};
 
 const EVENTS: &str = "subscription($a: String) { referralEvents(after: $a) { cursor referenceId } }";
 
@@ -44,48 +44,23 @@ async fn receive(ws: &mut Socket, n: usize) -> Vec<String> {
     cursors
 }
 
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    partner: Value,
-}
-
-impl Api {
-    async fn post(&self, query: &str, variables: Value) -> Value {
-        let body: Value = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(body.get("errors").is_none(), "{body}");
-        body["data"].clone()
-    }
-
-    /// `n` referrals submitted by 16 clients at once; returns the rate.
-    async fn submit(&self, n: usize) -> f64 {
-        let q = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id } }";
-        let started = Instant::now();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let worker = || async {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    return;
-                }
-                let lead = json!({ "name": format!("Missed {i}") });
-                self.post(q, json!({ "i": { "partnerId": self.partner, "lead": lead } })).await;
+/// `n` referrals for `partner`, submitted by 16 clients at once; returns the rate.
+async fn submit(api: &Api, partner: &Value, n: usize) -> f64 {
+    let q = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id } }";
+    let started = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || async {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return;
             }
-        };
-        futures_util::future::join_all((0..16).map(|_| worker())).await;
-        n as f64 / started.elapsed().as_secs_f64()
-    }
+            let lead = json!({ "name": format!("Missed {i}") });
+            api.post(q, json!({ "i": { "partnerId": partner, "lead": lead } })).await;
+        }
+    };
+    futures_util::future::join_all((0..16).map(|_| worker())).await;
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn statements(server: &Server) -> f64 {
@@ -101,22 +76,20 @@ pub async fn run(missed: usize, clients: usize, each: usize) {
     let server = start(&bin).await;
     server.cli(&["demo-data"]);
     let token = server.cli(&["token", "--role", "VENDOR", "--org", "1", "--sub", "demo-vendor"]);
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{}/graphql", server.port);
-    let mut api = Api { client, url, token: token.clone(), partner: Value::Null };
+    let api = Api::new(&server, &token);
     let q = "{ partners(filter: { status: [ACTIVE] }, first: 1) { edges { node { id } } } }";
-    api.partner = api.post(q, json!({})).await["partners"]["edges"][0]["node"]["id"].clone();
+    let partner = api.post(q, json!({})).await["partners"]["edges"][0]["node"]["id"].clone();
     let backend =
         if std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
 
     // A cursor, from one live event.
     let mut ws = subscribe(server.port, &token, None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    api.submit(1).await;
+    submit(&api, &partner, 1).await;
     let start_cursor = receive(&mut ws, 1).await.remove(0);
     drop(ws);
 
-    let rate = api.submit(missed).await;
+    let rate = submit(&api, &partner, missed).await;
     let before = statements(&server).await;
     let started = Instant::now();
     let mut ws = subscribe(server.port, &token, Some(&start_cursor)).await;
@@ -128,7 +101,7 @@ pub async fn run(missed: usize, clients: usize, each: usize) {
     println!("replay of {missed} missed events to one subscriber: {replay:?} ({replay_statements:.0} statements)");
 
     let behind = cursors.last().unwrap().clone();
-    api.submit(each).await;
+    submit(&api, &partner, each).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = server.rss_kib();
     let before = statements(&server).await;
