@@ -520,3 +520,48 @@ async fn prune_events_keeps_the_inbox_for_ninety_days_and_deliveries_forever() {
     let rerun = run_job(app, "PRUNE_EVENTS", later).await;
     assert_eq!(rerun["itemsTouched"], 0);
 }
+
+/// A subscriber that reads nothing while more events pass than the hub
+/// keeps for it (here 4) still receives every one, in order: what it fell
+/// behind on is read from the outbox.
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_the_hub_loses_nothing() {
+    use futures_util::StreamExt;
+    use referral_hub::events::{Hub, replay};
+    let w = world().await;
+    let app = &w.app;
+    app.stamp().await;
+    let start = sequence::last_position(&app.ctx.db).await.unwrap();
+    let hub = Hub::with_capacity(4);
+    let (rx, _) = hub.subscribe();
+    let vendor = Principal {
+        user_id: 1,
+        org_id: Some(w.vendor_org),
+        org_kind: Some(entity::OrganizationKind::Vendor),
+        role: entity::Role::Vendor,
+        name: None,
+        expires_at: None,
+    };
+    let from = replay::From::Now(start);
+    let stream = replay::follow(app.ctx.clone(), vendor, Audience::Addressed, hub.clone(), rx, from, |_, n| {
+        n.kind == "TEST_EVENT"
+    });
+    let tx = app.ctx.db.begin().await.unwrap();
+    let burst: Vec<Event> = (0..20).map(|i| test_event(w.vendor_org, &format!("burst {i}"))).collect();
+    events::record_many(&tx, burst, app.ctx.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    app.stamp().await;
+    // Published while nobody reads the stream: the hub keeps only the last 4.
+    let written = notification::Entity::find()
+        .filter(notification::Column::Position.gt(start))
+        .order_by_asc(notification::Column::Position)
+        .all(&app.ctx.db)
+        .await
+        .unwrap();
+    for row in written {
+        hub.publish(row);
+    }
+    let read = stream.take(20).map(|n| n.unwrap().message.clone()).collect::<Vec<String>>();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("all 20 within 10 s");
+    assert_eq!(got, (0..20).map(|i| format!("burst {i}")).collect::<Vec<_>>());
+}

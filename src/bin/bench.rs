@@ -82,6 +82,8 @@ async fn start(bin: &Path) -> Server {
         .arg(&data)
         .env("RUST_LOG", "warn")
         .env("DISPATCH_INTERVAL_SECS", "0")
+        // No scheduled job writes events or load while measuring.
+        .env("JOBS_ENABLED", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -147,17 +147,39 @@ pub struct Hub {
     /// under one lock, so a new subscriber knows exactly which positions it
     /// will receive (those after it) and which it will not.
     inner: Arc<std::sync::Mutex<(broadcast::Sender<Arc<notification::Model>>, i64)>>,
+    /// Reads of the outbox for subscribers (resume checks, replay pages)
+    /// running at once: a reconnect storm queues here instead of holding a
+    /// thousand database calls in memory while they wait for connections.
+    replays: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        // A subscriber that falls this far behind reads what it missed from
-        // the outbox (`graphql::subscription`): nothing is skipped.
-        Self { inner: Arc::new(std::sync::Mutex::new((broadcast::channel(4096).0, 0))) }
+        Self::with_capacity(Self::CAPACITY)
     }
 }
 
 impl Hub {
+    /// Events the hub keeps for a subscriber that has not read them yet; one
+    /// that falls further behind reads what it missed from the outbox
+    /// (`replay::follow`): nothing is skipped.
+    pub const CAPACITY: usize = 4096;
+
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(std::sync::Mutex::new((broadcast::channel(capacity).0, 0))),
+            replays: Arc::new(tokio::sync::Semaphore::new(Self::REPLAYS)),
+        }
+    }
+
+    /// Outbox reads for subscribers at once (`replay_slot`).
+    pub const REPLAYS: usize = 8;
+
+    /// Waits for a turn to read the outbox for a subscriber.
+    pub async fn replay_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.replays.clone().acquire_owned().await.expect("the replay semaphore is never closed")
+    }
+
     /// A receiver of every event published from now on, and the position
     /// of the last one published before.
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<notification::Model>>, i64) {

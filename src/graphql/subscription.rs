@@ -8,7 +8,6 @@ use async_graphql::{Context, ID, InputObject, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use entity::{Subject, notification};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::enums::{PartnerStatus, ReferralStatus};
 use super::notification::Notification;
@@ -19,12 +18,8 @@ use crate::auth::Principal;
 use crate::events::{Audience, Hub, replay};
 use crate::service::{partners, referrals};
 
-/// The events a subscriber may see, as a stream: with a cursor, first
-/// every later event from the outbox (`events::replay`), then live from the
-/// hub with no gap and no duplicate. The hub is subscribed to before the
-/// replay reads, and live events at or before the last position delivered
-/// are dropped. A subscriber that falls behind the hub reads what it missed
-/// from the outbox the same way, so a slow client loses nothing either.
+/// The events a subscriber may see, as a stream (`events::replay::follow`):
+/// with a cursor, first every later event from the outbox, then live.
 async fn events<F>(
     ctx: &Context<'_>,
     audience: Audience,
@@ -36,49 +31,20 @@ where
 {
     let p = principal(ctx)?.clone();
     let c = svc(ctx).clone();
-    let (mut rx, published) = ctx.data_unchecked::<Hub>().subscribe();
-    let mut last = match after {
-        Some(cursor) => replay::resume_from(&c, &p, audience, &cursor).await?,
-        None => published,
-    };
-    let admitted = move |p: &Principal, n: &notification::Model| audience.admits(p, n) && keep(p, n);
-    Ok(async_stream::stream! {
-        let mut catch_up = true;
-        loop {
-            if catch_up {
-                match replay::page(&c, &p, audience, last).await {
-                    Ok(rows) if rows.is_empty() => catch_up = false,
-                    Ok(rows) => {
-                        for n in rows {
-                            last = n.position.unwrap_or(last);
-                            if admitted(&p, &n) {
-                                yield Ok(Arc::new(n));
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        yield Err(e.into());
-                        return;
-                    }
-                }
-                continue;
-            }
-            match rx.recv().await {
-                Ok(n) => {
-                    let Some(position) = n.position.filter(|at| *at > last) else { continue };
-                    last = position;
-                    if admitted(&p, &n) {
-                        yield Ok(n);
-                    }
-                }
-                Err(RecvError::Lagged(skipped)) => {
-                    tracing::info!(skipped, "a slow subscriber reads what it missed from the outbox");
-                    catch_up = true;
-                }
-                Err(RecvError::Closed) => return,
-            }
+    let hub = ctx.data_unchecked::<Hub>().clone();
+    let (rx, published) = hub.subscribe();
+    // Boxed: async-graphql keeps the resolver's future inline in the
+    // subscription's stream, so an unboxed database call here would add its
+    // size to every idle subscriber.
+    let from = match after {
+        Some(cursor) => {
+            let _turn = hub.replay_slot().await;
+            replay::From::Cursor(Box::pin(replay::resume_from(&c, &p, audience, &cursor)).await?)
         }
-    })
+        None => replay::From::Now(published),
+    };
+    let stream = replay::follow(c, p, audience, hub, rx, from, keep);
+    Ok(stream.map(|item| item.map_err(Into::into)))
 }
 
 /// A delivered event always has its position (the relay and replay only
