@@ -191,28 +191,12 @@ async fn subscribers(count: usize, subscribe: bool) {
         return;
     }
 
-    let client = reqwest::Client::new();
+    let api = Api::new(&server, &token);
     let query = "{ partners(filter: { status: [ACTIVE] }, first: 1) { edges { node { id } } } }";
-    let body: Value = client
-        .post(format!("http://127.0.0.1:{}/graphql", server.port))
-        .bearer_auth(&token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let partner = body["data"]["partners"]["edges"][0]["node"]["id"].clone();
+    let partner = api.post(query, json!({})).await["partners"]["edges"][0]["node"]["id"].clone();
     let submit = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { referenceId } }";
     let sent = Instant::now();
-    client
-        .post(format!("http://127.0.0.1:{}/graphql", server.port))
-        .bearer_auth(&token)
-        .json(&json!({ "query": submit, "variables": { "i": { "partnerId": partner, "lead": { "name": "Bench" } } } }))
-        .send()
-        .await
-        .unwrap();
+    api.post(submit, json!({ "i": { "partnerId": partner, "lead": { "name": "Bench" } } })).await;
     let mut latencies = Vec::with_capacity(count);
     for t in tasks {
         if let Ok(Some(at)) = t.await {

@@ -187,6 +187,11 @@ impl Hub {
         (inner.0.subscribe(), inner.1)
     }
 
+    /// The position of the last event published (the relay goes on after it).
+    pub fn published(&self) -> i64 {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1
+    }
+
     /// Where the relay starts: events up to `position` are not published.
     pub fn start_at(&self, position: i64) {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1 = position;

@@ -20,7 +20,7 @@ pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Subscribers see events from when they subscribe (or replay from a
         // cursor): what was there before this server started is not sent.
-        let mut published = loop {
+        let start = loop {
             match sequence::last_position(&ctx.db).await {
                 Ok(last) => break last,
                 Err(e) => {
@@ -29,22 +29,18 @@ pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
                 }
             }
         };
-        hub.start_at(published);
-        if ctx.db.get_database_backend() == DbBackend::Postgres {
-            listen(ctx, hub, &mut published).await
-        } else {
-            poll(ctx, hub, &mut published).await
-        }
+        hub.start_at(start);
+        if ctx.db.get_database_backend() == DbBackend::Postgres { listen(ctx, hub).await } else { poll(ctx, hub).await }
     })
 }
 
 /// Stamps what is new (when told of new rows), then publishes every
-/// position after `published`.
-async fn relay_once(ctx: &Ctx, hub: &Hub, published: &mut i64, stamp: bool) {
+/// position after the hub's last.
+async fn relay_once(ctx: &Ctx, hub: &Hub, stamp: bool) {
     if stamp && let Err(e) = sequence::stamp(&ctx.db).await {
         tracing::warn!(error = %e.message(), "event relay could not stamp events");
     }
-    if let Err(e) = publish_after(ctx, hub, published).await {
+    if let Err(e) = publish_after(ctx, hub).await {
         tracing::warn!(error = %e, "event relay could not read the outbox");
     }
 }
@@ -52,17 +48,16 @@ async fn relay_once(ctx: &Ctx, hub: &Hub, published: &mut i64, stamp: bool) {
 /// Rows read per statement.
 const PAGE: u64 = 1_000;
 
-async fn publish_after(ctx: &Ctx, hub: &Hub, published: &mut i64) -> Result<(), sea_orm::DbErr> {
+async fn publish_after(ctx: &Ctx, hub: &Hub) -> Result<(), sea_orm::DbErr> {
     loop {
         let rows = notification::Entity::find()
-            .filter(notification::Column::Position.gt(*published))
+            .filter(notification::Column::Position.gt(hub.published()))
             .order_by_asc(notification::Column::Position)
             .limit(PAGE)
             .all(&ctx.db)
             .await?;
         let full = rows.len() as u64 == PAGE;
         for row in rows {
-            *published = row.position.unwrap_or(*published);
             hub.publish(row);
         }
         if !full {
@@ -72,18 +67,18 @@ async fn publish_after(ctx: &Ctx, hub: &Hub, published: &mut i64) -> Result<(), 
 }
 
 /// SQLite: rows are stamped as they are inserted; a poll is cheap.
-async fn poll(ctx: Ctx, hub: Hub, published: &mut i64) {
+async fn poll(ctx: Ctx, hub: Hub) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        relay_once(&ctx, &hub, published, false).await;
+        relay_once(&ctx, &hub, false).await;
     }
 }
 
 /// PostgreSQL: every signal on either channel, or the tick, triggers one
 /// round; signals that queued meanwhile are taken together.
-async fn listen(ctx: Ctx, hub: Hub, published: &mut i64) {
+async fn listen(ctx: Ctx, hub: Hub) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let pool = ctx.db.get_postgres_connection_pool().clone();
@@ -102,7 +97,7 @@ async fn listen(ctx: Ctx, hub: Hub, published: &mut i64) {
             continue;
         }
         backoff = Duration::from_millis(200);
-        relay_once(&ctx, &hub, published, true).await;
+        relay_once(&ctx, &hub, true).await;
         let mut signals = listener.into_stream();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -116,7 +111,7 @@ async fn listen(ctx: Ctx, hub: Hub, published: &mut i64) {
                         while let Some(Some(Ok(next))) = futures_util::FutureExt::now_or_never(signals.next()) {
                             new_rows |= next.channel() == CHANNEL;
                         }
-                        relay_once(&ctx, &hub, published, new_rows).await;
+                        relay_once(&ctx, &hub, new_rows).await;
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "event relay lost its listener; reconnecting");
@@ -124,7 +119,7 @@ async fn listen(ctx: Ctx, hub: Hub, published: &mut i64) {
                     }
                     None => break,
                 },
-                _ = tick.tick() => relay_once(&ctx, &hub, published, true).await,
+                _ = tick.tick() => relay_once(&ctx, &hub, true).await,
             }
         }
     }

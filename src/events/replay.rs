@@ -21,13 +21,11 @@ pub const MAX_REPLAY: u64 = 10_000;
 /// Rows read per replay statement.
 pub const PAGE: u64 = 500;
 
-/// The position a client's cursor names, if it may still resume from it:
-/// refused with CURSOR_EXPIRED when an event after it was pruned (or is
+/// `after` (the position a client's cursor names), if the client may still
+/// resume from it: refused with CURSOR_EXPIRED when an event after it was pruned (or is
 /// older than the retention), when the cursor is from beyond the sequence
 /// (another database), or when more than `MAX_REPLAY` events would follow.
-pub async fn resume_from(ctx: &Ctx, principal: &Principal, audience: Audience, cursor: &str) -> AppResult<i64> {
-    let after =
-        crate::ids::event_position(cursor).ok_or_else(|| AppError::validation("after", "not an event cursor"))?;
+pub async fn resume_from(ctx: &Ctx, principal: &Principal, audience: Audience, after: i64) -> AppResult<i64> {
     let (last, horizon) = sequence::bounds(&ctx.db).await?;
     if after < horizon {
         return Err(expired("events after this cursor are no longer kept"));

@@ -19,3 +19,9 @@ pub fn parse(id: &ID) -> Option<(String, i64)> {
 pub fn decode(kind: &str, id: &ID) -> AppResult<i64> {
     crate::ids::decode(kind, id.as_str()).ok_or_else(|| AppError::not_found(&kind.to_lowercase()))
 }
+
+/// The position an event cursor (`cursor` of an event or notification)
+/// names; VALIDATION on `field` otherwise.
+pub fn event_position(field: &str, cursor: &str) -> AppResult<i64> {
+    crate::ids::event_position(cursor).ok_or_else(|| AppError::validation(field, "not an event cursor"))
+}

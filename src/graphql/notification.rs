@@ -87,11 +87,6 @@ pub struct InboxState {
     pub read_up_to: Option<String>,
 }
 
-fn position(field: &str, cursor: &str) -> Result<i64> {
-    Ok(crate::ids::event_position(cursor)
-        .ok_or_else(|| crate::error::AppError::validation(field, "not a notification cursor"))?)
-}
-
 #[derive(Default)]
 pub struct NotificationQuery;
 
@@ -111,7 +106,7 @@ impl NotificationQuery {
     ) -> Result<NotificationConnection> {
         let p = principal(ctx)?;
         let page = PageRequest::new(first, after.as_deref())?;
-        let inbox = Inbox { since: since.map(|c| position("since", &c)).transpose()?, unread_only };
+        let inbox = Inbox { since: since.map(|c| ids::event_position("since", &c)).transpose()?, unread_only };
         let rows = notifications::list(svc(ctx), p, &page, inbox).await?;
         Ok(Parts::from_page(ctx, rows, Notification::from, notifications::count(svc(ctx), p, inbox)).await?.into())
     }
@@ -140,9 +135,9 @@ impl NotificationMutation {
         let ids = ids
             .unwrap_or_default()
             .iter()
-            .map(|id| super::ids::decode("Notification", id))
+            .map(|id| ids::decode("Notification", id))
             .collect::<crate::error::AppResult<Vec<_>>>()?;
-        let up_to = up_to.map(|c| position("upTo", &c)).transpose()?;
+        let up_to = up_to.map(|c| ids::event_position("upTo", &c)).transpose()?;
         let mark = notifications::mark_read(svc(ctx), p, &ids, up_to).await?;
         Ok(InboxState {
             unread_count: notifications::unread_count(svc(ctx), p).await? as i64,

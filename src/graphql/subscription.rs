@@ -39,7 +39,8 @@ where
     let from = match after {
         Some(cursor) => {
             let _turn = hub.replay_slot().await;
-            replay::From::Cursor(Box::pin(replay::resume_from(&c, &p, audience, &cursor)).await?)
+            let after = ids::event_position("after", &cursor)?;
+            replay::From::Cursor(Box::pin(replay::resume_from(&c, &p, audience, after)).await?)
         }
         None => replay::From::Now(published),
     };
