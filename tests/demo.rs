@@ -63,6 +63,7 @@ async fn the_demo_populates_every_area() {
     // The partner side has its referrals, notes and notifications.
     let partner = app.token("PARTNER", Some(demo.partner_org_id), "demo-partner");
     let q = "{ referrals(first: 100) { totalCount edges { node { id } } } notifications { totalCount } }";
+    app.stamp().await;
     let seen = app.ok(&partner, q, json!({})).await;
     assert!(seen["referrals"]["totalCount"].as_i64().unwrap() >= 8, "{seen}");
     assert!(seen["notifications"]["totalCount"].as_i64().unwrap() > 0);

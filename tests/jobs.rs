@@ -37,6 +37,7 @@ async fn lapse_job_waits_the_full_thirty_days_and_reruns_change_nothing() {
     let history = app.read_partner(&vendor, &p, "history { event }").await;
     assert_eq!(history["history"].as_array().unwrap().len(), 3);
     // The vendor is told.
+    app.stamp().await;
     let notes = app.ok(&vendor, "{ notifications { edges { node { kind subjectId } } } }", json!({})).await;
     assert_eq!(notes["notifications"]["edges"][0]["node"], json!({ "kind": "PARTNER_LAPSED", "subjectId": p }));
 }

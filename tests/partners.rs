@@ -385,6 +385,7 @@ async fn contact_log_moves_last_contacted_and_tasks_remind_their_owner_once() {
     assert_eq!(on_time["itemsTouched"], 1);
     let again = run_job(&app, "TASK_REMINDERS", due + Duration::hours(1)).await;
     assert_eq!(again["itemsTouched"], 0);
+    app.stamp().await;
     let mine = app.ok(&vendor, notes, json!({})).await;
     assert_eq!(mine["notifications"]["totalCount"], 1);
     assert_eq!(mine["notifications"]["edges"][0]["node"]["kind"], "TASK_DUE");

@@ -91,6 +91,7 @@ async fn a_partner_submission_enters_pending_and_makes_the_partner_active() {
     assert_eq!(timeline[0]["event"], "SUBMIT");
     assert_eq!(timeline[0]["actorRole"], "PARTNER");
     // The vendor is told.
+    w.app.stamp().await;
     let notes = w.app.ok(&w.vendor, "{ notifications { edges { node { kind } } } }", json!({})).await;
     assert_eq!(notes["notifications"]["edges"][0]["node"]["kind"], "REFERRAL_SUBMITTED");
 }
