@@ -129,6 +129,39 @@ pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>)
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// SQL written with named placeholders (`:now`, `:vendor`), for statements
+/// built from shared parts: each name the SQL uses becomes `$n`, numbered
+/// in the order names first appear, and only those values are bound (a
+/// part may leave some out). A name is a word after a single colon, so
+/// PostgreSQL casts (`::TEXT`) are left alone.
+pub fn named(backend: DbBackend, sql: &str, values: &[(&str, sea_orm::Value)]) -> sea_orm::Statement {
+    let mut out = String::with_capacity(sql.len());
+    let mut used: Vec<usize> = Vec::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find(':') {
+        let (before, tail) = rest.split_at(at);
+        out.push_str(before);
+        let word: String = tail[1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let cast = before.ends_with(':') || tail[1..].starts_with(':');
+        match values.iter().position(|(name, _)| *name == word).filter(|_| !cast) {
+            Some(i) => {
+                let n = used.iter().position(|u| *u == i).unwrap_or_else(|| {
+                    used.push(i);
+                    used.len() - 1
+                });
+                out.push_str(&format!("${}", n + 1));
+                rest = &tail[1 + word.len()..];
+            }
+            None => {
+                out.push(':');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    stmt(backend, &out, used.into_iter().map(|i| values[i].1.clone()).collect())
+}
+
 /// Rows per bulk statement: on SQLite each value is a bind variable and a
 /// statement takes at most 32766 of them; PostgreSQL takes any number in
 /// its one array parameter per column.
@@ -313,6 +346,15 @@ mod tests {
         for host in ["db.example.com", "10.0.0.5", "::ffff:10.0.0.5", "localhost.example.com"] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn named_placeholders_bind_only_what_the_sql_uses_in_order() {
+        let values = [("now", 1i64.into()), ("vendor", 2i64.into()), ("unused", 3i64.into())];
+        let s = named(DbBackend::Postgres, "SELECT :vendor::TEXT, :now, :vendor, 'a: b', x::int", &values);
+        assert_eq!(s.sql, "SELECT $1::TEXT, $2, $1, 'a: b', x::int");
+        assert_eq!(s.values.unwrap().0, vec![2i64.into(), 1i64.into()]);
+        assert_eq!(named(DbBackend::Sqlite, "SELECT :now", &values).sql, "SELECT ?1");
     }
 
     #[test]

@@ -234,6 +234,29 @@ async fn bill_and(c: &Cast, currency: &str, event: Option<(InvoiceEvent, &str)>)
     Ok(())
 }
 
+/// The vendor's OPEN `currency` invoice, paid.
+async fn pay_open(c: &Cast, currency: &str, reference: &str) -> AppResult<()> {
+    if let Some(inv) = newest_invoice(c, currency).await? {
+        billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Pay, Some(reference.into())).await?;
+    }
+    Ok(())
+}
+
+/// The vendor's FAILED `currency` invoice, collected again: reopened, then paid.
+async fn retry_and_pay(c: &Cast, currency: &str, reference: &str) -> AppResult<()> {
+    let failed = invoice::Entity::find()
+        .filter(invoice::Column::VendorOrgId.eq(c.vendor_org.id))
+        .filter(invoice::Column::Currency.eq(currency))
+        .filter(invoice::Column::Status.eq(InvoiceStatus::Failed))
+        .one(&c.ctx.db)
+        .await?;
+    if let Some(inv) = failed {
+        billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Retry, None).await?;
+        billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Pay, Some(reference.into())).await?;
+    }
+    Ok(())
+}
+
 pub async fn load(ctx: &Ctx) -> AppResult<Demo> {
     let now = ctx.now();
     let c = cast(ctx, now - Duration::days(100)).await?;
@@ -300,11 +323,13 @@ async fn webhook(c: &Cast) -> AppResult<()> {
 }
 
 /// The hundred days, in order. Homeowner referrals earn 250.00 USD each as
-/// they arrive and are billed four times: paid, failed, voided (and billed
-/// again), open; one denied after it was paid is clawed back. Commercial
-/// installs earn 10 % of the sale in EUR once sold, and owe a report back
-/// within 14 days: sold, sold and recurring, no sale, invalid, in progress,
-/// and one overdue.
+/// they arrive and are billed five times: paid, failed and collected on
+/// the second attempt, voided (and billed again), open, and failed 12 days
+/// ago; one denied after it was paid is clawed back. Commercial installs
+/// earn 10 % of the sale in EUR once sold (invoiced, paid by wire), and owe
+/// a report back within 14 days: sold, sold and recurring, no sale,
+/// invalid, in progress, and one overdue. Sunrise stays within the intake
+/// policy's limits, close to the overdue one.
 async fn story(c: &Cast, home: &[i64], trade: &[i64], commercial: i64, now: DateTime<Utc>) -> AppResult<()> {
     let [greenhome, brightpath, metro] = &c.partners;
     let (gh, summit, lakeside) = (home[5], home[6], home[7]);
@@ -336,6 +361,9 @@ async fn story(c: &Cast, home: &[i64], trade: &[i64], commercial: i64, now: Date
     c.advance_to(60, now);
     bill_and(c, "USD", Some((InvoiceEvent::Fail, "card declined"))).await?;
     c.advance_to(58, now);
+    // Collected on the second attempt: an invoice left unpaid would pause
+    // Sunrise's intake under the network's policy (30 days).
+    retry_and_pay(c, "USD", "ch_demo_1002").await?;
     let sold = |amount: i64, text: &str| OutcomeRequest {
         sale_amount_minor: Some(amount),
         ..report(ReferralOutcome::Sold, text)
@@ -361,9 +389,14 @@ async fn story(c: &Cast, home: &[i64], trade: &[i64], commercial: i64, now: Date
     c.advance_to(40, now);
     // Voided: its rewards are earned again and billed on the next run.
     bill_and(c, "USD", Some((InvoiceEvent::Void, "billed with the wrong terms"))).await?;
+    c.advance_to(32, now);
+    pay_open(c, "EUR", "wire-2026-10-31").await?;
     c.advance_to(30, now);
     referrals::record_recurring_invoice(&c.ctx, &c.vendor, school, "MAINT-2026-10", 120_000).await?;
-    // Owed a report back for 30 days: overdue today.
+    c.advance_to(24, now);
+    // Owed a report back for 24 days, due 14 days after it came in: overdue
+    // by 10 days today. The intake policy warns Sunrise tomorrow and pauses
+    // its intake 4 days later unless it reports back.
     lead(c, brightpath, trade[1], "Eastgate Cold Storage", Some("OPP-2004")).await?;
     c.advance_to(20, now);
     let jo = lead(c, greenhome, gh, "Jo Kramer", None).await?;
@@ -371,7 +404,13 @@ async fn story(c: &Cast, home: &[i64], trade: &[i64], commercial: i64, now: Date
     bill_and(c, "USD", None).await?;
     let hospital = lead(c, greenhome, trade[0], "St. Mary's Hospital", Some("OPP-2005")).await?;
     hand_offs(c, commercial, now).await?;
+    c.advance_to(18, now);
+    lead(c, greenhome, gh, "Lia Gomez", None).await?;
+    lead(c, greenhome, gh, "Omar Haddad", None).await?;
+    lead(c, greenhome, gh, "Ivy Chen", None).await?;
     c.advance_to(12, now);
+    // Failed 12 days ago, within the policy's 30 days: not yet a cause.
+    bill_and(c, "USD", Some((InvoiceEvent::Fail, "card declined"))).await?;
     c.job(JobName::ReassignExpired).await?; // Wingtip was not accepted in 7 days: the next partner
     c.advance_to(10, now);
     outcome(c, hospital, report(ReferralOutcome::InProgress, "Their board decides next month")).await?;

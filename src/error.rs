@@ -16,6 +16,14 @@ pub enum AppError {
         reason: &'static str,
         message: String,
     },
+    /// FORBIDDEN, `extensions.reason: INTAKE_SUSPENDED`: the vendor takes no
+    /// new referrals now; `kind` (MANUAL or POLICY) and `suspensionReason`
+    /// (MANUAL, OVERDUE_REPORT_BACKS, UNPAID_INVOICES) say why, as codes.
+    IntakeSuspended {
+        kind: &'static str,
+        reason: &'static str,
+        message: String,
+    },
     NotFound(String),
     InvalidTransition {
         from: String,
@@ -69,7 +77,9 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => m.clone(),
-            Self::ForbiddenBecause { message, .. } | Self::ConflictBecause { message, .. } => message.clone(),
+            Self::ForbiddenBecause { message, .. }
+            | Self::ConflictBecause { message, .. }
+            | Self::IntakeSuspended { message, .. } => message.clone(),
             Self::RateLimited(m) | Self::Internal(m) | Self::Unavailable(m) | Self::CursorExpired(m) => m.clone(),
             Self::InvalidTransition { from, event, rule, .. } => format!("{event} is not allowed from {from}: {rule}"),
             Self::Validation { message, .. } => message.clone(),
@@ -80,7 +90,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) | Self::ForbiddenBecause { .. } => "FORBIDDEN",
+            Self::Forbidden(_) | Self::ForbiddenBecause { .. } | Self::IntakeSuspended { .. } => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidTransition { .. } => "INVALID_TRANSITION",
             Self::Validation { .. } => "VALIDATION",
@@ -138,6 +148,11 @@ impl From<AppError> for async_graphql::Error {
                 AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
                 AppError::ForbiddenBecause { reason, .. } | AppError::ConflictBecause { reason, .. } => {
                     ext.set("reason", *reason)
+                }
+                AppError::IntakeSuspended { kind, reason, .. } => {
+                    ext.set("reason", "INTAKE_SUSPENDED");
+                    ext.set("kind", *kind);
+                    ext.set("suspensionReason", *reason);
                 }
                 AppError::Database(_) | AppError::Internal(_) | AppError::Unavailable(_) => {
                     if let Some(id) = current_request_id() {

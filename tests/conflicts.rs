@@ -331,8 +331,9 @@ async fn the_migration_backfills_keys_and_claims_of_existing_referrals() {
         .await;
     let second = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Hal", "email": "HAL@hal.io" })).await;
     // As if these referrals predated lead conflicts: undo the migration
-    // (and the one after it) and run them again.
-    Migrator::down(&w.app.ctx.db, Some(2)).await.unwrap();
+    // (and those after it) and run them again.
+    let newer = Migrator::migrations().iter().rev().position(|m| m.name() == "m20261201_000014_lead_conflicts");
+    Migrator::down(&w.app.ctx.db, Some(newer.unwrap() as u32 + 1)).await.unwrap();
     Migrator::up(&w.app.ctx.db, None).await.unwrap();
     assert!(w.read(&w.vendor, &second["id"]).await["conflict"].is_null(), "past duplicates stay as they were");
     // The first referral holds its keys again: a new lead for the customer conflicts with it.

@@ -111,6 +111,8 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
     app.ok(&vendor, task, json!({ "p": partner, "d": due.to_rfc3339() })).await;
     run_job(&app, "TASK_REMINDERS", due).await;
     run_job(&app, "REPORT_BACK_OVERDUE", app.clock.now_utc() + Duration::days(20)).await;
+    // The intake policy warns (and, after the month-end run below, pauses).
+    run_job(&app, "ENFORCE_INTAKE_POLICY", app.clock.now_utc() + Duration::days(26)).await;
     run_job(&app, "LAPSE_PARTNERS", app.clock.now_utc() + Duration::days(40)).await;
 
     // Intake suspended and resumed.
@@ -155,6 +157,7 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
 
     let mut kinds = check_inbox(&app, &vendor).await;
     kinds.extend(check_inbox(&app, &partner_user).await);
+    kinds.extend(check_inbox(&app, &app.admin()).await);
     let expected = [
         "ASSIGNMENT_ACCEPTED",
         "ASSIGNMENT_DECLINED",
@@ -164,8 +167,10 @@ async fn every_notification_kind_names_records_the_recipient_can_open() {
         "ASSIGNMENT_RETURNED_TO_POOL",
         "ASSIGNMENT_UPDATED",
         "ASSIGNMENT_WITHDRAWN",
+        "INTAKE_PAUSED",
         "INTAKE_RESUMED",
         "INTAKE_SUSPENDED",
+        "INTAKE_WARNING",
         "INVOICE_ISSUED",
         "INVOICE_PAID",
         "NOTE_ADDED",

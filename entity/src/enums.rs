@@ -413,3 +413,30 @@ pub enum DuplicatePolicy {
     #[sea_orm(string_value = "REFUSE")]
     Refuse,
 }
+
+/// Who paused a vendor's intake (PRODUCT.md §8): ADMIN by hand, or the
+/// network's policy (`enforce-intake-policy`). Each kind is lifted its own
+/// way, so a vendor may have both at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SuspensionKind {
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    #[sea_orm(string_value = "POLICY")]
+    Policy,
+}
+
+/// Why intake is paused, as a code a partner may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))")]
+pub enum SuspensionReason {
+    /// ADMIN's decision (its note says why).
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    /// Report backs overdue by more than the policy's `maxOverdueDays`.
+    #[sea_orm(string_value = "OVERDUE_REPORT_BACKS")]
+    OverdueReportBacks,
+    /// Invoices unpaid more than `maxUnpaidDays` after they were issued.
+    #[sea_orm(string_value = "UNPAID_INVOICES")]
+    UnpaidInvoices,
+}

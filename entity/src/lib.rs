@@ -12,6 +12,8 @@ pub mod enums;
 pub mod idempotency_key;
 pub mod import_batch;
 pub mod import_row;
+pub mod intake_policy;
+pub mod intake_suspension;
 pub mod invoice;
 pub mod invoice_line;
 pub mod job_run;

@@ -18,6 +18,7 @@ mod m20261201_000012_assigned_referrals;
 mod m20261201_000013_list_indexes;
 mod m20261201_000014_lead_conflicts;
 mod m20261201_000015_event_positions;
+mod m20261202_000016_intake_policy;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_list_indexes::Migration),
             Box::new(m20261201_000014_lead_conflicts::Migration),
             Box::new(m20261201_000015_event_positions::Migration),
+            Box::new(m20261202_000016_intake_policy::Migration),
         ]
     }
 }

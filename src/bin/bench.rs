@@ -7,8 +7,13 @@
 //! makes one change and measures how long the event takes to reach every
 //! subscriber.
 
+#[path = "bench/held.rs"]
+mod held;
 #[path = "bench/resume.rs"]
 mod resume;
+
+#[global_allocator]
+static ALLOCATOR: held::Counting = held::Counting;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -864,6 +869,12 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         count: usize,
     },
+    /// Heap bytes one idle subscription holds, in process (exact; the
+    /// socket figure of `subscribers` is resident memory).
+    SubscriptionBytes {
+        #[arg(long, default_value_t = 2_000)]
+        count: usize,
+    },
     /// Subscribers resuming from a cursor: one far behind, many at once.
     Resume {
         #[arg(long, default_value_t = 10_000)]
@@ -886,5 +897,6 @@ async fn main() {
         Bench::AssignedList { rows } => assigned_list(rows).await,
         Bench::OfferLatency { count } => offer_latency(count).await,
         Bench::Resume { missed, clients, each } => resume::run(missed, clients, each).await,
+        Bench::SubscriptionBytes { count } => held::run(count).await,
     }
 }

@@ -78,7 +78,8 @@ pub async fn page(
 /// Where a subscriber's stream starts.
 #[derive(Debug, Clone, Copy)]
 pub enum From {
-    /// Replay everything after this position first (`resume_from`).
+    /// Replay everything after this position first, if the client may
+    /// still resume from it (`resume_from`).
     Cursor(i64),
     /// Live only, from the hub's position when the receiver was taken.
     Now(i64),
@@ -109,6 +110,15 @@ where
     };
     let admitted = move |p: &Principal, n: &notification::Model| audience.admits(p, n) && keep(p, n);
     async_stream::stream! {
+        if catch_up {
+            let turn = hub.replay_slot().await;
+            let checked = Box::pin(resume_from(&ctx, &principal, audience, last)).await;
+            drop(turn);
+            if let Err(e) = checked {
+                yield Err(e);
+                return;
+            }
+        }
         loop {
             if catch_up {
                 // Boxed: a stream's state is as large as its largest await,

@@ -36,6 +36,15 @@ mirror!(
     PartnerStatus => entity::PartnerStatus { Prospect, ProspectTermsSent, Live, Active, Lapsed, Ended, Archived }
 );
 mirror!(
+    /// Who paused a vendor's intake: ADMIN (lifted only by ADMIN) or the
+    /// network's intake policy (lifted when its causes are cleared).
+    SuspensionKind => entity::SuspensionKind { Manual, Policy }
+);
+mirror!(
+    /// Why a vendor's intake is paused.
+    SuspensionReason => entity::SuspensionReason { Manual, OverdueReportBacks, UnpaidInvoices }
+);
+mirror!(
     /// Who may edit a referral's stage.
     StageEditor => entity::StageEditor { Vendor, Partner, Both }
 );

@@ -9,6 +9,7 @@ mod connection;
 mod enums;
 mod ids;
 mod imports;
+mod intake;
 mod jobs;
 mod loaders;
 mod node;
@@ -43,6 +44,7 @@ pub struct Query(
     viewer::ViewerQuery,
     node::NodeQuery,
     organization::OrganizationQuery,
+    intake::IntakeQuery,
     program::ProgramQuery,
     partner::PartnerQuery,
     referral::ReferralQuery,
@@ -58,6 +60,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     organization::OrganizationMutation,
+    intake::IntakeMutation,
     program::ProgramMutation,
     partner::PartnerMutation,
     referral::ReferralMutation,

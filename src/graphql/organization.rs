@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use entity::organization;
 
 use super::enums::OrganizationKind;
+use super::intake::{self, IntakeSuspension};
 use super::{ids, principal, svc};
-use crate::service::organizations;
+use crate::service::{intake as intake_service, organizations};
 
 pub struct Organization(pub organization::Model);
 
@@ -24,9 +25,22 @@ impl Organization {
         self.0.kind.into()
     }
 
-    /// ADMIN has stopped new inbound referrals to this vendor.
+    /// New referrals from partners to this vendor are refused (by ADMIN or
+    /// by the network's intake policy: see `intakeSuspension`).
     async fn intake_suspended(&self) -> bool {
         self.0.intake_suspended
+    }
+
+    /// Why intake is paused, if it is: ADMIN's suspension when there is
+    /// one (only ADMIN lifts it), else the policy's. Partners see its kind
+    /// and reason only.
+    async fn intake_suspension(&self, ctx: &Context<'_>) -> Result<Option<IntakeSuspension>> {
+        Ok(intake::of_vendor(ctx, self).await?.into_iter().next())
+    }
+
+    /// Every suspension in force (at most one MANUAL and one POLICY).
+    async fn intake_suspensions(&self, ctx: &Context<'_>) -> Result<Vec<IntakeSuspension>> {
+        intake::of_vendor(ctx, self).await
     }
 
     /// A vendor is invoiced at once when its billable balance in a currency
@@ -80,7 +94,7 @@ impl OrganizationMutation {
     ) -> Result<Organization> {
         let vendor = ids::decode("Organization", &vendor_id)?;
         let suspended = suspended.unwrap_or(true);
-        let org = organizations::set_intake(svc(ctx), principal(ctx)?, vendor, suspended, reason.as_deref()).await?;
+        let org = intake_service::set_manual(svc(ctx), principal(ctx)?, vendor, suspended, reason.as_deref()).await?;
         Ok(Organization(org))
     }
 }

@@ -20,7 +20,10 @@ use crate::service::{partners, referrals};
 
 /// The events a subscriber may see, as a stream (`events::replay::follow`):
 /// with a cursor, first every later event from the outbox, then live.
-async fn events<F>(
+/// Nothing here awaits: async-graphql keeps the resolver's future beside
+/// the stream for the subscription's life, so the resume check and every
+/// database call happen inside the stream instead.
+fn events<F>(
     ctx: &Context<'_>,
     audience: Audience,
     after: Option<String>,
@@ -30,21 +33,13 @@ where
     F: Fn(&Principal, &notification::Model) -> bool + Send + 'static,
 {
     let p = principal(ctx)?.clone();
-    let c = svc(ctx).clone();
     let hub = ctx.data_unchecked::<Hub>().clone();
     let (rx, published) = hub.subscribe();
-    // Boxed: async-graphql keeps the resolver's future inline in the
-    // subscription's stream, so an unboxed database call here would add its
-    // size to every idle subscriber.
     let from = match after {
-        Some(cursor) => {
-            let _turn = hub.replay_slot().await;
-            let after = ids::event_position("after", &cursor)?;
-            replay::From::Cursor(Box::pin(replay::resume_from(&c, &p, audience, after)).await?)
-        }
+        Some(cursor) => replay::From::Cursor(ids::event_position("after", &cursor)?),
         None => replay::From::Now(published),
     };
-    let stream = replay::follow(c, p, audience, hub, rx, from, keep);
+    let stream = replay::follow(svc(ctx).clone(), p, audience, hub, rx, from, keep);
     Ok(stream.map(|item| item.map_err(Into::into)))
 }
 
@@ -222,8 +217,7 @@ impl SubscriptionRoot {
                 && referral.is_none_or(|id| n.subject_id == Some(id))
                 && partner.is_none_or(|id| n.partner_id == Some(id))
                 && wanted(&kinds, n)
-        })
-        .await?;
+        })?;
         Ok(stream.map(|n| n.map(ReferralEvent)))
     }
 
@@ -241,8 +235,7 @@ impl SubscriptionRoot {
             n.subject == Some(Subject::Partner)
                 && partner.is_none_or(|id| n.subject_id == Some(id))
                 && wanted(&kinds, n)
-        })
-        .await?;
+        })?;
         Ok(stream.map(|n| n.map(PartnerEvent)))
     }
 
@@ -254,7 +247,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Notification>> + use<>> {
-        let stream = events(ctx, Audience::Addressed, after, |_, _| true).await?;
+        let stream = events(ctx, Audience::Addressed, after, |_, _| true)?;
         Ok(stream.map(|n| n.map(|n| Notification::unread(n.as_ref().clone()))))
     }
 }

@@ -10,6 +10,7 @@
 
 mod bill_month_end;
 mod bill_threshold;
+mod enforce_intake_policy;
 mod lapse_partners;
 mod notification_dispatch;
 mod prune_events;
@@ -55,6 +56,8 @@ macro_rules! with_job_registry {
                 "vendor and partner ranking snapshots", rank, tx;
             ReassignExpired, "reassign-expired", "0 */15 * * * *", "JOB_REASSIGN_EXPIRED_CRON",
                 "offers not accepted in time expire and go to the next partner; reminders 24 h before", reassign_expired, tx;
+            EnforceIntakePolicy, "enforce-intake-policy", "0 0 4 * * *", "JOB_ENFORCE_INTAKE_POLICY_CRON",
+                "vendors past the intake policy's limits are suspended (warned ahead), and lifted once clear; also after each overdue and billing run", enforce_intake_policy, own;
             PruneEvents, "prune-events", "0 45 3 * * *", "JOB_PRUNE_EVENTS_CRON",
                 "replay ends after EVENT_RETENTION_DAYS; inbox items older than 90 days are deleted", prune_events, own;
             NotificationDispatch, "notification-dispatch", "", "DISPATCH_INTERVAL_SECS",
@@ -184,11 +187,30 @@ pub async fn run(
     requested_by: Option<i64>,
 ) -> AppResult<RunOutcome> {
     let started = std::time::Instant::now();
-    let outcome = claim_and_run(ctx, job, slot, trigger, as_of, requested_by).await;
-    if let Ok(RunOutcome::Ran(_)) = &outcome {
+    let outcome = claim_and_run(ctx, job, slot.clone(), trigger, as_of, requested_by).await;
+    if let Ok(RunOutcome::Ran(done)) = &outcome {
         metrics::histogram!("job_duration_seconds", "job" => job.as_str()).record(started.elapsed().as_secs_f64());
+        if let (Some(next), None) = (job.followed_by(), &done.error) {
+            // Its own claim, named after this run's: one per tick however
+            // many servers, and a manual run's follow-up is manual too.
+            let slot = format!("{}/{slot}", job.as_str());
+            if let Err(e) = Box::pin(run(ctx, next, slot, trigger, as_of, requested_by)).await {
+                tracing::error!(job = next.as_str(), error = %e.message(), "follow-up run failed");
+            }
+        }
     }
     outcome
+}
+
+impl JobName {
+    /// The job that runs right after this one's successful run (PRODUCT.md
+    /// §9: the intake policy is enforced after each overdue and billing run).
+    pub fn followed_by(self) -> Option<JobName> {
+        match self {
+            Self::ReportBackOverdue | Self::BillThreshold | Self::BillMonthEnd => Some(Self::EnforceIntakePolicy),
+            _ => None,
+        }
+    }
 }
 
 async fn claim_and_run(

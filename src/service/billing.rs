@@ -360,6 +360,10 @@ async fn move_invoice(
     audit::record(&tx, change, actor, now).await?;
     let message = format!("Invoice {} is {}", done.id, status_name(to).to_lowercase());
     events::record(&tx, notice(&done, &format!("INVOICE_{}", status_name(to)), message), now).await?;
+    // Paying or voiding may clear the last cause of a policy suspension.
+    if matches!(to, InvoiceStatus::Paid | InvoiceStatus::Void) {
+        crate::service::intake::enforce::recheck(&tx, done.vendor_org_id, now).await?;
+    }
     tx.commit().await?;
     Ok(done)
 }

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod billing;
 pub mod exports;
 pub mod imports;
+pub mod intake;
 pub mod integration;
 pub mod jobs;
 pub mod lead_claims;

@@ -196,6 +196,10 @@ pub(super) async fn report_in(
         None => format!("Referral {} outcome: {}", updated.reference_id, outcome_name(req.outcome)),
     };
     notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, note.as_deref(), now).await?;
+    // Reporting back may clear the last cause of a policy suspension.
+    if updated.report_back_due_at != current.report_back_due_at {
+        super::intake::enforce::recheck(tx, updated.vendor_org_id, now).await?;
+    }
     Ok(updated)
 }
 

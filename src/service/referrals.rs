@@ -237,8 +237,9 @@ async fn create_inbound(
         .one(&ctx.db)
         .await?
         .ok_or_else(|| AppError::Internal("program without vendor".into()))?;
-    if vendor.intake_suspended {
-        return Err(AppError::Forbidden(format!("{} is not accepting new referrals at the moment", vendor.name)));
+    // A vendor's own direct lead is not a referral from the network.
+    if partner.is_some() {
+        super::intake::refuse_if_paused(&ctx.db, &vendor).await?;
     }
     let tx = ctx.db.begin().await?;
     if let Some(external) = &external_id {
@@ -490,6 +491,9 @@ pub(super) async fn set_status_in(
     super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
     notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
+    if updated.report_back_due_at != current.report_back_due_at {
+        super::intake::enforce::recheck(tx, updated.vendor_org_id, now).await?;
+    }
     Ok(updated)
 }
 

@@ -271,6 +271,8 @@ pub async fn commit(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<impo
     m.committed_at = Set(Some(now));
     m.result = Set(Some(result));
     let done = m.update(&tx).await?;
+    // Report backs by file may clear the last cause of a policy suspension.
+    super::intake::enforce::recheck(&tx, vendor, now).await?;
     tx.commit().await?;
     Ok(done)
 }

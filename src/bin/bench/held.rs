@@ -1,0 +1,72 @@
+//! `bench subscription-bytes`: heap bytes one idle subscription holds, in
+//! process, counted by the allocator. The socket figure (`bench
+//! subscribers`) reads the server's resident memory, which the allocator's
+//! pages and the machine make noisy; this one is exact and repeatable, so a
+//! change to the subscription stream can be weighed byte by byte.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::StreamExt;
+use referral_hub::events::Hub;
+use referral_hub::graphql::{Caller, build_api};
+use referral_hub::ratelimit::{ClientIp, LinkLimits};
+
+use super::Fixture;
+
+/// The system allocator, counting the bytes it has out.
+pub struct Counting;
+
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HELD.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The subscription the socket bench opens, and one that resumes.
+const QUERIES: [(&str, &str); 2] = [
+    ("referralEvents, live", "subscription { referralEvents { kind referenceId } }"),
+    ("notifications, live", "subscription { notifications { id message } }"),
+];
+
+pub async fn run(count: usize) {
+    let f = Fixture::new(None, 1).await;
+    let api = build_api(f.ctx.clone(), false, Default::default(), LinkLimits::new(60, 60), Hub::default());
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for (name, query) in QUERIES {
+        let before = HELD.load(Ordering::Relaxed);
+        let mut held = Vec::with_capacity(count);
+        let vec_bytes = HELD.load(Ordering::Relaxed) - before;
+        for _ in 0..count {
+            let mut request = async_graphql::Request::new(query);
+            let mut data = async_graphql::Data::default();
+            data.insert(Caller(Some(f.me.clone())));
+            data.insert(ClientIp(Some([127, 0, 0, 1].into())));
+            request.data = data;
+            let mut stream = api.execute_stream(request);
+            // Polled once: it waits for an event, as a socket's would.
+            if let Poll::Ready(r) = stream.poll_next_unpin(&mut cx) {
+                panic!("the subscription ended or answered at once: {r:?}");
+            }
+            held.push(stream);
+        }
+        let per = (HELD.load(Ordering::Relaxed) - before - vec_bytes) as f64 / count as f64;
+        println!("{name:<24} {per:>8.0} bytes per idle subscription ({count} held)");
+        drop(held);
+    }
+}
