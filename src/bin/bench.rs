@@ -9,6 +9,8 @@
 
 #[path = "bench/held.rs"]
 mod held;
+#[path = "bench/intake.rs"]
+mod intake;
 #[path = "bench/resume.rs"]
 mod resume;
 
@@ -869,6 +871,13 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         count: usize,
     },
+    /// `enforce-intake-policy` over many vendors and referrals.
+    Intake {
+        #[arg(long, default_value_t = 10_000)]
+        vendors: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        referrals: usize,
+    },
     /// Heap bytes one idle subscription holds, in process (exact; the
     /// socket figure of `subscribers` is resident memory).
     SubscriptionBytes {
@@ -898,5 +907,6 @@ async fn main() {
         Bench::OfferLatency { count } => offer_latency(count).await,
         Bench::Resume { missed, clients, each } => resume::run(missed, clients, each).await,
         Bench::SubscriptionBytes { count } => held::run(count).await,
+        Bench::Intake { vendors, referrals } => intake::run(vendors, referrals).await,
     }
 }

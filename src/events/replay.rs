@@ -2,12 +2,13 @@
 //! the outbox in position order, whichever server wrote them; and `follow`,
 //! the subscriber's stream that joins replay and live delivery.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::Duration;
 use entity::notification;
 use futures_util::Stream;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::{Audience, Hub, sequence};
@@ -42,16 +43,38 @@ pub async fn resume_from(ctx: &Ctx, principal: &Principal, audience: Audience, a
     if next.is_some_and(|n| n.created_at < retention_start) {
         return Err(expired("events after this cursor are older than the retention"));
     }
-    let waiting = notification::Entity::find()
-        .filter(audience.condition(principal))
-        .filter(notification::Column::Position.gt(after))
-        .limit(MAX_REPLAY + 1)
-        .count(&ctx.db)
-        .await?;
+    let mut waiting = 0;
+    for part in audience.parts(principal) {
+        waiting += waiting_in(ctx, part, after).await?;
+    }
     if waiting > MAX_REPLAY {
         return Err(expired(&format!("more than {MAX_REPLAY} events followed this cursor")));
     }
     Ok(after)
+}
+
+/// How many events of one part follow `after`, counting at most
+/// `MAX_REPLAY + 1`: a range of the part's index in position order (a
+/// plain COUNT would drop the order, and SQLite would scan the table).
+async fn waiting_in(ctx: &Ctx, part: sea_orm::Condition, after: i64) -> AppResult<u64> {
+    use sea_orm::sea_query::{Alias, Expr, Query};
+    let backend = ctx.db.get_database_backend();
+    let first = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::Position)
+        .filter(part)
+        .filter(notification::Column::Position.gt(after))
+        .order_by_asc(notification::Column::Position)
+        .limit(MAX_REPLAY + 1)
+        .as_query()
+        .to_owned();
+    let count = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from_subquery(first, Alias::new("w"))
+        .to_owned();
+    let row = ctx.db.query_one_raw(backend.build(&count)).await?;
+    let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+    Ok(n as u64)
 }
 
 fn expired(why: &str) -> AppError {
@@ -59,20 +82,38 @@ fn expired(why: &str) -> AppError {
 }
 
 /// The next page of events after `after` that the rule admits (the caller
-/// still applies its own filter), in position order.
+/// still applies its own filter), in position order: each part of the
+/// rule's first `PAGE` (one index range each), merged, the first `PAGE`
+/// kept. A page shorter than `PAGE` is the last.
 pub async fn page(
     ctx: &Ctx,
     principal: &Principal,
     audience: Audience,
     after: i64,
 ) -> AppResult<Vec<notification::Model>> {
-    Ok(notification::Entity::find()
-        .filter(audience.condition(principal))
-        .filter(notification::Column::Position.gt(after))
-        .order_by_asc(notification::Column::Position)
-        .limit(PAGE)
-        .all(&ctx.db)
-        .await?)
+    let mut rows = Vec::new();
+    for part in audience.parts(principal) {
+        rows.extend(
+            notification::Entity::find()
+                .filter(part)
+                .filter(notification::Column::Position.gt(after))
+                .order_by_asc(notification::Column::Position)
+                .limit(PAGE)
+                .all(&ctx.db)
+                .await?,
+        );
+    }
+    rows.sort_unstable_by_key(|n| n.position);
+    rows.truncate(PAGE as usize);
+    Ok(rows)
+}
+
+/// Runs a read of the outbox for a subscriber in its turn
+/// (`Hub::replay_slot`): a thousand subscribers reconnecting at once take
+/// turns instead of taking every connection of the pool.
+async fn in_turn<T>(hub: &Hub, read: impl Future<Output = AppResult<T>>) -> AppResult<T> {
+    let _turn = hub.replay_slot().await;
+    read.await
 }
 
 /// Where a subscriber's stream starts.
@@ -108,56 +149,61 @@ where
         From::Cursor(at) => (at, true),
         From::Now(at) => (at, false),
     };
+    let mut unchecked = catch_up;
     let admitted = move |p: &Principal, n: &notification::Model| audience.admits(p, n) && keep(p, n);
+    // A stream's state is as large as the most it holds across any await
+    // or yield, for every idle subscriber: so database calls are boxed,
+    // rows are never held across a yield, and there is one yield.
     async_stream::stream! {
-        if catch_up {
-            let turn = hub.replay_slot().await;
-            let checked = Box::pin(resume_from(&ctx, &principal, audience, last)).await;
-            drop(turn);
-            if let Err(e) = checked {
-                yield Err(e);
-                return;
-            }
-        }
+        let mut ready: VecDeque<Arc<notification::Model>> = VecDeque::new();
         loop {
-            if catch_up {
-                // Boxed: a stream's state is as large as its largest await,
-                // and an unboxed database call would size every idle
-                // subscriber. One turn per page (`Hub::replay_slot`).
-                let turn = hub.replay_slot().await;
-                let read = Box::pin(page(&ctx, &principal, audience, last)).await;
-                drop(turn);
-                let rows = match read {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        yield Err(e);
-                        return;
+            let next = if let Some(n) = ready.pop_front() {
+                Ok(n)
+            } else if catch_up {
+                let read = async {
+                    if unchecked {
+                        resume_from(&ctx, &principal, audience, last).await?;
                     }
+                    page(&ctx, &principal, audience, last).await
                 };
-                // A short page is the end: what is stamped after this read
-                // reaches the hub, which is subscribed.
-                catch_up = rows.len() as u64 == PAGE;
-                for n in rows {
-                    last = n.position.unwrap_or(last);
-                    if admitted(&principal, &n) {
-                        yield Ok(Arc::new(n));
+                match Box::pin(in_turn(&hub, read)).await {
+                    Ok(rows) => {
+                        unchecked = false;
+                        // A short page is the end: what is stamped after
+                        // this read reaches the hub, which is subscribed.
+                        catch_up = rows.len() as u64 == PAGE;
+                        for n in rows {
+                            last = n.position.unwrap_or(last);
+                            if admitted(&principal, &n) {
+                                ready.push_back(Arc::new(n));
+                            }
+                        }
+                        continue;
                     }
+                    Err(e) => Err(e),
                 }
-                continue;
-            }
-            match rx.recv().await {
-                Ok(n) => {
-                    let Some(position) = n.position.filter(|at| *at > last) else { continue };
-                    last = position;
-                    if admitted(&principal, &n) {
-                        yield Ok(n);
+            } else {
+                match rx.recv().await {
+                    Ok(n) => {
+                        let Some(position) = n.position.filter(|at| *at > last) else { continue };
+                        last = position;
+                        if !admitted(&principal, &n) {
+                            continue;
+                        }
+                        Ok(n)
                     }
+                    Err(RecvError::Lagged(skipped)) => {
+                        tracing::info!(skipped, "a slow subscriber reads what it missed from the outbox");
+                        catch_up = true;
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
                 }
-                Err(RecvError::Lagged(skipped)) => {
-                    tracing::info!(skipped, "a slow subscriber reads what it missed from the outbox");
-                    catch_up = true;
-                }
-                Err(RecvError::Closed) => return,
+            };
+            let failed = next.is_err();
+            yield next;
+            if failed {
+                return;
             }
         }
     }

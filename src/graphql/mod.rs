@@ -89,23 +89,27 @@ pub struct Api {
     schema: AppSchema,
     gate: Arc<armor::Gate>,
     ctx: Ctx,
+    /// The one loader of every subscription: it caches nothing, so sharing
+    /// it only batches the loads of subscribers that receive the same
+    /// event, and an idle subscriber holds no loader of its own.
+    subscriptions: Arc<loaders::Loaders>,
 }
 
 impl Api {
     /// Runs a query or mutation, with a loader of its own.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         let loaders = |request: async_graphql::Request, kind: observe::OperationKind| {
-            request.data(loaders::for_request(&self.ctx, kind.is_query()))
+            request.data(Arc::new(loaders::for_request(&self.ctx, kind.is_query())))
         };
         self.gate.execute(&self.schema, request, loaders).await
     }
 
-    /// Runs a subscription: its loader keeps nothing between events.
+    /// Runs a subscription, with the subscriptions' shared loader.
     pub fn execute_stream(
         &self,
         request: async_graphql::Request,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
-        let request = request.data(loaders::for_request(&self.ctx, false));
+        let request = request.data(self.subscriptions.clone());
         self.gate.execute_stream(&self.schema, request)
     }
 }
@@ -124,7 +128,8 @@ pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: Lin
     if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    Api { schema: builder.finish(), gate: Arc::new(armor::Gate::new(limits)), ctx }
+    let subscriptions = Arc::new(loaders::for_request(&ctx, false));
+    Api { schema: builder.finish(), gate: Arc::new(armor::Gate::new(limits)), ctx, subscriptions }
 }
 
 /// The SDL printed by `referral-hub schema` and kept in `schema.graphql`.
@@ -145,5 +150,5 @@ pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Principal> {
 }
 
 pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a loaders::Loaders {
-    ctx.data_unchecked::<loaders::Loaders>()
+    ctx.data_unchecked::<Arc<loaders::Loaders>>()
 }

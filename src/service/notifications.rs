@@ -17,7 +17,7 @@ use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
 use crate::db::stmt;
 use crate::error::{AppError, AppResult};
-use crate::events::sequence;
+use crate::events::{Audience, sequence};
 
 /// Ids one `markNotificationsRead` may name.
 pub const MAX_MARKED: usize = 100;
@@ -42,12 +42,8 @@ pub struct Inbox {
 /// (recipient, position). Only stamped rows: an item enters the inbox with
 /// its position, so `since` never misses one.
 fn mine(principal: &Principal) -> Vec<Condition> {
-    use notification::Column as C;
-    let mut parts = vec![Condition::all().add(C::RecipientUserId.eq(principal.user_id))];
-    if let Some(org) = principal.org_id {
-        parts.push(Condition::all().add(C::RecipientOrgId.eq(org)).add(C::RecipientUserId.is_null()));
-    }
-    parts.into_iter().map(|part| part.add(C::Position.is_not_null())).collect()
+    let stamped = notification::Column::Position.is_not_null();
+    Audience::Addressed.parts(principal).into_iter().map(|part| part.add(stamped.clone())).collect()
 }
 
 async fn mark_of(db: &impl ConnectionTrait, principal: &Principal) -> AppResult<Option<notification_read_mark::Model>> {
