@@ -166,9 +166,13 @@ async fn an_overdue_report_back_pauses_intake_past_the_limit_and_reporting_back_
     let link = "mutation($c: String!, $l: LeadInput!) { submitReferralViaLink(code: $c, lead: $l) { referenceId } }";
     let (_, body) = w.app.post(None, link, json!({ "c": code, "l": { "name": "Via link" } })).await;
     assert_refused(Some(body["errors"][0].clone()), "POLICY", "OVERDUE_REPORT_BACKS");
-    // A vendor's own direct lead is not a referral from the network.
+    // A vendor's own direct lead is not a referral from the network, and
+    // assigned referrals (the vendor's customers for partners) go on.
     let direct = json!({ "i": { "programId": w.program, "lead": { "name": "Walk-in" } } });
     w.app.ok(&w.vendor, SUBMIT, direct).await;
+    let assigned = "mutation($p: ID!) { createAssignedReferral(input: { programId: $p, tenantName: \"Globex\",
+        tenantSource: VENDOR, assignNow: false }) { id } }";
+    w.app.ok(&w.vendor, assigned, json!({ "p": w.program })).await;
 
     // The vendor sees why and what lifts it; the partner only that it is paused.
     let seen = w.suspension().await;

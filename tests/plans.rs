@@ -327,3 +327,47 @@ async fn the_inbox_and_replay_read_index_ranges_of_the_callers_events() {
         }
     }
 }
+
+/// `enforce-intake-policy` finds overdue report backs and unpaid invoices
+/// as ranges of its partial indexes, across vendors (the job) and for one
+/// vendor (the lift at once).
+#[tokio::test]
+async fn the_intake_policy_reads_index_ranges_of_open_report_backs_and_unpaid_invoices() {
+    let s = seeded().await;
+    // Most invoices are paid and most report backs given, as they are.
+    s.app.ctx.db.execute_unprepared("UPDATE invoice SET status = 'PAID' WHERE id % 50 <> 0").await.unwrap();
+    let given = "UPDATE referral SET report_back_due_at = NULL WHERE id % 50 <> 0";
+    s.app.ctx.db.execute_unprepared(given).await.unwrap();
+    s.app.ctx.db.execute_unprepared("ANALYZE").await.unwrap();
+    let as_of = start_time() + chrono::Duration::days(365);
+    s.app.ctx.statements.record();
+    let run = run_job(&s.app, "ENFORCE_INTAKE_POLICY", as_of).await;
+    assert!(run["itemsTouched"].as_i64().unwrap() > 0, "{run}");
+    let statements = s.app.ctx.statements.take();
+    let mut checked = 0;
+    for (table, range) in [("referral", "report_back_due_at < "), ("invoice", "issued_at < ")] {
+        for statement in statements.iter().filter(|st| st.sql.contains(range)) {
+            // The work table is the job's connection's own: explain what
+            // fills it.
+            let mut statement = statement.clone();
+            if statement.sql.starts_with("INSERT INTO intake_found") {
+                statement.sql = statement.sql[statement.sql.find("SELECT").unwrap()..].to_owned();
+            }
+            let plan = s.app.plan(&statement).await;
+            let what = format!("{table}\n{}", statement.sql);
+            assert!(!plan.contains(&format!("Seq Scan on {table} ")), "{what}: a sequential scan\n{plan}");
+            if !is_postgres() {
+                // A range of an index, or all of a partial one (which holds
+                // only the open report backs or the unpaid invoices).
+                let ranged = plan.contains(&format!("SEARCH {table} USING "))
+                    || plan.contains(&format!("SCAN {table} USING INDEX ix_{table}_vendor_unpaid"))
+                    || plan.contains(&format!("SCAN {table} USING INDEX ix_{table}_unpaid"))
+                    || plan.contains(&format!("SCAN {table} USING INDEX ix_{table}_open_report_back"));
+                assert!(ranged, "{what}: not an index range\n{plan}");
+                assert!(!plan.lines().any(|l| l.trim() == format!("SCAN {table}")), "{what}: a full scan\n{plan}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{statements:#?}");
+}
