@@ -352,3 +352,22 @@ async fn switching_a_limit_off_lifts_on_the_next_run_and_concurrent_runs_act_onc
     assert!(!w.suspended().await);
     assert!(w.refused(&w.partner_user).await.is_none());
 }
+
+/// A cause cleared outside the API's moves (here a direct database fix) is
+/// noticed by the next run, which lifts.
+#[tokio::test]
+async fn the_job_lifts_a_suspension_whose_causes_are_gone() {
+    use sea_orm::ConnectionTrait;
+    let w = world().await;
+    let (_, due) = w.submit("Late").await;
+    w.enforce(due + Duration::days(15)).await;
+    assert!(w.suspended().await);
+    w.app.ctx.db.execute_unprepared("UPDATE referral SET report_back_due_at = NULL").await.unwrap();
+    assert!(w.suspended().await, "nothing lifted it yet");
+    let run = w.enforce(due + Duration::days(16)).await;
+    assert_eq!(run["itemsTouched"], 1, "{run}");
+    assert!(!w.suspended().await);
+    assert!(w.refused(&w.partner_user).await.is_none());
+    assert_eq!(w.app.notices(&w.vendor, "INTAKE_RESUMED").await.len(), 1);
+    assert_eq!(w.app.notices(&w.app.admin(), "INTAKE_RESUMED").await.len(), 1);
+}
