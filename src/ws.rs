@@ -16,6 +16,7 @@
 //! | more than `MAX_SUBSCRIPTIONS` at once        | `error` for that id             |
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
@@ -27,10 +28,8 @@ use std::pin::Pin;
 use futures_util::Stream;
 use tokio_stream::StreamMap;
 
-use crate::auth::{Principal, authenticate};
-use crate::graphql::Caller;
+use crate::auth::authenticate;
 use crate::http::HttpState;
-use crate::ratelimit::ClientIp;
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 /// Operations one socket may run at once.
@@ -50,7 +49,7 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
     // One task per socket reads, writes, keeps the protocol state and polls
     // its operations' streams: no task or channel per subscription, so an
     // idle subscriber costs little memory.
-    let mut conn = Connection { state, peer, principal: None, init: false, ops: StreamMap::new() };
+    let mut conn = Connection { state, peer, session: None, init: false, ops: StreamMap::new() };
     metrics::gauge!("websocket_connections").increment(1.0);
     let init_deadline = tokio::time::sleep(init_timeout);
     tokio::pin!(init_deadline);
@@ -60,7 +59,7 @@ pub async fn serve(mut socket: WebSocket, state: HttpState, peer: IpAddr, init_t
     let close = loop {
         tokio::select! {
             _ = &mut init_deadline, if !conn.init => break Close::Code(4408, "Connection initialisation timeout"),
-            _ = &mut expiry, if conn.principal.is_some() => break Close::Code(4403, "Forbidden: the token expired"),
+            _ = &mut expiry, if conn.session.is_some() => break Close::Code(4403, "Forbidden: the token expired"),
             Some((id, item)) = conn.ops.next(), if !conn.ops.is_empty() => {
                 let reply = match item {
                     // A request rejected before it ran ends at its error,
@@ -127,7 +126,8 @@ fn rejected(response: &async_graphql::Response) -> bool {
 struct Connection {
     state: HttpState,
     peer: IpAddr,
-    principal: Option<Principal>,
+    /// Once initialised: the caller and what its subscriptions share.
+    session: Option<Arc<Data>>,
     init: bool,
     ops: StreamMap<String, Operation>,
 }
@@ -188,12 +188,12 @@ impl Connection {
             .expires_at
             .map(|at| (at - now).to_std().unwrap_or_default())
             .unwrap_or(Duration::from_secs(u32::MAX as u64));
-        self.principal = Some(principal);
+        self.session = Some(self.state.api.socket_data(Some(principal), Some(self.peer)));
         Ok(expires_in)
     }
 
     async fn subscribe(&mut self, msg: &Value, replies: &mut Vec<Value>) -> Result<(), Close> {
-        let Some(principal) = self.principal.clone() else {
+        let Some(session) = self.session.clone() else {
             return Err(Close::Code(4401, "Unauthorized"));
         };
         let id = msg.get("id").and_then(Value::as_str).ok_or(Close::Code(4400, "Invalid message"))?.to_owned();
@@ -215,14 +215,10 @@ impl Connection {
         if let Some(vars) = payload.get("variables").filter(|v| v.is_object()) {
             request = request.variables(async_graphql::Variables::from_json(vars.clone()));
         }
-        let mut data = Data::default();
-        data.insert(Caller(Some(principal)));
-        data.insert(ClientIp(Some(self.peer)));
-        request.data = data;
         let op = self
             .state
             .api
-            .execute_stream(request)
+            .execute_stream(request, session)
             .map(Some)
             .chain(futures_util::stream::once(futures_util::future::ready(None)));
         self.ops.insert(id, Box::pin(op));

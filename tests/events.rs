@@ -543,9 +543,15 @@ async fn a_subscriber_that_falls_behind_the_hub_loses_nothing() {
         expires_at: None,
     };
     let from = replay::From::Now(start);
-    let stream = replay::follow(app.ctx.clone(), vendor, Audience::Addressed, hub.clone(), rx, from, |_, n| {
-        n.kind == "TEST_EVENT"
-    });
+    let stream = replay::follow(
+        std::sync::Arc::new(app.ctx.clone()),
+        std::sync::Arc::new(vendor),
+        Audience::Addressed,
+        hub.clone(),
+        rx,
+        from,
+        |_, n| n.kind == "TEST_EVENT",
+    );
     let tx = app.ctx.db.begin().await.unwrap();
     let burst: Vec<Event> = (0..20).map(|i| test_event(w.vendor_org, &format!("burst {i}"))).collect();
     events::record_many(&tx, burst, app.ctx.now()).await.unwrap();

@@ -134,8 +134,8 @@ pub enum From {
 /// outbox the same way, so a slow client loses nothing either. `keep` is
 /// the subscription's own filter, on top of the audience's rule.
 pub fn follow<F>(
-    ctx: Ctx,
-    principal: Principal,
+    ctx: Arc<Ctx>,
+    principal: Arc<Principal>,
     audience: Audience,
     hub: Hub,
     mut rx: Receiver<Arc<notification::Model>>,

@@ -504,11 +504,12 @@ impl Gate {
         &self,
         schema: &AppSchema,
         mut request: Request,
+        session: std::sync::Arc<async_graphql::Data>,
     ) -> futures_util::stream::BoxStream<'static, Response> {
         match self.admit(&mut request) {
             Ok(_) => {
                 let max = self.limits.max_complexity;
-                schema.execute_stream(request).map(move |r| name_complexity(r, max)).boxed()
+                schema.execute_stream_with_session_data(request, session).map(move |r| name_complexity(r, max)).boxed()
             }
             Err(refused) => futures_util::stream::once(async move { Response::from_errors(vec![refused]) }).boxed(),
         }

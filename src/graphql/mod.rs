@@ -80,7 +80,7 @@ pub struct IdempotencyHeader(pub Option<String>);
 
 /// The caller of one request, put into the request's data by the HTTP layer.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Option<Principal>);
+pub struct Caller(pub Option<Arc<Principal>>);
 
 /// The schema behind its gate: every request, over HTTP or a WebSocket,
 /// passes the request limits before it runs.
@@ -104,13 +104,24 @@ impl Api {
         self.gate.execute(&self.schema, request, loaders).await
     }
 
-    /// Runs a subscription, with the subscriptions' shared loader.
+    /// Runs a subscription with its socket's data (`session`).
     pub fn execute_stream(
         &self,
         request: async_graphql::Request,
+        session: Arc<async_graphql::Data>,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
-        let request = request.data(self.subscriptions.clone());
-        self.gate.execute_stream(&self.schema, request)
+        self.gate.execute_stream(&self.schema, request, session)
+    }
+
+    /// What every subscription of one socket shares (async-graphql's
+    /// session data), so an idle subscription holds none of it: the caller,
+    /// its address, and the subscriptions' one loader.
+    pub fn socket_data(&self, caller: Option<Principal>, ip: Option<std::net::IpAddr>) -> Arc<async_graphql::Data> {
+        let mut data = async_graphql::Data::default();
+        data.insert(Caller(caller.map(Arc::new)));
+        data.insert(crate::ratelimit::ClientIp(ip));
+        data.insert(self.subscriptions.clone());
+        Arc::new(data)
     }
 }
 
@@ -124,6 +135,8 @@ pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: Lin
         .data(hub)
         .data(link_limits)
         .data(ctx.clone())
+        // The same, shared: a subscription keeps it for its life.
+        .data(Arc::new(ctx.clone()))
         .limit_complexity(limits.max_complexity);
     if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
@@ -145,7 +158,14 @@ pub(crate) fn svc<'a>(ctx: &'a Context<'_>) -> &'a Ctx {
 /// The authenticated caller, or UNAUTHENTICATED for an anonymous request.
 pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> AppResult<&'a Principal> {
     ctx.data_opt::<Caller>()
-        .and_then(|c| c.0.as_ref())
+        .and_then(|c| c.0.as_deref())
+        .ok_or_else(|| AppError::Unauthenticated("this operation needs a bearer token".into()))
+}
+
+/// The caller, shared (a subscription keeps it for its life).
+pub(crate) fn shared_principal(ctx: &Context<'_>) -> AppResult<Arc<Principal>> {
+    ctx.data_opt::<Caller>()
+        .and_then(|c| c.0.clone())
         .ok_or_else(|| AppError::Unauthenticated("this operation needs a bearer token".into()))
 }
 

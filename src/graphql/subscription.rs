@@ -13,7 +13,7 @@ use super::enums::{PartnerStatus, ReferralStatus};
 use super::notification::Notification;
 use super::partner::Partner;
 use super::referral::Referral;
-use super::{ids, principal, svc};
+use super::{ids, principal, shared_principal, svc};
 use crate::auth::Principal;
 use crate::events::{Audience, Hub, replay};
 use crate::service::{partners, referrals};
@@ -32,14 +32,15 @@ fn events<F>(
 where
     F: Fn(&Principal, &notification::Model) -> bool + Send + 'static,
 {
-    let p = principal(ctx)?.clone();
+    let p = shared_principal(ctx)?;
     let hub = ctx.data_unchecked::<Hub>().clone();
     let (rx, published) = hub.subscribe();
     let from = match after {
         Some(cursor) => replay::From::Cursor(ids::event_position("after", &cursor)?),
         None => replay::From::Now(published),
     };
-    let stream = replay::follow(svc(ctx).clone(), p, audience, hub, rx, from, keep);
+    let c = ctx.data_unchecked::<Arc<crate::service::Ctx>>().clone();
+    let stream = replay::follow(c, p, audience, hub, rx, from, keep);
     Ok(stream.map(|item| item.map_err(Into::into)))
 }
 

@@ -211,7 +211,7 @@ async fn run(
 ) -> Response {
     let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
     let caller = match authenticate(&state.ctx, &state.keys, auth).await {
-        Ok(p) => Caller(p),
+        Ok(p) => Caller(p.map(std::sync::Arc::new)),
         Err(AppError::Unauthenticated(message)) => {
             return json_response(StatusCode::UNAUTHORIZED, media, &error_body(&message, "UNAUTHENTICATED"));
         }

@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
 use referral_hub::events::Hub;
-use referral_hub::graphql::{Caller, build_api};
-use referral_hub::ratelimit::{ClientIp, LinkLimits};
+use referral_hub::graphql::build_api;
+use referral_hub::ratelimit::LinkLimits;
 
 use super::Fixture;
 
@@ -48,17 +48,15 @@ pub async fn run(count: usize) {
     let api = build_api(f.ctx.clone(), false, Default::default(), LinkLimits::new(60, 60), Hub::default());
     let waker = futures_util::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
+    // One socket's data, shared by its subscriptions.
+    let session = api.socket_data(Some(f.me.clone()), Some([127, 0, 0, 1].into()));
     for (name, query) in QUERIES {
         let before = HELD.load(Ordering::Relaxed);
         let mut held = Vec::with_capacity(count);
         let vec_bytes = HELD.load(Ordering::Relaxed) - before;
         for _ in 0..count {
-            let mut request = async_graphql::Request::new(query);
-            let mut data = async_graphql::Data::default();
-            data.insert(Caller(Some(f.me.clone())));
-            data.insert(ClientIp(Some([127, 0, 0, 1].into())));
-            request.data = data;
-            let mut stream = api.execute_stream(request);
+            let request = async_graphql::Request::new(query);
+            let mut stream = api.execute_stream(request, session.clone());
             // Polled once: it waits for an event, as a socket's would.
             if let Poll::Ready(r) = stream.poll_next_unpin(&mut cx) {
                 panic!("the subscription ended or answered at once: {r:?}");
