@@ -20,8 +20,8 @@ pub enum AppError {
     /// new referrals now; `kind` (MANUAL or POLICY) and `suspensionReason`
     /// (MANUAL, OVERDUE_REPORT_BACKS, UNPAID_INVOICES) say why, as codes.
     IntakeSuspended {
-        kind: &'static str,
-        reason: &'static str,
+        kind: String,
+        reason: String,
         message: String,
     },
     NotFound(String),
@@ -151,8 +151,8 @@ impl From<AppError> for async_graphql::Error {
                 }
                 AppError::IntakeSuspended { kind, reason, .. } => {
                     ext.set("reason", "INTAKE_SUSPENDED");
-                    ext.set("kind", *kind);
-                    ext.set("suspensionReason", *reason);
+                    ext.set("kind", kind.as_str());
+                    ext.set("suspensionReason", reason.as_str());
                 }
                 AppError::Database(_) | AppError::Internal(_) | AppError::Unavailable(_) => {
                     if let Some(id) = current_request_id() {

@@ -20,8 +20,8 @@ use entity::{
     ChangeSource, Role, Subject, SuspensionKind, SuspensionReason, intake_policy, intake_suspension, organization,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
 };
 
 use super::audit::{self, Actor, Change};
@@ -143,25 +143,10 @@ pub async fn refuse_if_paused(db: &impl ConnectionTrait, vendor: &organization::
     let (kind, reason) =
         found.first().map_or((SuspensionKind::Manual, SuspensionReason::Manual), |s| (s.kind, s.reason));
     Err(AppError::IntakeSuspended {
-        kind: kind_name(kind),
-        reason: reason_name(reason),
+        kind: kind.to_value(),
+        reason: reason.to_value(),
         message: format!("{} is not accepting new referrals at the moment", vendor.name),
     })
-}
-
-pub fn kind_name(kind: SuspensionKind) -> &'static str {
-    match kind {
-        SuspensionKind::Manual => "MANUAL",
-        SuspensionKind::Policy => "POLICY",
-    }
-}
-
-pub fn reason_name(reason: SuspensionReason) -> &'static str {
-    match reason {
-        SuspensionReason::Manual => "MANUAL",
-        SuspensionReason::OverdueReportBacks => "OVERDUE_REPORT_BACKS",
-        SuspensionReason::UnpaidInvoices => "UNPAID_INVOICES",
-    }
 }
 
 /// `suspendVendorIntake` (ADMIN): sets or lifts the MANUAL suspension; a
@@ -231,7 +216,7 @@ pub async fn set_manual(
         payload: serde_json::json!({
             "organizationId": crate::ids::encode("Organization", vendor.id),
             "suspended": suspended,
-            "kind": kind_name(SuspensionKind::Manual),
+            "kind": SuspensionKind::Manual.to_value(),
             "reason": note,
         }),
         ..events::Event::default()
