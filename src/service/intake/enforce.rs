@@ -400,6 +400,16 @@ async fn refresh(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResul
 
 /// Lifts the POLICY suspensions in scope whose vendors were not found.
 async fn lift_cleared(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<u64> {
+    if r.db == DbBackend::Postgres {
+        // Waits for a `recheck` lifting one of them now; once it commits,
+        // the statements below no longer see that suspension, so its lift
+        // is told once.
+        let lock = format!(
+            "SELECT s.vendor_org_id FROM intake_suspension s WHERE s.kind = 'POLICY'{} FOR UPDATE",
+            r.scope.on("s.vendor_org_id")
+        );
+        tx.query_all_raw(named(r.db, &lock, &r.values(limits))).await?;
+    }
     let source = format!(
         "SELECT s.vendor_org_id FROM intake_suspension s
          WHERE s.kind = 'POLICY'{} AND NOT EXISTS (SELECT 1 FROM intake_found g WHERE g.vendor_org_id = s.vendor_org_id)",
