@@ -134,6 +134,20 @@ pub fn decide(from: PartnerStatus, event: PartnerEvent, facts: Facts) -> Result<
     }
 }
 
+/// The lapse as the `lapse-partners` job applies it, set-based: every
+/// partner in `from` whose lapse is due moves to `to`. Read off `decide`,
+/// so the job's SQL filter and target follow the table (a test checks that
+/// exactly one status lapses, and only when due).
+pub fn lapse_move() -> (PartnerStatus, PartnerStatus) {
+    let due = Facts { lapse_due: true, ..Facts::default() };
+    <PartnerStatus as sea_orm::Iterable>::iter()
+        .find_map(|from| match decide(from, PartnerEvent::Lapse, due) {
+            Ok(Decision::MoveTo(to)) => Some((from, to)),
+            _ => None,
+        })
+        .unwrap_or((Active, Lapsed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +194,19 @@ mod tests {
             }
         }
         assert_eq!(checked, 7 * 8);
+    }
+
+    #[test]
+    fn the_lapse_jobs_filter_is_the_tables_lapse() {
+        let (from, to) = lapse_move();
+        let due = Facts { lapse_due: true, ..Facts::default() };
+        for status in PartnerStatus::iter() {
+            let lapses = decide(status, PartnerEvent::Lapse, due);
+            assert_eq!(lapses.is_ok(), status == from, "{status:?}");
+            // The job's `lapses_at <= asOf`: not yet due, nobody lapses.
+            assert!(decide(status, PartnerEvent::Lapse, Facts::default()).is_err(), "{status:?}");
+        }
+        assert_eq!(decide(from, PartnerEvent::Lapse, due), Ok(Decision::MoveTo(to)));
     }
 
     #[test]

@@ -14,11 +14,11 @@
 //! SELECTs joined to them.
 
 use chrono::{DateTime, Utc};
-use entity::{ChangeSource, PartnerStatus, Subject, job_run};
+use entity::{ChangeSource, Subject, job_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
 
 use crate::db::{Bulk, bulk_rows_per_statement, id_in, json_object, sql_date, stmt};
-use crate::domain::partner_status::PartnerEvent;
+use crate::domain::partner_status::{PartnerEvent, lapse_move};
 use crate::error::AppResult;
 use crate::events;
 use crate::service::Ctx;
@@ -60,13 +60,15 @@ struct Batch<'a> {
 type Last = Option<(DateTime<Utc>, i64)>;
 
 /// The values every statement of a batch refers to, from `$first` on:
-/// now, LAPSED, ACTIVE, the subject, the event, the audit source, the
-/// reason, the run.
+/// now, the status a partner lapses to (LAPSED) and from (ACTIVE) as the
+/// domain's table says (`lapse_move`), the subject, the event, the audit
+/// source, the reason, the run.
 fn constants(now: DateTime<Utc>, run: &job_run::Model) -> Vec<sea_orm::Value> {
+    let (from, to) = lapse_move();
     vec![
         now.into(),
-        PartnerStatus::Lapsed.to_value().into(),
-        PartnerStatus::Active.to_value().into(),
+        to.to_value().into(),
+        from.to_value().into(),
         Subject::Partner.to_value().into(),
         PartnerEvent::Lapse.name().into(),
         ChangeSource::Job.to_value().into(),
