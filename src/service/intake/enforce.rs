@@ -204,36 +204,48 @@ async fn work_table(tx: &DatabaseTransaction, on_pg: bool) -> AppResult<()> {
     Ok(())
 }
 
-/// Fills `intake_found` with the causes of the vendors in scope.
-async fn find(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<()> {
-    let on_pg = r.db == DbBackend::Postgres;
-    work_table(tx, on_pg).await?;
+/// What a cause is, in one place: a report back (`referral`, at its due
+/// time) while the overdue limit is on, an unpaid invoice (at its issue
+/// time) while the unpaid limit is on, as one SELECT of (subject, id,
+/// vendor_org_id, at) per limit, `range(at column, limit name)` narrowing
+/// each to the window wanted; None when both limits are off.
+fn causes(limits: &Limits, range: impl Fn(&str, &str) -> String, scope: &str) -> Option<String> {
     let mut branches = Vec::new();
     if limits.overdue.is_some() {
         branches.push(format!(
             "SELECT 'REFERRAL' AS subject, id, vendor_org_id, report_back_due_at AS at FROM referral
-             WHERE report_back_due_at IS NOT NULL AND report_back_due_at < :overdue{}",
-            r.scope.on("vendor_org_id")
+             WHERE report_back_due_at IS NOT NULL AND {}{scope}",
+            range("report_back_due_at", "overdue")
         ));
     }
     if limits.unpaid.is_some() {
         branches.push(format!(
             "SELECT 'INVOICE' AS subject, id, vendor_org_id, issued_at AS at FROM invoice
-             WHERE status IN ('OPEN', 'FAILED') AND issued_at < :unpaid{}",
-            r.scope.on("vendor_org_id")
+             WHERE status IN ('OPEN', 'FAILED') AND {}{scope}",
+            range("issued_at", "unpaid")
         ));
     }
-    if branches.is_empty() {
-        return Ok(());
-    }
+    (!branches.is_empty()).then(|| branches.join(" UNION ALL "))
+}
+
+/// SQL counting the rows whose `column` is `subject`.
+fn counted(column: &str, subject: &str) -> String {
+    format!("SUM(CASE WHEN {column} = '{subject}' THEN 1 ELSE 0 END)")
+}
+
+/// Fills `intake_found` with the causes of the vendors in scope.
+async fn find(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<()> {
+    let on_pg = r.db == DbBackend::Postgres;
+    work_table(tx, on_pg).await?;
+    let past = |at: &str, limit: &str| format!("{at} < :{limit}");
+    let Some(causes) = causes(limits, past, &r.scope.on("vendor_org_id")) else { return Ok(()) };
     let cause = json_object(r.db, &[("subject", "subject"), ("id", "id")]);
     let listed = if on_pg {
         format!("CAST(json_agg({cause} ORDER BY subject DESC, at, id) FILTER (WHERE n <= {LISTED}) AS TEXT)")
     } else {
         format!("json_group_array({cause} ORDER BY subject DESC, at, id) FILTER (WHERE n <= {LISTED})")
     };
-    let counted = |subject: &str| format!("SUM(CASE WHEN subject = '{subject}' THEN 1 ELSE 0 END)");
-    let (overdue, unpaid) = (counted("REFERRAL"), counted("INVOICE"));
+    let (overdue, unpaid) = (counted("subject", "REFERRAL"), counted("subject", "INVOICE"));
     let days = |d: Option<i32>| d.unwrap_or_default();
     let summary = format!(
         "CASE WHEN {overdue} > 0 THEN CAST({overdue} AS TEXT) || ' report backs overdue by more than {} days' ELSE '' END
@@ -247,9 +259,8 @@ async fn find(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<(
          SELECT vendor_org_id, {overdue}, {unpaid}, {listed},
              CASE WHEN {overdue} > 0 THEN 'OVERDUE_REPORT_BACKS' ELSE 'UNPAID_INVOICES' END, {summary}
          FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY vendor_org_id ORDER BY subject DESC, at, id) AS n
-               FROM ({}) c) found
-         GROUP BY vendor_org_id",
-        branches.join(" UNION ALL ")
+               FROM ({causes}) c) found
+         GROUP BY vendor_org_id"
     );
     r.execute(tx, limits, &sql).await?;
     Ok(())
@@ -443,38 +454,25 @@ async fn warn(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<u
     if limits.warn_ahead().is_none() {
         return Ok(0);
     }
-    let mut branches = Vec::new();
-    if limits.overdue.is_some() {
-        branches.push(
-            "SELECT 'REFERRAL' AS subject, id, vendor_org_id, report_back_due_at AS at FROM referral
-             WHERE report_back_due_at IS NOT NULL AND report_back_due_at < :warn_overdue
-               AND report_back_due_at >= :overdue",
-        );
-    }
-    if limits.unpaid.is_some() {
-        branches.push(
-            "SELECT 'INVOICE' AS subject, id, vendor_org_id, issued_at AS at FROM invoice
-             WHERE status IN ('OPEN', 'FAILED') AND issued_at < :warn_unpaid AND issued_at >= :unpaid",
-        );
-    }
-    if branches.is_empty() {
-        return Ok(0);
-    }
+    // Not past the limit yet, but within `warnDaysBefore` of it.
+    let near = |at: &str, limit: &str| format!("{at} < :warn_{limit} AND {at} >= :{limit}");
+    let Some(causes) = causes(limits, near, &r.scope.on("vendor_org_id")) else { return Ok(0) };
     let sql = format!(
         "INSERT INTO intake_warning (subject, subject_id, due_at, vendor_org_id, job_run_id, warned_at)
-         SELECT subject, id, at, vendor_org_id, :run, :now FROM ({}) c WHERE true
-         ON CONFLICT (subject, subject_id, due_at) DO NOTHING",
-        branches.join(" UNION ALL ")
+         SELECT subject, id, at, vendor_org_id, :run, :now FROM ({causes}) c WHERE true
+         ON CONFLICT (subject, subject_id, due_at) DO NOTHING"
     );
     let warned = r.execute(tx, limits, &sql).await?;
     if warned == 0 {
         return Ok(0);
     }
     let days = limits.policy.warn_days_before.unwrap_or_default();
-    let source = "SELECT w.vendor_org_id,
-             SUM(CASE WHEN w.subject = 'REFERRAL' THEN 1 ELSE 0 END) AS overdue_count,
-             SUM(CASE WHEN w.subject = 'INVOICE' THEN 1 ELSE 0 END) AS unpaid_count
-         FROM intake_warning w WHERE w.job_run_id = :run GROUP BY w.vendor_org_id";
+    let source = format!(
+        "SELECT w.vendor_org_id, {} AS overdue_count, {} AS unpaid_count
+         FROM intake_warning w WHERE w.job_run_id = :run GROUP BY w.vendor_org_id",
+        counted("w.subject", "REFERRAL"),
+        counted("w.subject", "INVOICE")
+    );
     let message = format!(
         "'New referrals to you will pause within {days} days unless you act: '
          || CASE WHEN f.overdue_count > 0 THEN CAST(f.overdue_count AS TEXT) || ' report backs near the overdue limit' ELSE '' END
@@ -485,8 +483,14 @@ async fn warn(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<u
         r.db,
         &[("kind", "'POLICY'"), ("overdueCount", "f.overdue_count"), ("unpaidCount", "f.unpaid_count")],
     );
-    let notice =
-        Notice { source, kind: "INTAKE_WARNING", message: &message, payload: &payload, audit: None, partners: None };
+    let notice = Notice {
+        source: &source,
+        kind: "INTAKE_WARNING",
+        message: &message,
+        payload: &payload,
+        audit: None,
+        partners: None,
+    };
     tell(tx, r, limits, &notice).await?;
     Ok(warned)
 }
