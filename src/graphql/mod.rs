@@ -134,8 +134,7 @@ pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: Lin
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(hub)
         .data(link_limits)
-        .data(ctx.clone())
-        // The same, shared: a subscription keeps it for its life.
+        // Shared: a subscription keeps it for its life.
         .data(Arc::new(ctx.clone()))
         .limit_complexity(limits.max_complexity);
     if !introspection {
@@ -152,7 +151,7 @@ pub fn sdl() -> String {
 
 /// The service context.
 pub(crate) fn svc<'a>(ctx: &'a Context<'_>) -> &'a Ctx {
-    ctx.data_unchecked::<Ctx>()
+    ctx.data_unchecked::<Arc<Ctx>>()
 }
 
 /// The authenticated caller, or UNAUTHENTICATED for an anonymous request.
