@@ -212,13 +212,13 @@ async fn note(c: &Cast, by: &Principal, id: i64, body: &str, visibility: NoteVis
     Ok(())
 }
 
-/// The vendor's newest OPEN invoice in `currency` (the one a billing run
-/// just issued).
-async fn newest_invoice(c: &Cast, currency: &str) -> AppResult<Option<invoice::Model>> {
+/// The vendor's newest invoice in `currency` and `status` (OPEN: the one a
+/// billing run just issued).
+async fn newest_invoice(c: &Cast, currency: &str, status: InvoiceStatus) -> AppResult<Option<invoice::Model>> {
     Ok(invoice::Entity::find()
         .filter(invoice::Column::VendorOrgId.eq(c.vendor_org.id))
         .filter(invoice::Column::Currency.eq(currency))
-        .filter(invoice::Column::Status.eq(InvoiceStatus::Open))
+        .filter(invoice::Column::Status.eq(status))
         .order_by_desc(invoice::Column::Id)
         .one(&c.ctx.db)
         .await?)
@@ -228,7 +228,7 @@ async fn newest_invoice(c: &Cast, currency: &str) -> AppResult<Option<invoice::M
 /// invoice by `event` (ADMIN, as the payment gateway would).
 async fn bill_and(c: &Cast, currency: &str, event: Option<(InvoiceEvent, &str)>) -> AppResult<()> {
     c.job(JobName::BillThreshold).await?;
-    if let (Some((event, note)), Some(inv)) = (event, newest_invoice(c, currency).await?) {
+    if let (Some((event, note)), Some(inv)) = (event, newest_invoice(c, currency, InvoiceStatus::Open).await?) {
         billing::transition(&c.ctx, &c.admin, inv.id, event, Some(note.into())).await?;
     }
     Ok(())
@@ -236,7 +236,7 @@ async fn bill_and(c: &Cast, currency: &str, event: Option<(InvoiceEvent, &str)>)
 
 /// The vendor's OPEN `currency` invoice, paid.
 async fn pay_open(c: &Cast, currency: &str, reference: &str) -> AppResult<()> {
-    if let Some(inv) = newest_invoice(c, currency).await? {
+    if let Some(inv) = newest_invoice(c, currency, InvoiceStatus::Open).await? {
         billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Pay, Some(reference.into())).await?;
     }
     Ok(())
@@ -244,13 +244,7 @@ async fn pay_open(c: &Cast, currency: &str, reference: &str) -> AppResult<()> {
 
 /// The vendor's FAILED `currency` invoice, collected again: reopened, then paid.
 async fn retry_and_pay(c: &Cast, currency: &str, reference: &str) -> AppResult<()> {
-    let failed = invoice::Entity::find()
-        .filter(invoice::Column::VendorOrgId.eq(c.vendor_org.id))
-        .filter(invoice::Column::Currency.eq(currency))
-        .filter(invoice::Column::Status.eq(InvoiceStatus::Failed))
-        .one(&c.ctx.db)
-        .await?;
-    if let Some(inv) = failed {
+    if let Some(inv) = newest_invoice(c, currency, InvoiceStatus::Failed).await? {
         billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Retry, None).await?;
         billing::transition(&c.ctx, &c.admin, inv.id, InvoiceEvent::Pay, Some(reference.into())).await?;
     }

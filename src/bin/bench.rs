@@ -539,6 +539,16 @@ async fn assigned_offers(f: &Fixture, orgs: &[i64], n: usize, age: chrono::Durat
     }
 }
 
+/// The numbers 1 to `n` as rows of `n`, written by the database, for
+/// seeding set-based.
+fn numbers(db: sea_orm::DbBackend, n: usize) -> String {
+    if db == sea_orm::DbBackend::Postgres {
+        format!("SELECT g AS n FROM generate_series(1, {n}) g")
+    } else {
+        format!("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n FROM s")
+    }
+}
+
 /// `lapse-partners` over `partners` ACTIVE partners, every other one due,
 /// against the raw SQL of the same writes (all at once, rolled back):
 /// time, the bench process's memory growth, and a rerun.
@@ -551,11 +561,7 @@ async fn lapse(partners: usize) {
     let now = f.ctx.now();
     let (lead, due, later) =
         (now - chrono::Duration::days(31), now - chrono::Duration::days(1), now + chrono::Duration::days(9));
-    let numbers = if db == DbBackend::Postgres {
-        format!("SELECT g AS n FROM generate_series(1, {partners}) g")
-    } else {
-        format!("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {partners}) SELECT n FROM s")
-    };
+    let numbers = numbers(db, partners);
     let seed = format!(
         "INSERT INTO partner (program_id, vendor_org_id, name, status, stage_editor, invite_code, referral_code, version,
              created_at, updated_at, first_lead_at, last_lead_at, lapses_at)

@@ -37,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// The subscription the socket bench opens, and one that resumes.
+/// The subscription the socket bench opens, and the notifications feed.
 const QUERIES: [(&str, &str); 2] = [
     ("referralEvents, live", "subscription { referralEvents { kind referenceId } }"),
     ("notifications, live", "subscription { notifications { id message } }"),

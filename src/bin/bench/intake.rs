@@ -14,17 +14,9 @@ use chrono::Duration;
 use entity::JobTrigger;
 use referral_hub::db::stmt;
 use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run as run_job};
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::ConnectionTrait;
 
-use super::{Fixture, rss_self_kib};
-
-fn numbers(db: DbBackend, n: usize) -> String {
-    if db == DbBackend::Postgres {
-        format!("SELECT g AS n FROM generate_series(1, {n}) g")
-    } else {
-        format!("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n FROM s")
-    }
-}
+use super::{Fixture, numbers, rss_self_kib};
 
 pub async fn run(vendors: usize, referrals: usize) {
     let f = Fixture::new(None, 0).await;
