@@ -211,6 +211,7 @@ async fn requires_info_loop_with_notes() {
         (last["event"].as_str(), last["from"].as_str(), last["to"].as_str()),
         (Some("PARTNER_EDIT"), Some("REQUIRES_INFO"), Some("PENDING"))
     );
+    w.app.stamp().await;
     let kinds = w.app.ok(&w.vendor, "{ notifications { edges { node { kind } } } }", json!({})).await;
     assert_eq!(kinds["notifications"]["edges"][0]["node"]["kind"], "REFERRAL_INFO_SUPPLIED");
     // Once qualified, the partner can no longer edit it; the vendor can.
