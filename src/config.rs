@@ -105,12 +105,12 @@ pub struct Config {
 
     /// Rows a job changes per transaction (at most 10,000): a job over many
     /// rows commits batch by batch, so no lock is held longer than one.
-    #[arg(long, env = "JOB_BATCH_SIZE", default_value_t = crate::service::JOB_BATCH, value_parser = clap::value_parser!(i64).range(1..=crate::service::JOB_BATCH), global = true)]
+    #[arg(long, env = "JOB_BATCH_SIZE", default_value_t = crate::context::JOB_BATCH, value_parser = clap::value_parser!(i64).range(1..=crate::context::JOB_BATCH), global = true)]
     pub job_batch_size: i64,
 
     /// Days a subscription may resume from a cursor (replay); older cursors
     /// get CURSOR_EXPIRED. Inbox items live 90 days regardless.
-    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = crate::service::EVENT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..=90), global = true)]
+    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = crate::context::EVENT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..=90), global = true)]
     pub event_retention_days: i64,
 
     /// Seconds between dispatcher runs (e-mail, webhooks) in `serve`; 0 turns it off.
@@ -195,8 +195,8 @@ impl Config {
             webhook_private_targets: true,
             payment_webhook_secret: None,
             dispatch_interval_secs: 0,
-            job_batch_size: crate::service::JOB_BATCH,
-            event_retention_days: crate::service::EVENT_RETENTION_DAYS,
+            job_batch_size: crate::context::JOB_BATCH,
+            event_retention_days: crate::context::EVENT_RETENTION_DAYS,
             ws_init_timeout_secs: 2,
             log_format: "pretty".into(),
         }

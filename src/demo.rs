@@ -20,6 +20,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 
 use crate::auth::Principal;
 use crate::clock::ManualClock;
+use crate::context::Ctx;
 use crate::domain::invoice_status::InvoiceEvent;
 use crate::domain::partner_status::PartnerEvent;
 use crate::error::AppResult;
@@ -29,8 +30,7 @@ use crate::service::outcomes::OutcomeRequest;
 use crate::service::programs::ProgramSettings;
 use crate::service::referrals::{Lead, NewReferral, StatusRequest};
 use crate::service::{
-    Ctx, assigned, billing, notes, organizations, outcomes, partner_contacts, partners, programs, referrals, tasks,
-    webhooks,
+    assigned, billing, notes, organizations, outcomes, partner_contacts, partners, programs, referrals, tasks, webhooks,
 };
 
 /// What was created, for the CLI to print.

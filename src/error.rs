@@ -64,6 +64,23 @@ impl From<sea_orm::DbErr> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+impl From<crate::domain::refusal::Refusal> for AppError {
+    fn from(r: crate::domain::refusal::Refusal) -> Self {
+        Self::InvalidTransition {
+            from: r.from.into(),
+            event: r.event.into(),
+            to: r.to.map(Into::into),
+            rule: r.rule.into(),
+        }
+    }
+}
+
+impl From<crate::domain::refusal::Missing> for AppError {
+    fn from(m: crate::domain::refusal::Missing) -> Self {
+        Self::validation(m.field, m.message)
+    }
+}
+
 impl AppError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Self::Validation { field: Some(field.to_owned()), message: message.into() }

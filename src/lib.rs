@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod demo;
 pub mod domain;
@@ -13,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod outbound;
 pub mod ratelimit;
 pub mod service;
 pub mod ws;
@@ -25,7 +27,7 @@ use tokio::net::TcpListener;
 use crate::auth::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::service::Ctx;
+use crate::context::Ctx;
 
 /// A built server: database connected and migrated, keys loaded, port bound.
 pub struct App {
@@ -37,12 +39,9 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let channels = events::dispatch::Channels::new(
-            config.smtp_url.as_deref(),
-            &config.smtp_from,
-            config.webhook_private_targets,
-        )?
-        .with_app_url(config.public_app_url.clone());
+        let channels =
+            outbound::Channels::new(config.smtp_url.as_deref(), &config.smtp_from, config.webhook_private_targets)?
+                .with_app_url(config.public_app_url.clone());
         let acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
         let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout)
             .await?

@@ -8,8 +8,8 @@ use entity::JobTrigger;
 use referral_hub::auth::{JwtKeys, MintRequest};
 use referral_hub::clock::{Clock, SystemClock};
 use referral_hub::config::Config;
+use referral_hub::context::Ctx;
 use referral_hub::jobs::{self, JobName, RunOutcome};
-use referral_hub::service::Ctx;
 use referral_hub::{App, demo, graphql};
 
 /// mimalloc: a GraphQL response is thousands of small allocations, and
@@ -91,7 +91,7 @@ fn init_logging(format: &str) {
 }
 
 async fn connect(config: &Config) -> Result<Ctx, String> {
-    let channels = referral_hub::events::dispatch::Channels::new(
+    let channels = referral_hub::outbound::Channels::new(
         config.smtp_url.as_deref(),
         &config.smtp_from,
         config.webhook_private_targets,

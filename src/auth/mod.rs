@@ -4,4 +4,4 @@ mod jwt;
 mod principal;
 
 pub use jwt::{Claims, JwtKeys, MintRequest};
-pub use principal::{CACHE_SECONDS, Principal, PrincipalCache, authenticate, role_name};
+pub use principal::{CACHE_SECONDS, Principal, PrincipalCache, authenticate};

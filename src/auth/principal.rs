@@ -9,8 +9,8 @@ use entity::{OrganizationKind, Role, organization, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::JwtKeys;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
-use crate::service::Ctx;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Principal {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!("role {} may not do this", role_name(self.role))))
+            Err(AppError::Forbidden(format!("role {} may not do this", self.role.as_str())))
         }
     }
 
@@ -64,25 +64,8 @@ impl Principal {
     }
 }
 
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Vendor => "VENDOR",
-        Role::Partner => "PARTNER",
-        Role::ReportViewer => "REPORT_VIEWER",
-        Role::ExecutiveReportViewer => "EXECUTIVE_REPORT_VIEWER",
-        Role::Admin => "ADMIN",
-    }
-}
-
 fn parse_role(raw: &str) -> AppResult<Role> {
-    Ok(match raw {
-        "VENDOR" => Role::Vendor,
-        "PARTNER" => Role::Partner,
-        "REPORT_VIEWER" => Role::ReportViewer,
-        "EXECUTIVE_REPORT_VIEWER" => Role::ExecutiveReportViewer,
-        "ADMIN" => Role::Admin,
-        other => return Err(AppError::Unauthenticated(format!("invalid token: unknown role {other}"))),
-    })
+    Role::from_name(raw).ok_or_else(|| AppError::Unauthenticated(format!("invalid token: unknown role {raw}")))
 }
 
 /// Which organization kinds a role may belong to.

@@ -237,7 +237,7 @@ fn rss_self_kib() -> u64 {
 /// A vendor with a user, a program and `partners` LIVE partners on a fresh
 /// embedded database (or `DATABASE_URL`), in process.
 struct Fixture {
-    ctx: referral_hub::service::Ctx,
+    ctx: referral_hub::context::Ctx,
     me: referral_hub::auth::Principal,
     vendor: i64,
     program: i64,
@@ -250,7 +250,8 @@ impl Fixture {
     async fn new(reward_amount_minor: Option<i64>, partners: usize) -> Fixture {
         use entity::{OrganizationKind, Role};
         use referral_hub::auth::Principal;
-        use referral_hub::service::{Ctx, organizations, partners as partner_service, programs};
+        use referral_hub::context::Ctx;
+        use referral_hub::service::{organizations, partners as partner_service, programs};
         use sea_orm::Set;
         let data = std::env::temp_dir().join(format!("rh-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);

@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use entity::AssignmentState::{self, *};
 use entity::DeclineReason;
 
+use super::refusal::{Missing, Refusal};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OfferEvent {
     Accept,
@@ -51,38 +53,36 @@ pub enum Decision {
     MoveTo(AssignmentState),
     /// Already there: nothing to do.
     Unchanged,
-    Refused(&'static str),
 }
 
-pub fn decide(from: AssignmentState, event: OfferEvent, facts: Facts) -> Decision {
+pub fn decide(from: AssignmentState, event: OfferEvent, facts: Facts) -> Result<Decision, Refusal> {
     use Decision::*;
     use OfferEvent as E;
     let open = facts.now < facts.acceptance_due_at;
-    match (from, event) {
+    let refused = |rule| Err(Refusal::new(from.as_str(), event.name(), rule));
+    Ok(match (from, event) {
         (Pending, E::Accept) if open => MoveTo(Accepted),
-        (Pending, E::Accept) => Refused("the acceptance window has closed"),
+        (Pending, E::Accept) => return refused("the acceptance window has closed"),
         (Accepted, E::Accept) => Unchanged,
-        (Pending | Accepted, E::Decline) if facts.stage_closed => Refused("the stage is closed: the offer is done"),
+        (Pending | Accepted, E::Decline) if facts.stage_closed => {
+            return refused("the stage is closed: the offer is done");
+        }
         (Pending | Accepted, E::Decline) => MoveTo(Declined),
         (Pending, E::Expire) if !open => MoveTo(Expired),
-        (Pending, E::Expire) => Refused("the acceptance window is still open"),
-        (Accepted, E::Expire) => Refused("an accepted offer does not expire"),
+        (Pending, E::Expire) => return refused("the acceptance window is still open"),
+        (Accepted, E::Expire) => return refused("an accepted offer does not expire"),
         (Pending | Accepted, E::Withdraw) => MoveTo(Withdrawn),
-        (Declined | Expired | Withdrawn, _) => Refused("the offer has ended"),
-    }
+        (Declined | Expired | Withdrawn, _) => return refused("the offer has ended"),
+    })
 }
 
 /// The inputs a move needs besides the state (PRODUCT.md §7): a decline
 /// gives a reason, and `OTHER` says what.
-pub fn requirements(
-    event: OfferEvent,
-    reason: Option<DeclineReason>,
-    comment: Option<&str>,
-) -> Result<(), (&'static str, &'static str)> {
+pub fn requirements(event: OfferEvent, reason: Option<DeclineReason>, comment: Option<&str>) -> Result<(), Missing> {
     match (event, reason, comment.map(str::trim).filter(|c| !c.is_empty())) {
-        (OfferEvent::Decline, None, _) => Err(("declineReason", "a decline needs a reason")),
+        (OfferEvent::Decline, None, _) => Err(Missing { field: "declineReason", message: "a decline needs a reason" }),
         (OfferEvent::Decline, Some(DeclineReason::Other), None) => {
-            Err(("declineComment", "an OTHER decline reason needs a comment saying what"))
+            Err(Missing { field: "declineComment", message: "an OTHER decline reason needs a comment saying what" })
         }
         _ => Ok(()),
     }
@@ -91,16 +91,6 @@ pub fn requirements(
 /// Whether the offer still gives its partner the referral's details.
 pub fn is_live(state: AssignmentState) -> bool {
     matches!(state, Pending | Accepted)
-}
-
-pub fn state_name(s: AssignmentState) -> &'static str {
-    match s {
-        Pending => "PENDING",
-        Accepted => "ACCEPTED",
-        Declined => "DECLINED",
-        Expired => "EXPIRED",
-        Withdrawn => "WITHDRAWN",
-    }
 }
 
 #[cfg(test)]
@@ -131,13 +121,13 @@ mod tests {
                         (Pending | Accepted, E::Decline) if !closed => MoveTo(Declined),
                         (Pending, E::Expire) if !before_due => MoveTo(Expired),
                         (Pending | Accepted, E::Withdraw) => MoveTo(Withdrawn),
-                        _ => Refused(""),
+                        _ => {
+                            let refusal = decide(from, event, f).expect_err("refused");
+                            assert_eq!((refusal.from, refusal.event), (from.as_str(), event.name()));
+                            continue;
+                        }
                     };
-                    let got = decide(from, event, f);
-                    match expected {
-                        Refused(_) => assert!(matches!(got, Refused(_)), "{from:?} {event:?} {f:?}: {got:?}"),
-                        other => assert_eq!(got, other, "{from:?} {event:?} {f:?}"),
-                    }
+                    assert_eq!(decide(from, event, f), Ok(expected), "{from:?} {event:?} {f:?}");
                 }
             }
         }
@@ -147,10 +137,10 @@ mod tests {
     fn the_window_closes_at_the_due_time_to_the_microsecond() {
         let due = Utc.with_ymd_and_hms(2026, 3, 9, 9, 0, 0).unwrap();
         let at = |now| Facts { now, acceptance_due_at: due, stage_closed: false };
-        assert_eq!(decide(Pending, E::Accept, at(due - Duration::microseconds(1))), MoveTo(Accepted));
-        assert!(matches!(decide(Pending, E::Accept, at(due)), Refused(_)));
-        assert!(matches!(decide(Pending, E::Expire, at(due - Duration::microseconds(1))), Refused(_)));
-        assert_eq!(decide(Pending, E::Expire, at(due)), MoveTo(Expired));
+        assert_eq!(decide(Pending, E::Accept, at(due - Duration::microseconds(1))), Ok(MoveTo(Accepted)));
+        assert!(decide(Pending, E::Accept, at(due)).is_err());
+        assert!(decide(Pending, E::Expire, at(due - Duration::microseconds(1))).is_err());
+        assert_eq!(decide(Pending, E::Expire, at(due)), Ok(MoveTo(Expired)));
     }
 
     #[test]

@@ -14,6 +14,8 @@
 
 use entity::InvoiceStatus::{self, *};
 
+use super::refusal::Refusal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InvoiceEvent {
     Pay,
@@ -41,32 +43,23 @@ pub enum Decision {
     MoveTo(InvoiceStatus),
     /// Already there: nothing to do.
     Unchanged,
-    Refused(&'static str),
 }
 
-pub fn decide(from: InvoiceStatus, event: InvoiceEvent) -> Decision {
+pub fn decide(from: InvoiceStatus, event: InvoiceEvent) -> Result<Decision, Refusal> {
     use Decision::*;
     use InvoiceEvent as E;
-    match (from, event) {
+    let refused = |rule| Err(Refusal::new(from.as_str(), event.name(), rule));
+    Ok(match (from, event) {
         (Open, E::Pay) => MoveTo(Paid),
         (Open, E::Fail) => MoveTo(Failed),
         (Failed, E::Retry) => MoveTo(Open),
         (Open | Failed, E::Void) => MoveTo(Void),
         (Paid, E::Pay) | (Failed, E::Fail) | (Void, E::Void) => Unchanged,
-        (Open, E::Retry) => Refused("only a FAILED invoice is reopened; this one is OPEN"),
-        (Failed, E::Pay) => Refused("a failed invoice is retried (reopened) before it is paid"),
-        (Paid, _) => Refused("a paid invoice is final"),
-        (Void, _) => Refused("a void invoice is final"),
-    }
-}
-
-pub fn status_name(s: InvoiceStatus) -> &'static str {
-    match s {
-        Open => "OPEN",
-        Paid => "PAID",
-        Failed => "FAILED",
-        Void => "VOID",
-    }
+        (Open, E::Retry) => return refused("only a FAILED invoice is reopened; this one is OPEN"),
+        (Failed, E::Pay) => return refused("a failed invoice is retried (reopened) before it is paid"),
+        (Paid, _) => return refused("a paid invoice is final"),
+        (Void, _) => return refused("a void invoice is final"),
+    })
 }
 
 #[cfg(test)]
@@ -91,11 +84,14 @@ mod tests {
             for event in InvoiceEvent::ALL {
                 let got = decide(from, event);
                 match expected(from, event) {
-                    Some(to) => assert_eq!(got, MoveTo(to), "{from:?} {event:?}"),
+                    Some(to) => assert_eq!(got, Ok(MoveTo(to)), "{from:?} {event:?}"),
                     None if matches!((from, event), (Paid, E::Pay) | (Failed, E::Fail) | (Void, E::Void)) => {
-                        assert_eq!(got, Unchanged, "{from:?} {event:?}")
+                        assert_eq!(got, Ok(Unchanged), "{from:?} {event:?}")
                     }
-                    None => assert!(matches!(got, Refused(_)), "{from:?} {event:?} gave {got:?}"),
+                    None => {
+                        let refusal = got.expect_err("refused");
+                        assert_eq!((refusal.from, refusal.event), (from.as_str(), event.name()));
+                    }
                 }
             }
         }
@@ -104,11 +100,11 @@ mod tests {
     #[test]
     fn paid_and_void_are_final() {
         for event in [E::Fail, E::Retry] {
-            assert!(matches!(decide(Paid, event), Refused(_)));
-            assert!(matches!(decide(Void, event), Refused(_)));
+            assert!(decide(Paid, event).is_err());
+            assert!(decide(Void, event).is_err());
         }
-        assert!(matches!(decide(Paid, E::Void), Refused(_)));
-        assert!(matches!(decide(Void, E::Pay), Refused(_)));
-        assert!(matches!(decide(Failed, E::Pay), Refused(_)));
+        assert!(decide(Paid, E::Void).is_err());
+        assert!(decide(Void, E::Pay).is_err());
+        assert!(decide(Failed, E::Pay).is_err());
     }
 }

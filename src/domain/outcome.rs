@@ -16,7 +16,8 @@
 use entity::ReferralOutcome::{self, *};
 use entity::ReferralStatus;
 
-use super::referral_status::{self, Decision, Facts, Refusal};
+use super::referral_status::{self, Decision, Facts};
+pub use super::refusal::{Missing, Refusal};
 
 /// What the vendor reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,14 +55,6 @@ pub enum Effect {
     },
 }
 
-pub fn outcome_name(o: ReferralOutcome) -> &'static str {
-    match o {
-        InProgress => "IN_PROGRESS",
-        Sold => "SOLD",
-        NoSale => "NO_SALE",
-    }
-}
-
 /// The status a report moves to, before the status rules are asked.
 fn wanted_status(report: Report) -> Option<ReferralStatus> {
     match (report.outcome, report.invalid) {
@@ -69,6 +62,18 @@ fn wanted_status(report: Report) -> Option<ReferralStatus> {
         (NoSale, true) => Some(ReferralStatus::Denied),
         _ => None,
     }
+}
+
+/// The event a refused report names.
+pub const REPORT_OUTCOME: &str = "REPORT_OUTCOME";
+
+pub const SALE_AMOUNT_FOR_SOLD: Missing =
+    Missing { field: "saleAmountMinor", message: "a SOLD outcome in a COMMISSION program needs the sale amount" };
+
+/// What a report needs besides the outcome: a SOLD outcome in a COMMISSION
+/// program knows the sale amount (given now or recorded before).
+pub fn requirements(outcome: ReferralOutcome, commission: bool, sale_amount: bool) -> Result<(), Missing> {
+    if outcome == Sold && commission && !sale_amount { Err(SALE_AMOUNT_FOR_SOLD) } else { Ok(()) }
 }
 
 /// Decides a report. `invalid` with an outcome other than NO_SALE is an input
@@ -80,16 +85,15 @@ pub fn decide(current: Current, report: Report) -> Result<Effect, Refusal> {
         return Ok(Effect::NoOp);
     }
     if current.status == ReferralStatus::Approved && report.outcome != Sold {
-        return Err(Refusal {
-            from: current.status,
-            to: wanted_status(report).unwrap_or(current.status),
-            rule: referral_status::NOTHING_AFTER_APPROVED,
-        });
+        let to = wanted_status(report).unwrap_or(current.status);
+        let rule = referral_status::NOTHING_AFTER_APPROVED;
+        return Err(Refusal::new(current.status.as_str(), REPORT_OUTCOME, rule).to(to.as_str()));
     }
     let status = match wanted_status(report) {
         None => None,
         Some(to) => {
-            match referral_status::decide(current.status, to, Facts { ever_qualified: current.ever_qualified })? {
+            let facts = Facts { ever_qualified: current.ever_qualified };
+            match referral_status::decide(current.status, to, facts).map_err(|r| r.as_event(REPORT_OUTCOME))? {
                 Decision::NoOp => None,
                 Decision::MoveTo(to) => Some(to),
             }
@@ -171,6 +175,26 @@ mod tests {
         for report in REPORTS.into_iter().filter(|r| r.outcome != Sold) {
             let refusal = decide(current(Approved, Some(Sold), false), report).unwrap_err();
             assert_eq!(refusal.rule, referral_status::NOTHING_AFTER_APPROVED);
+            assert_eq!((refusal.from, refusal.event), ("APPROVED", REPORT_OUTCOME));
+        }
+    }
+
+    #[test]
+    fn a_refused_report_names_the_status_it_would_have_set() {
+        let refusal = decide(current(Approved, Some(Sold), false), Report { outcome: NoSale, invalid: true });
+        assert_eq!(refusal.unwrap_err().to.as_deref(), Some("DENIED"));
+        let refusal = decide(current(Approved, Some(Sold), false), Report { outcome: InProgress, invalid: false });
+        assert_eq!(refusal.unwrap_err().to.as_deref(), Some("APPROVED"));
+    }
+
+    #[test]
+    fn a_sold_outcome_in_a_commission_program_needs_the_sale_amount() {
+        for outcome in ReferralOutcome::iter() {
+            for (commission, sale_amount) in [(false, false), (true, false), (true, true)] {
+                let needs = outcome == Sold && commission && !sale_amount;
+                let got = requirements(outcome, commission, sale_amount);
+                assert_eq!(got, if needs { Err(SALE_AMOUNT_FOR_SOLD) } else { Ok(()) }, "{outcome:?}");
+            }
         }
     }
 

@@ -14,6 +14,8 @@
 
 use entity::PartnerStatus::{self, *};
 
+pub use super::refusal::Refusal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartnerEvent {
     SendTerms,
@@ -78,31 +80,11 @@ pub enum Decision {
     NoOp,
 }
 
-/// Why an event is refused, naming the rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub event: PartnerEvent,
-    pub from: PartnerStatus,
-    pub rule: &'static str,
-}
-
-pub fn status_name(status: PartnerStatus) -> &'static str {
-    match status {
-        Prospect => "PROSPECT",
-        ProspectTermsSent => "PROSPECT_TERMS_SENT",
-        Live => "LIVE",
-        Active => "ACTIVE",
-        Lapsed => "LAPSED",
-        Ended => "ENDED",
-        Archived => "ARCHIVED",
-    }
-}
-
 /// Decides whether `event` may happen to a partner in `from`, and what follows.
 pub fn decide(from: PartnerStatus, event: PartnerEvent, facts: Facts) -> Result<Decision, Refusal> {
     use Decision::*;
     use PartnerEvent as E;
-    let refuse = |rule| Err(Refusal { event, from, rule });
+    let refuse = |rule| Err(Refusal::new(from.as_str(), event.name(), rule));
     match (event, from) {
         (E::SendTerms, Prospect | ProspectTermsSent) => Ok(MoveTo(ProspectTermsSent)),
         (E::SendTerms, _) => refuse("terms are sent only to PROSPECT or PROSPECT_TERMS_SENT partners"),
@@ -186,7 +168,7 @@ mod tests {
                     Some(decision) => assert_eq!(got, Ok(decision), "{from:?} + {event:?}"),
                     None => {
                         let refusal = got.expect_err(&format!("{from:?} + {event:?} must be refused"));
-                        assert_eq!((refusal.from, refusal.event), (from, event));
+                        assert_eq!((refusal.from, refusal.event), (from.as_str(), event.name()));
                         assert!(!refusal.rule.is_empty());
                     }
                 }

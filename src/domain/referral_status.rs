@@ -4,11 +4,13 @@
 //! - DENIED → QUALIFIED only if the referral was never QUALIFIED before;
 //! - a change to the same status is a no-op (no event), so imports are idempotent.
 //!
-//! DENIED ↔ PENDING back and forth is allowed. The input checks that go with
-//! some moves (a note for REQUIRES_INFO, a sale amount for APPROVED under a
-//! COMMISSION rule) are VALIDATION errors raised by the service, not refusals.
+//! DENIED ↔ PENDING back and forth is allowed. The inputs some moves need
+//! (a note for REQUIRES_INFO, a sale amount for APPROVED under a COMMISSION
+//! rule) are `requirements`: VALIDATION errors, not refusals.
 
 use entity::ReferralStatus::{self, *};
+
+pub use super::refusal::{Missing, Refusal};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Facts {
@@ -23,33 +25,63 @@ pub enum Decision {
     NoOp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub from: ReferralStatus,
-    pub to: ReferralStatus,
-    pub rule: &'static str,
-}
-
 pub const NOTHING_AFTER_APPROVED: &str = "nothing changes after APPROVED";
 pub const QUALIFIED_ONCE: &str = "a DENIED referral returns to QUALIFIED only if it was never QUALIFIED before";
 
-pub fn status_name(s: ReferralStatus) -> &'static str {
-    match s {
-        Pending => "PENDING",
-        RequiresInfo => "REQUIRES_INFO",
-        Qualified => "QUALIFIED",
-        Approved => "APPROVED",
-        Denied => "DENIED",
-    }
+/// What a refusal calls an assigned referral's status: it has none (the
+/// partner's acceptance is the offer's state).
+pub const ASSIGNED: &str = "ASSIGNED";
+
+/// The status a refusal names as `from`.
+pub fn shown(status: Option<ReferralStatus>) -> &'static str {
+    status.map_or(ASSIGNED, ReferralStatus::as_str)
 }
 
 pub fn decide(from: ReferralStatus, to: ReferralStatus, facts: Facts) -> Result<Decision, Refusal> {
-    let refuse = |rule| Err(Refusal { from, to, rule });
+    let refuse = |rule| Err(Refusal::new(from.as_str(), "SET_STATUS", rule).to(to.as_str()));
     match (from, to) {
         (f, t) if f == t => Ok(Decision::NoOp),
         (Approved, _) => refuse(NOTHING_AFTER_APPROVED),
         (Denied, Qualified) if facts.ever_qualified => refuse(QUALIFIED_ONCE),
         (_, t) => Ok(Decision::MoveTo(t)),
+    }
+}
+
+/// What a move's inputs say, for `requirements`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given {
+    /// The program pays a COMMISSION (a share of the sale amount).
+    pub commission: bool,
+    /// A note comes with the move.
+    pub note: bool,
+    /// The sale amount is known (given now or recorded before).
+    pub sale_amount: bool,
+}
+
+pub const NOTE_FOR_REQUIRES_INFO: Missing =
+    Missing { field: "note", message: "REQUIRES_INFO needs a note saying what is missing" };
+pub const SALE_AMOUNT_FOR_APPROVED: Missing =
+    Missing { field: "saleAmountMinor", message: "approving in a COMMISSION program needs the sale amount" };
+
+/// The inputs a move to `to` needs and `given` lacks, in the order they are
+/// reported. A move to the same status needs nothing (it is a no-op).
+pub fn requirements(to: ReferralStatus, given: Given) -> impl Iterator<Item = Missing> {
+    [
+        (to == RequiresInfo && !given.note).then_some(NOTE_FOR_REQUIRES_INFO),
+        (to == Approved && given.commission && !given.sale_amount).then_some(SALE_AMOUNT_FOR_APPROVED),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Whether a partner may edit its lead's details in this status (the vendor
+/// may correct them at any time).
+pub fn partner_may_edit(status: Option<ReferralStatus>) -> Result<(), Refusal> {
+    match status {
+        Some(Pending | RequiresInfo) => Ok(()),
+        other => {
+            Err(Refusal::new(shown(other), "EDIT", "a partner edits a lead only while it is PENDING or REQUIRES_INFO"))
+        }
     }
 }
 
@@ -87,6 +119,32 @@ mod tests {
             }
         }
         assert_eq!(count, 2 * 5 * 5);
+    }
+
+    #[test]
+    fn requirements_of_every_target_status() {
+        let missing = |to, given| requirements(to, given).collect::<Vec<_>>();
+        let nothing = Given::default();
+        let commission = Given { commission: true, ..Given::default() };
+        for to in ReferralStatus::iter() {
+            let expected = match to {
+                RequiresInfo => vec![NOTE_FOR_REQUIRES_INFO],
+                _ => vec![],
+            };
+            assert_eq!(missing(to, nothing), expected, "{to:?}");
+        }
+        assert_eq!(missing(Approved, commission), vec![SALE_AMOUNT_FOR_APPROVED]);
+        assert_eq!(missing(Approved, Given { sale_amount: true, ..commission }), vec![]);
+        assert_eq!(missing(RequiresInfo, Given { note: true, ..commission }), vec![]);
+    }
+
+    #[test]
+    fn a_partner_edits_only_pending_and_requires_info_leads() {
+        for status in ReferralStatus::iter() {
+            let got = partner_may_edit(Some(status));
+            assert_eq!(got.is_ok(), matches!(status, Pending | RequiresInfo), "{status:?}");
+        }
+        assert_eq!(partner_may_edit(None).unwrap_err().from, ASSIGNED);
     }
 
     #[test]

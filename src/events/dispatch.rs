@@ -15,16 +15,17 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use entity::{DeliveryChannel, DeliveryStatus, delivery, delivery_attempt, notification, webhook_endpoint};
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncTransport, Message};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 
-use super::{targets, webhook};
+use super::webhook;
+use crate::context::Ctx;
 use crate::db::stmt;
 use crate::error::AppResult;
-use crate::service::Ctx;
+use crate::outbound::{Mailer, targets};
 
 /// Attempts before a delivery is given up (DEAD).
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -33,60 +34,6 @@ pub const DISABLE_AFTER_FAILURES: i32 = 10;
 /// How long a claim holds a delivery.
 const CLAIM: i64 = 120;
 const BATCH: u64 = 50;
-
-/// The outside world the dispatcher talks to.
-#[derive(Clone)]
-pub struct Channels {
-    pub mail: Option<Mailer>,
-    pub http: reqwest::Client,
-    /// Whether webhooks may go to loopback and private addresses
-    /// (`targets`): for development and tests only.
-    pub private_targets: bool,
-    /// The frontend's address, for links in e-mail (`PUBLIC_APP_URL`).
-    pub app_url: Option<String>,
-}
-
-#[derive(Clone)]
-pub struct Mailer {
-    pub transport: AsyncSmtpTransport<Tokio1Executor>,
-    pub from: Mailbox,
-}
-
-impl Channels {
-    /// `smtp_url` like `smtp://host:2525` (plain, for local relays) or
-    /// `smtps://user:pass@host` / `smtp://…?tls=required` (TLS).
-    pub fn new(smtp_url: Option<&str>, from: &str, private_targets: bool) -> Result<Self, String> {
-        let mail = match smtp_url {
-            None => None,
-            Some(url) => Some(Mailer {
-                transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| format!("SMTP_URL: {e}"))?
-                    .timeout(Some(StdDuration::from_secs(20)))
-                    .build(),
-                from: from.parse().map_err(|e| format!("SMTP_FROM: {e}"))?,
-            }),
-        };
-        let mut http = reqwest::Client::builder()
-            .timeout(StdDuration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("referral-hub/", env!("CARGO_PKG_VERSION")));
-        if !private_targets {
-            http = http.dns_resolver(std::sync::Arc::new(targets::PublicOnly));
-        }
-        let http = http.build().map_err(|e| e.to_string())?;
-        Ok(Self { mail, http, private_targets, app_url: None })
-    }
-
-    /// Links in e-mail point at the frontend at `url`.
-    pub fn with_app_url(mut self, url: Option<String>) -> Self {
-        self.app_url = url;
-        self
-    }
-
-    pub fn none() -> Self {
-        Self::new(None, "referral-hub@localhost", false).expect("no SMTP to misconfigure")
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {

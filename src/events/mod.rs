@@ -17,7 +17,6 @@ pub mod email;
 mod relay;
 pub mod replay;
 pub mod sequence;
-pub mod targets;
 pub mod webhook;
 
 use std::sync::Arc;

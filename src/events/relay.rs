@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Quer
 
 use super::sequence::{self, POSITIONS};
 use super::{CHANNEL, Hub};
-use crate::service::Ctx;
+use crate::context::Ctx;
 
 pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

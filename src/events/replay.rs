@@ -13,8 +13,8 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::{Audience, Hub, sequence};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
-use crate::service::Ctx;
 
 /// The most events one resume may replay; a client further behind reloads.
 pub const MAX_REPLAY: u64 = 10_000;

@@ -100,8 +100,8 @@ impl IntakeSuspension {
         Ok(Some(
             stored
                 .into_iter()
-                .map(|c| match c.subject.as_str() {
-                    "INVOICE" => {
+                .map(|c| match entity::Subject::from_name(&c.subject) {
+                    Some(entity::Subject::Invoice) => {
                         IntakeCause { reason: SuspensionReason::UnpaidInvoices, id: ids::encode("Invoice", c.id) }
                     }
                     _ => {

@@ -7,7 +7,7 @@ use entity::job_run;
 use super::connection::{Parts, connection};
 use super::enums::{JobName, JobTrigger};
 use super::{ids, principal, svc};
-use crate::service::jobs;
+use crate::jobs::runs as jobs;
 use crate::service::page::PageRequest;
 
 connection!(JobRunConnection, JobRunEdge, JobRun);

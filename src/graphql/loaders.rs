@@ -14,7 +14,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait}
 use entity::{lead_conflict, organization, partner, program, referral};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::service::Ctx;
+use crate::context::Ctx;
 
 pub struct Loader(Ctx);
 

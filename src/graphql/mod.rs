@@ -30,10 +30,10 @@ use std::sync::Arc;
 use async_graphql::{Context, MergedObject, Schema};
 
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::events::Hub;
 use crate::ratelimit::LinkLimits;
-use crate::service::Ctx;
 
 pub use armor::Limits;
 pub use connection::PageInfo;

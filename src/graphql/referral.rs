@@ -141,7 +141,7 @@ impl Referral {
 
     /// Whether the stage may be set now (QUALIFIED or APPROVED).
     async fn stage_unlocked(&self) -> bool {
-        matches!(self.0.status, Some(entity::ReferralStatus::Qualified | entity::ReferralStatus::Approved))
+        crate::domain::stage::unlocked(self.0.status)
     }
 
     async fn lead(&self) -> LeadDetails {

@@ -39,7 +39,7 @@ where
         Some(cursor) => replay::From::Cursor(ids::event_position("after", &cursor)?),
         None => replay::From::Now(published),
     };
-    let c = ctx.data_unchecked::<Arc<crate::service::Ctx>>().clone();
+    let c = ctx.data_unchecked::<Arc<crate::context::Ctx>>().clone();
     let stream = replay::follow(c, p, audience, hub, rx, from, keep);
     Ok(stream.map(|item| item.map_err(Into::into)))
 }

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::{HttpState, error_body, error_response, json_response};
 use crate::auth::authenticate;
+use crate::context::Ctx;
 use crate::error::AppError;
-use crate::service::Ctx;
 
 /// `GET /export/referrals.csv`: the referral list as CSV, streamed, with the
 /// list's filters as query parameters (`status` and `payoutView` comma

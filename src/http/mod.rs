@@ -35,9 +35,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::context::Ctx;
 use crate::error::{AppError, REQUEST_ID};
 use crate::graphql::Api;
-use crate::service::Ctx;
 
 pub use graphiql::ASSETS_VERSION;
 pub use ops::metrics_handle;

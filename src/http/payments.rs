@@ -35,7 +35,7 @@ pub async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: B
             "application/json",
             &json!({
                 "invoiceId": crate::ids::encode("Invoice", invoice.id),
-                "status": crate::domain::invoice_status::status_name(invoice.status),
+                "status": invoice.status.as_str(),
             }),
         ),
         Err(e) => error_response(e),

@@ -4,8 +4,8 @@
 
 use entity::job_run;
 
+use crate::context::Ctx;
 use crate::error::AppResult;
-use crate::service::Ctx;
 
 pub async fn run(ctx: &Ctx, run: &job_run::Model) -> AppResult<i64> {
     crate::service::intake::enforce::run(ctx, run).await

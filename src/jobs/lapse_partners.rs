@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use entity::{ChangeSource, Subject, job_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
 
+use crate::context::Ctx;
 use crate::db::{Bulk, bulk_rows_per_statement, id_in, json_object, sql_date, stmt};
 use crate::domain::partner_status::{PartnerEvent, lapse_move};
 use crate::error::AppResult;
 use crate::events;
-use crate::service::Ctx;
 
 const REASON: &str = "no lead within the program's lapse period";
 

@@ -17,6 +17,7 @@ mod prune_events;
 mod rank;
 mod reassign_expired;
 mod report_back_overdue;
+pub mod runs;
 pub mod scheduler;
 mod task_reminders;
 
@@ -24,8 +25,8 @@ use chrono::{DateTime, Timelike, Utc};
 use entity::{JobTrigger, job_run};
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set, TransactionTrait};
 
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
-use crate::service::Ctx;
 
 /// The job registry: one row per job, its one home. Each row names the
 /// job's variant, its name (`run-job`, `job_run.job`), its default cron

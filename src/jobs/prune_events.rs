@@ -14,9 +14,9 @@ use chrono::Duration;
 use entity::job_run;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
+use crate::context::{Ctx, INBOX_RETENTION_DAYS};
 use crate::db::stmt;
 use crate::error::AppResult;
-use crate::service::{Ctx, INBOX_RETENTION_DAYS};
 
 /// Raises the horizon (never lowers it): positions up to it are out of replay.
 const HORIZON: &str = "UPDATE event_sequence SET replay_after = COALESCE(

@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use entity::{ChangeSource, Subject, job_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
 
+use crate::context::Ctx;
 use crate::db::{id_in, sql_date, stmt};
 use crate::error::AppResult;
 use crate::events;
-use crate::service::Ctx;
 
 /// Referral ids listed in a vendor's notice.
 const LISTED: usize = 100;

@@ -5,7 +5,7 @@ use entity::JobTrigger;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::{JobName, RunOutcome, scheduled_slot};
-use crate::service::Ctx;
+use crate::context::Ctx;
 
 /// Schedules every job of the registry that has a cron (each from its
 /// environment variable, or its default).

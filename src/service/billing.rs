@@ -19,12 +19,12 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
-use super::Ctx;
 use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::db::stmt;
-use crate::domain::invoice_status::{Decision, InvoiceEvent, decide, status_name};
+use crate::domain::invoice_status::{Decision, InvoiceEvent, decide};
 use crate::error::{AppError, AppResult};
 use crate::events;
 
@@ -216,7 +216,7 @@ fn notice(i: &invoice::Model, kind: &str, message: String) -> events::Event {
         recipient_org_id: Some(i.vendor_org_id),
         message,
         payload: serde_json::json!({
-            "invoiceId": crate::ids::encode("Invoice", i.id), "currency": i.currency, "totalMinor": i.total_minor, "status": status_name(i.status),
+            "invoiceId": crate::ids::encode("Invoice", i.id), "currency": i.currency, "totalMinor": i.total_minor, "status": i.status.as_str(),
         }),
         ..events::Event::default()
     }
@@ -295,16 +295,8 @@ async fn move_invoice(
         .one(&tx)
         .await?
         .ok_or_else(|| AppError::not_found("invoice"))?;
-    let to = match decide(current.status, event) {
+    let to = match decide(current.status, event)? {
         Decision::Unchanged => return Ok(current),
-        Decision::Refused(rule) => {
-            return Err(AppError::InvalidTransition {
-                from: status_name(current.status).into(),
-                event: event.name().into(),
-                to: None,
-                rule: rule.into(),
-            });
-        }
         Decision::MoveTo(to) => to,
     };
     let db = tx.get_database_backend();
@@ -353,13 +345,13 @@ async fn move_invoice(
         subject_id: id,
         field: "STATUS",
         event: event.name(),
-        from: Some(status_name(current.status).into()),
-        to: Some(status_name(to).into()),
+        from: Some(current.status.as_str().into()),
+        to: Some(to.as_str().into()),
         reason: note,
     };
     audit::record(&tx, change, actor, now).await?;
-    let message = format!("Invoice {} is {}", done.id, status_name(to).to_lowercase());
-    events::record(&tx, notice(&done, &format!("INVOICE_{}", status_name(to)), message), now).await?;
+    let message = format!("Invoice {} is {}", done.id, to.as_str().to_lowercase());
+    events::record(&tx, notice(&done, &format!("INVOICE_{}", to.as_str()), message), now).await?;
     // Paying or voiding may clear the last cause of a policy suspension.
     if matches!(to, InvoiceStatus::Paid | InvoiceStatus::Void) {
         crate::service::intake::enforce::recheck(&tx, done.vendor_org_id, now).await?;

@@ -11,15 +11,12 @@ use entity::{Role, partner, program, referral};
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::Ctx;
 use super::page::PageRequest;
 use super::referrals::{self, ReferralFilter, ReferralSortField};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::domain::money;
-use crate::domain::outcome::outcome_name;
-use crate::domain::referral_status::status_name;
 use crate::error::{AppError, AppResult};
-use crate::service::outcomes::invalid_reason_name;
 
 const PAGE: u64 = 1000;
 
@@ -150,7 +147,7 @@ fn line(r: &referral::Model, partners: &HashMap<i64, String>, currency: &str, mo
     let mut v = vec![
         r.reference_id.clone(),
         r.external_id.clone().unwrap_or_default(),
-        r.status.map(status_name).unwrap_or_default().to_owned(),
+        r.status.map(|v| v.as_str()).unwrap_or_default().to_owned(),
         r.stage.clone().unwrap_or_default(),
     ];
     if money {
@@ -159,18 +156,18 @@ fn line(r: &referral::Model, partners: &HashMap<i64, String>, currency: &str, mo
     }
     v.push(currency.to_owned());
     let invalid = r.invalid_reason.map(|why| match &r.invalid_reason_text {
-        Some(text) => format!("{}: {text}", invalid_reason_name(why)),
-        None => invalid_reason_name(why).to_owned(),
+        Some(text) => format!("{}: {text}", why.as_str()),
+        None => why.as_str().to_owned(),
     });
     v.extend([
-        r.outcome.map(outcome_name).unwrap_or_default().to_owned(),
+        r.outcome.map(|v| v.as_str()).unwrap_or_default().to_owned(),
         invalid.unwrap_or_default(),
         r.lead_name.clone(),
         r.lead_email.clone().unwrap_or_default(),
         r.lead_phone.clone().unwrap_or_default(),
         r.lead_company.clone().unwrap_or_default(),
         r.partner_id.and_then(|p| partners.get(&p).cloned()).unwrap_or_default(),
-        referrals::payout_view_name(r.payout_view).to_owned(),
+        r.payout_view.as_str().to_owned(),
         r.created_at.to_rfc3339(),
         r.report_back_due_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
     ]);

@@ -11,10 +11,11 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
 use sha2::{Digest, Sha256};
 
+use super::notes;
 use super::outcomes::{self, OutcomeRequest};
 use super::referrals::{self, StatusRequest};
-use super::{Ctx, notes};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 /// Exactly one of these names the referral.

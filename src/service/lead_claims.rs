@@ -388,7 +388,11 @@ pub fn open_conflicts() -> sea_orm::sea_query::SelectStatement {
 /// `denyAsDuplicate`: the vendor reports the referral NO_SALE, invalid as
 /// DUPLICATE, which denies it (voiding an unbilled reward) with a SHARED
 /// note that names no one.
-pub async fn deny_as_duplicate(ctx: &super::Ctx, principal: &Principal, id: i64) -> AppResult<referral::Model> {
+pub async fn deny_as_duplicate(
+    ctx: &crate::context::Ctx,
+    principal: &Principal,
+    id: i64,
+) -> AppResult<referral::Model> {
     let mut req = OutcomeRequest::new(ReferralOutcome::NoSale);
     req.invalid_reason = Some(InvalidReason::Duplicate);
     req.note = Some(DUPLICATE_NOTE.to_owned());
@@ -398,7 +402,7 @@ pub async fn deny_as_duplicate(ctx: &super::Ctx, principal: &Principal, id: i64)
 /// `clearConflict`: the vendor judges a conflict wrong; the referral's
 /// money is no longer held back. Audited with the reason.
 pub async fn clear_conflict(
-    ctx: &super::Ctx,
+    ctx: &crate::context::Ctx,
     principal: &Principal,
     id: i64,
     reason: &str,

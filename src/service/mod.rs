@@ -3,13 +3,6 @@
 //! writes the row with its audit (and outbox) rows together. Nothing here
 //! knows about GraphQL.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
-
-use crate::clock::Clock;
-
 pub mod assigned;
 pub mod audit;
 pub mod billing;
@@ -17,7 +10,6 @@ pub mod exports;
 pub mod imports;
 pub mod intake;
 pub mod integration;
-pub mod jobs;
 pub mod lead_claims;
 pub mod notes;
 pub mod notifications;
@@ -32,86 +24,6 @@ pub mod referrals;
 pub mod rewards;
 pub mod tasks;
 pub mod webhooks;
-
-/// Rows a job changes per transaction, at most.
-pub const JOB_BATCH: i64 = 10_000;
-
-/// Days a subscription may resume from a cursor, unless configured
-/// (`EVENT_RETENTION_DAYS`).
-pub const EVENT_RETENTION_DAYS: i64 = 7;
-
-/// Days an inbox item lives (`prune-events`).
-pub const INBOX_RETENTION_DAYS: i64 = 90;
-
-/// What every use case needs: the database and the clock.
-#[derive(Clone)]
-pub struct Ctx {
-    pub db: DatabaseConnection,
-    pub clock: Arc<dyn Clock>,
-    /// Statements run on `db` so far.
-    pub statements: Arc<crate::db::StatementLog>,
-    /// SMTP and HTTP for the dispatcher.
-    pub channels: Arc<crate::events::dispatch::Channels>,
-    /// Callers resolved recently (`auth::principal`).
-    pub principals: Arc<crate::auth::PrincipalCache>,
-    /// Rows a batched job changes per transaction (`JOB_BATCH` unless
-    /// configured lower).
-    pub job_batch: i64,
-    /// Days a subscription may replay (`EVENT_RETENTION_DAYS`).
-    pub event_retention_days: i64,
-}
-
-impl Ctx {
-    /// Connects and migrates (tools: a statement waits up to 30 s for a
-    /// connection).
-    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        Self::connect_with(url, clock, std::time::Duration::from_secs(30)).await
-    }
-
-    /// Connects and migrates; a statement waits at most `acquire_timeout`
-    /// for a connection (the server: fail fast while the database is down).
-    pub async fn connect_with(
-        url: &str,
-        clock: Arc<dyn Clock>,
-        acquire_timeout: std::time::Duration,
-    ) -> Result<Self, String> {
-        let statements = Arc::new(crate::db::StatementLog::default());
-        let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
-        crate::db::migrate(&db).await?;
-        Ok(Self {
-            db,
-            clock,
-            statements,
-            channels: Arc::new(crate::events::dispatch::Channels::none()),
-            principals: Arc::default(),
-            job_batch: JOB_BATCH,
-            event_retention_days: EVENT_RETENTION_DAYS,
-        })
-    }
-
-    pub fn with_channels(mut self, channels: crate::events::dispatch::Channels) -> Self {
-        self.channels = Arc::new(channels);
-        self
-    }
-
-    pub fn with_job_batch(mut self, rows: i64) -> Self {
-        self.job_batch = rows.clamp(1, JOB_BATCH);
-        self
-    }
-
-    pub fn with_event_retention_days(mut self, days: i64) -> Self {
-        self.event_retention_days = days.clamp(1, INBOX_RETENTION_DAYS);
-        self
-    }
-
-    pub fn statement_count(&self) -> u64 {
-        self.statements.count()
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-}
 
 /// Trims a required one-line text input (a name, a title, an id) and checks
 /// its length. Control characters — NUL, line breaks, tabs, escapes — are

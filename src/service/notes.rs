@@ -9,8 +9,9 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 
-use super::{Ctx, audit, referrals, required_prose};
+use super::{audit, referrals, required_prose};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 /// Writes a note inside the caller's transaction, under the offer in force

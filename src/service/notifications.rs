@@ -12,9 +12,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::Ctx;
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::db::stmt;
 use crate::error::{AppError, AppResult};
 use crate::events::{Audience, sequence};

@@ -3,8 +3,9 @@
 use entity::{OrganizationKind, Role, organization};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{Ctx, required_text};
+use super::required_text;
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 pub async fn create(

@@ -14,10 +14,10 @@ use super::audit::{self, Actor};
 use super::referrals::{
     bump, get_after_change, inbound_status, lock, notify, program_of, require_vendor_staff, status_change,
 };
-use super::{Ctx, notes, optional_prose, rewards};
+use super::{notes, optional_prose, rewards};
 use crate::auth::Principal;
-use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
-use crate::domain::referral_status::status_name;
+use crate::context::Ctx;
+use crate::domain::outcome::{self, Current, Effect, Report, ReportBack};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone)]
@@ -44,16 +44,6 @@ impl OutcomeRequest {
             sale_amount_minor: None,
             expected_version: None,
         }
-    }
-}
-
-pub fn invalid_reason_name(r: InvalidReason) -> &'static str {
-    match r {
-        InvalidReason::Duplicate => "DUPLICATE",
-        InvalidReason::Unreachable => "UNREACHABLE",
-        InvalidReason::Spam => "SPAM",
-        InvalidReason::OutOfArea => "OUT_OF_AREA",
-        InvalidReason::Other => "OTHER",
     }
 }
 
@@ -124,24 +114,12 @@ pub(super) async fn report_in(
     let (status, report_back) = match outcome::decide(facts, Report { outcome: req.outcome, invalid }) {
         Ok(Effect::NoOp) => return Ok(current),
         Ok(Effect::Record { status, report_back }) => (status, report_back),
-        Err(refusal) => {
-            return Err(AppError::InvalidTransition {
-                from: status_name(refusal.from).into(),
-                event: "REPORT_OUTCOME".into(),
-                to: Some(status_name(refusal.to).into()),
-                rule: refusal.rule.into(),
-            });
-        }
+        Err(refusal) => return Err(refusal.into()),
     };
     let program = program_of(tx, &current).await?;
     let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
-    if req.outcome == ReferralOutcome::Sold && program.reward_model == RewardModel::Commission && sale_amount.is_none()
-    {
-        return Err(AppError::validation(
-            "saleAmountMinor",
-            "a SOLD outcome in a COMMISSION program needs the sale amount",
-        ));
-    }
+    let commission = program.reward_model == RewardModel::Commission;
+    outcome::requirements(req.outcome, commission, sale_amount.is_some())?;
     let mut m = current.clone().into_active_model();
     m.outcome = Set(Some(req.outcome));
     m.invalid_reason = Set(req.invalid_reason);
@@ -154,28 +132,22 @@ pub(super) async fn report_in(
     let updated = bump(m, &current, now).update(tx).await?;
     let actor = || Actor::person(principal, ChangeSource::Manual);
     let why = req.invalid_reason.map(|r| match &reason_text {
-        Some(text) => format!("invalid: {} ({text})", invalid_reason_name(r)),
-        None => format!("invalid: {}", invalid_reason_name(r)),
+        Some(text) => format!("invalid: {} ({text})", r.as_str()),
+        None => format!("invalid: {}", r.as_str()),
     });
     let change = status_change(
         &updated,
         "OUTCOME",
         "REPORT_OUTCOME",
-        current.outcome.map(outcome_name),
-        Some(outcome_name(req.outcome)),
+        current.outcome.map(|v| v.as_str()),
+        Some(req.outcome.as_str()),
         why,
     );
     audit::record(tx, change, actor(), now).await?;
     let updated = match status {
         Some(to) => {
-            let change = status_change(
-                &updated,
-                "STATUS",
-                "REPORT_OUTCOME",
-                Some(status_name(from)),
-                Some(status_name(to)),
-                None,
-            );
+            let change =
+                status_change(&updated, "STATUS", "REPORT_OUTCOME", Some(from.as_str()), Some(to.as_str()), None);
             audit::record(tx, change, actor(), now).await?;
             let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
             super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
@@ -187,13 +159,10 @@ pub(super) async fn report_in(
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let message = match status {
-        Some(to) => format!(
-            "Referral {} outcome: {} (now {})",
-            updated.reference_id,
-            outcome_name(req.outcome),
-            status_name(to)
-        ),
-        None => format!("Referral {} outcome: {}", updated.reference_id, outcome_name(req.outcome)),
+        Some(to) => {
+            format!("Referral {} outcome: {} (now {})", updated.reference_id, req.outcome.as_str(), to.as_str())
+        }
+        None => format!("Referral {} outcome: {}", updated.reference_id, req.outcome.as_str()),
     };
     notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, note.as_deref(), now).await?;
     // Reporting back may clear the last cause of a policy suspension.

@@ -7,8 +7,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{Ctx, partners, required_prose};
+use super::{partners, required_prose};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 /// The contact log and tasks are the vendor's own notes about a partner.

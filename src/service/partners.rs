@@ -14,9 +14,10 @@ use sea_orm::{
 
 use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
-use super::{Ctx, optional_email, optional_prose, optional_text, required_text};
+use super::{optional_email, optional_prose, optional_text, required_text};
 use crate::auth::Principal;
-use crate::domain::partner_status::{self, Decision, Facts, PartnerEvent, Refusal, status_name};
+use crate::context::Ctx;
+use crate::domain::partner_status::{self, Decision, Facts, PartnerEvent};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone)]
@@ -74,7 +75,7 @@ impl PartnerSortField {
     fn key(self, p: &partner::Model) -> SortValue {
         match self {
             Self::Name => SortValue::Str(p.name.clone()),
-            Self::Status => SortValue::Str(status_name(p.status).to_owned()),
+            Self::Status => SortValue::Str(p.status.as_str().to_owned()),
             Self::CreatedAt => SortValue::Time(p.created_at),
             Self::UpdatedAt => SortValue::Time(p.updated_at),
             Self::LastLeadAt => p.last_lead_at.into(),
@@ -147,7 +148,7 @@ pub async fn create(ctx: &Ctx, principal: &Principal, input: NewPartner) -> AppR
         field: "STATUS",
         event: "CREATE",
         from: None,
-        to: Some(status_name(status).into()),
+        to: Some(status.as_str().into()),
         reason: None,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
@@ -256,15 +257,6 @@ fn facts(p: &partner::Model, now: DateTime<Utc>) -> Facts {
     Facts { lapse_due: p.lapses_at.is_some_and(|due| now >= due), status_before_archive: p.status_before_archive }
 }
 
-fn refused(r: Refusal) -> AppError {
-    AppError::InvalidTransition {
-        from: status_name(r.from).into(),
-        event: r.event.name().into(),
-        to: None,
-        rule: r.rule.into(),
-    }
-}
-
 /// A manual lifecycle event: send terms, terms signed, end, reopen, archive,
 /// unarchive. `reason` is required to archive and kept on the audit row.
 pub async fn apply_event(
@@ -285,7 +277,7 @@ pub async fn apply_event(
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
     let current = lock_for_change(&tx, principal, id, expected_version).await?;
-    let decision = partner_status::decide(current.status, event, facts(&current, now)).map_err(refused)?;
+    let decision = partner_status::decide(current.status, event, facts(&current, now))?;
     let from = current.status;
     let to = match decision {
         Decision::NoOp => return Ok(current),
@@ -318,13 +310,13 @@ pub async fn apply_event(
         subject_id: updated.id,
         field: "STATUS",
         event: event.name(),
-        from: Some(status_name(from).into()),
-        to: Some(status_name(to).into()),
+        from: Some(from.as_str().into()),
+        to: Some(to.as_str().into()),
         reason,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     let kind = if event == PartnerEvent::SendTerms { "PARTNER_TERMS_SENT" } else { "PARTNER_STATUS_CHANGED" };
-    let message = format!("{}: {} ({} → {})", updated.name, event.name(), status_name(from), status_name(to));
+    let message = format!("{}: {} ({} → {})", updated.name, event.name(), from.as_str(), to.as_str());
     announce(&tx, principal, &updated, kind, message, now).await?;
     tx.commit().await?;
     Ok(updated)
@@ -363,7 +355,7 @@ async fn announce(
         recipient_org_id,
         recipient_email,
         message,
-        payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": status_name(p.status), "version": p.version }),
+        payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": p.status.as_str(), "version": p.version }),
         ..crate::events::Event::default()
     };
     crate::events::record(db, event, now).await?;
@@ -392,7 +384,7 @@ pub async fn lead_received(
         .await?
         .ok_or_else(|| AppError::not_found("partner"))?;
     let Decision::MoveTo(to) =
-        partner_status::decide(current.status, PartnerEvent::LeadReceived, facts(&current, now)).map_err(refused)?
+        partner_status::decide(current.status, PartnerEvent::LeadReceived, facts(&current, now))?
     else {
         unreachable!("a received lead always moves to ACTIVE");
     };
@@ -413,8 +405,8 @@ pub async fn lead_received(
             subject_id: updated.id,
             field: "STATUS",
             event: PartnerEvent::LeadReceived.name(),
-            from: Some(status_name(current.status).into()),
-            to: Some(status_name(to).into()),
+            from: Some(current.status.as_str().into()),
+            to: Some(to.as_str().into()),
             reason: None,
         };
         audit::record(tx, change, actor, now).await?;
@@ -487,7 +479,7 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64, expected_version:
         subject_id: current.id,
         field: "STATUS",
         event: "DELETE",
-        from: Some(status_name(current.status).into()),
+        from: Some(current.status.as_str().into()),
         to: None,
         reason: None,
     };

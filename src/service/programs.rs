@@ -11,8 +11,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::{Ctx, required_text};
+use super::required_text;
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_STAGES: [&str; 6] = ["Discovery", "Demo", "Proposal", "Negotiation", "Closed won", "Closed lost"];

@@ -27,9 +27,9 @@ use sea_orm::{
     QueryOrder, Select, Set,
 };
 
-use super::Ctx;
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::db::stmt;
 use crate::error::{AppError, AppResult};
 

@@ -18,12 +18,11 @@ use sea_orm::{
 
 use super::audit::{self, Actor, Change};
 use super::page::{Page, PageRequest, Sort, SortValue};
-use super::{
-    Ctx, contains_pattern, notes, optional_email, optional_prose, optional_text, partners, required_text, rewards,
-};
+use super::{contains_pattern, notes, optional_email, optional_prose, optional_text, partners, required_text, rewards};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::domain::outcome::ReportBack;
-use crate::domain::referral_status::{self, Decision, Facts, status_name};
+use crate::domain::referral_status::{self, Decision, Facts, Given, Refusal, shown};
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
 use crate::events;
@@ -283,7 +282,7 @@ async fn create_inbound(
     .map_err(external_id_conflict)?;
     // Priority for the customer (§4): REFUSE rolls the referral back here.
     super::lead_claims::claim(&tx, &created, program, &[], now).await?;
-    let change = status_change(&created, "STATUS", "SUBMIT", None, Some(status_name(ReferralStatus::Pending)), None);
+    let change = status_change(&created, "STATUS", "SUBMIT", None, Some(ReferralStatus::Pending.as_str()), None);
     audit::record(&tx, change, actor, now).await?;
     let created = rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
     let message = format!("New referral {}: {}", created.reference_id, created.lead_name);
@@ -354,7 +353,7 @@ pub(crate) async fn notify(
         payload: serde_json::json!({
             "referralId": crate::ids::encode("Referral", r.id),
             "referenceId": r.reference_id,
-            "status": r.status.map(status_name),
+            "status": r.status.map(|v| v.as_str()),
             "stage": r.stage,
             // Only a SHARED note travels with an event (both sides see it).
             "note": shared_note,
@@ -452,22 +451,17 @@ pub(super) async fn set_status_in(
         Ok(Decision::NoOp) => return Ok(current),
         Ok(Decision::MoveTo(_)) => req.source.unwrap_or(ChangeSource::Manual),
         Err(_) if override_reason.is_some() => ChangeSource::AdminOverride,
-        Err(refusal) => {
-            return Err(AppError::InvalidTransition {
-                from: status_name(refusal.from).into(),
-                event: "SET_STATUS".into(),
-                to: Some(status_name(refusal.to).into()),
-                rule: refusal.rule.into(),
-            });
-        }
+        Err(refusal) => return Err(refusal.into()),
     };
-    if to == ReferralStatus::RequiresInfo && note.is_none() {
-        return Err(AppError::validation("note", "REQUIRES_INFO needs a note saying what is missing"));
-    }
     let program = program_of(tx, &current).await?;
     let sale_amount = req.sale_amount_minor.or(current.sale_amount_minor);
-    if to == ReferralStatus::Approved && program.reward_model == RewardModel::Commission && sale_amount.is_none() {
-        return Err(AppError::validation("saleAmountMinor", "approving in a COMMISSION program needs the sale amount"));
+    let given = Given {
+        commission: program.reward_model == RewardModel::Commission,
+        note: note.is_some(),
+        sale_amount: sale_amount.is_some(),
+    };
+    if let Some(missing) = referral_status::requirements(to, given).next() {
+        return Err(missing.into());
     }
     let mut m = current.clone().into_active_model();
     m.status = Set(Some(to));
@@ -475,21 +469,15 @@ pub(super) async fn set_status_in(
     m.sale_amount_minor = Set(sale_amount);
     m.report_back_due_at = Set(super::outcomes::due_after_status(current.report_back_due_at, to));
     let updated = bump(m, &current, now).update(tx).await?;
-    let change = status_change(
-        &updated,
-        "STATUS",
-        "SET_STATUS",
-        Some(status_name(from)),
-        Some(status_name(to)),
-        override_reason,
-    );
+    let change =
+        status_change(&updated, "STATUS", "SET_STATUS", Some(from.as_str()), Some(to.as_str()), override_reason);
     audit::record(tx, change, Actor::person(principal, source), now).await?;
     if let Some(note) = &note {
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
     super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
-    let message = format!("Referral {} is now {}", updated.reference_id, status_name(to));
+    let message = format!("Referral {} is now {}", updated.reference_id, to.as_str());
     notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
     if updated.report_back_due_at != current.report_back_due_at {
         super::intake::enforce::recheck(tx, updated.vendor_org_id, now).await?;
@@ -544,14 +532,7 @@ pub(super) async fn set_stage_in(
     let side = if principal.is_partner_side() { Side::Partner } else { Side::Vendor };
     match stage::may_set_stage(current.status, editor, side) {
         Ok(()) => {}
-        Err(StageRefusal::Locked(rule)) => {
-            return Err(AppError::InvalidTransition {
-                from: current.status.map(status_name).unwrap_or("ASSIGNED").into(),
-                event: "SET_STAGE".into(),
-                to: Some(stage_name),
-                rule: rule.into(),
-            });
-        }
+        Err(StageRefusal::Locked(refusal)) => return Err(refusal.to(stage_name).into()),
         Err(StageRefusal::NotYourSide(why)) => return Err(AppError::Forbidden(why.into())),
     }
     if current.stage.as_deref() == Some(stage_name.as_str()) {
@@ -588,13 +569,8 @@ pub async fn edit(
     principal.require(&[Role::Vendor, Role::Partner, Role::Admin])?;
     let by_partner = principal.is_partner_side();
     let status = current.status;
-    if by_partner && !matches!(status, Some(ReferralStatus::Pending | ReferralStatus::RequiresInfo)) {
-        return Err(AppError::InvalidTransition {
-            from: status.map(status_name).unwrap_or("ASSIGNED").into(),
-            event: "EDIT".into(),
-            to: None,
-            rule: "a partner edits a lead only while it is PENDING or REQUIRES_INFO".into(),
-        });
+    if by_partner {
+        referral_status::partner_may_edit(status)?;
     }
     let mut m = current.clone().into_active_model();
     if let Some(v) = lead.name {
@@ -631,8 +607,8 @@ pub async fn edit(
             &updated,
             "STATUS",
             "PARTNER_EDIT",
-            Some(status_name(ReferralStatus::RequiresInfo)),
-            Some(status_name(ReferralStatus::Pending)),
+            Some(ReferralStatus::RequiresInfo.as_str()),
+            Some(ReferralStatus::Pending.as_str()),
             Some("the partner supplied the missing information".into()),
         );
         audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
@@ -688,12 +664,7 @@ pub async fn record_recurring_invoice(
     let current = lock(&tx, principal, id, None).await?;
     require_vendor_staff(principal)?;
     let program = program_of(&tx, &current).await?;
-    let refuse = |rule: &str| AppError::InvalidTransition {
-        from: current.status.map(status_name).unwrap_or("ASSIGNED").into(),
-        event: "RECORD_RECURRING_INVOICE".into(),
-        to: None,
-        rule: rule.into(),
-    };
+    let refuse = |rule| AppError::from(Refusal::new(shown(current.status), "RECORD_RECURRING_INVOICE", rule));
     if !current.recurring {
         return Err(refuse("only a referral marked recurring earns per invoice"));
     }
@@ -728,16 +699,12 @@ pub fn available_transitions(principal: &Principal, r: &referral::Model, program
     ReferralStatus::iter()
         .filter(|to| *to != from)
         .map(|to| {
-            let mut requires = Vec::new();
-            if to == ReferralStatus::RequiresInfo {
-                requires.push("note");
-            }
-            if to == ReferralStatus::Approved
-                && program.reward_model == RewardModel::Commission
-                && r.sale_amount_minor.is_none()
-            {
-                requires.push("saleAmountMinor");
-            }
+            let given = Given {
+                commission: program.reward_model == RewardModel::Commission,
+                note: false,
+                sale_amount: r.sale_amount_minor.is_some(),
+            };
+            let requires = referral_status::requirements(to, given).map(|m| m.field).collect();
             match referral_status::decide(from, to, Facts { ever_qualified: r.ever_qualified }) {
                 Ok(_) if may => StatusMove { to, allowed: true, blocked_by: None, requires },
                 Ok(_) => StatusMove {
@@ -848,11 +815,11 @@ impl ReferralSortField {
             Self::UpdatedAt => SortValue::Time(r.updated_at),
             Self::LeadName => SortValue::Str(r.lead_name.clone()),
             Self::LeadEmail => text(r.lead_email.as_deref()),
-            Self::Status => text(r.status.map(status_name)),
+            Self::Status => text(r.status.map(|v| v.as_str())),
             Self::Stage => text(r.stage.as_deref()),
             Self::ReferenceId => SortValue::Str(r.reference_id.clone()),
             Self::ExternalId => text(r.external_id.as_deref()),
-            Self::PayoutView => SortValue::Str(payout_view_name(r.payout_view).into()),
+            Self::PayoutView => SortValue::Str(r.payout_view.as_str().into()),
             Self::SaleAmount => r.sale_amount_minor.map_or(SortValue::Null, SortValue::Int),
             Self::ReportBackDueAt => r.report_back_due_at.into(),
         }
@@ -862,16 +829,7 @@ impl ReferralSortField {
 /// The payout view of its API name (`READY_FOR_PAYOUT`, …), case-insensitive.
 pub fn parse_payout_view(name: &str) -> Option<PayoutView> {
     use sea_orm::Iterable;
-    PayoutView::iter().find(|v| payout_view_name(*v).eq_ignore_ascii_case(name))
-}
-
-pub fn payout_view_name(v: PayoutView) -> &'static str {
-    match v {
-        PayoutView::None => "NONE",
-        PayoutView::ReadyForPayout => "READY_FOR_PAYOUT",
-        PayoutView::PaidOut => "PAID_OUT",
-        PayoutView::Recurring => "RECURRING",
-    }
+    PayoutView::iter().find(|v| (*v).as_str().eq_ignore_ascii_case(name))
 }
 
 fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referral::Entity> {

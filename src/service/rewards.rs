@@ -10,9 +10,9 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::Ctx;
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::db::{Bulk, bulk_rows_per_statement, stmt};
 use crate::domain::reward_rule::{self, Action, Ledger, Rule};
 use crate::error::{AppError, AppResult};

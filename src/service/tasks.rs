@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use entity::{Role, partner, task, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 
-use super::{Ctx, partners, required_text};
+use super::{partners, required_text};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 
 pub async fn create(

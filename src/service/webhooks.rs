@@ -6,9 +6,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::Ctx;
 use super::page::{Page, PageRequest, Sort, SortValue};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::events::webhook::new_secret;
 
@@ -20,7 +20,7 @@ pub async fn create(ctx: &Ctx, principal: &Principal, url: &str) -> AppResult<we
         return Err(AppError::validation("url", "url must be an http(s) URL of at most 2000 characters"));
     }
     if !ctx.channels.private_targets
-        && let Some(refused) = crate::events::targets::refusal(&parsed)
+        && let Some(refused) = crate::outbound::targets::refusal(&parsed)
     {
         return Err(AppError::validation("url", refused));
     }

@@ -9,9 +9,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
+use crate::service::contains_pattern;
 use crate::service::page::{Page, PageRequest, Sort, SortValue};
-use crate::service::{Ctx, contains_pattern};
 
 #[derive(Debug, Clone, Default)]
 pub struct AssignedFilter {

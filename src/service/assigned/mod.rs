@@ -26,8 +26,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::{Ctx, optional_email, optional_prose, optional_text, required_text};
+use super::{optional_email, optional_prose, optional_text, required_text};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::domain::assignment::is_live;
 use crate::error::{AppError, AppResult};
 

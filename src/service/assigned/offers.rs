@@ -17,12 +17,14 @@ use sea_orm::{
 use super::picks::{self, Listing};
 use super::{holds, is_vendors, live_offer};
 use crate::auth::Principal;
-use crate::domain::assignment::{self, Decision, Facts, OfferEvent, state_name};
+use crate::context::Ctx;
+use crate::domain::assignment::{self, Decision, Facts, OfferEvent};
 use crate::domain::assignment_rule::{self, Candidate, Exclusion};
+use crate::domain::refusal::Refusal;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, Event};
 use crate::service::audit::{self, Actor, Change};
-use crate::service::{Ctx, optional_prose};
+use crate::service::optional_prose;
 
 /// Who made a move: a person, or a job run.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +54,8 @@ fn change(
         subject_id: o.id,
         field: "ACCEPTANCE",
         event,
-        from: from.map(|s| state_name(s).to_owned()),
-        to: Some(state_name(o.state).to_owned()),
+        from: from.map(|s| s.as_str().to_owned()),
+        to: Some(o.state.as_str().to_owned()),
         reason,
     }
 }
@@ -77,7 +79,7 @@ pub fn event(o: &referral_assignment::Model, kind: &str, message: String, to_par
         payload: serde_json::json!({
             "referenceId": o.reference_id,
             "tenantName": o.tenant_name,
-            "acceptance": state_name(o.state),
+            "acceptance": o.state.as_str(),
             "stage": o.stage,
         }),
         job_run_id: job,
@@ -312,22 +314,13 @@ pub fn names(list: &serde_json::Value) -> Vec<String> {
     list.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
 
-fn refusal(o: &referral_assignment::Model, event: OfferEvent, rule: &str) -> AppError {
-    AppError::InvalidTransition {
-        from: state_name(o.state).into(),
-        event: event.name().into(),
-        to: None,
-        rule: rule.into(),
-    }
-}
-
 /// Decides a move for an offer now.
 pub fn decision(
     o: &referral_assignment::Model,
     program: &program::Model,
     event: OfferEvent,
     now: DateTime<Utc>,
-) -> Decision {
+) -> Result<Decision, Refusal> {
     let facts = Facts { now, acceptance_due_at: o.acceptance_due_at, stage_closed: stage_closed(o, program) };
     assignment::decide(o.state, event, facts)
 }
@@ -343,9 +336,7 @@ pub async fn respond(
 ) -> AppResult<referral_assignment::Model> {
     let event = if answer.accept { OfferEvent::Accept } else { OfferEvent::Decline };
     let comment = optional_prose("declineComment", answer.decline_comment.as_deref(), 2_000)?;
-    if let Err((field, message)) = assignment::requirements(event, answer.decline_reason, comment.as_deref()) {
-        return Err(AppError::validation(field, message));
-    }
+    assignment::requirements(event, answer.decline_reason, comment.as_deref())?;
     let note = optional_prose("note", answer.note.as_deref(), 10_000)?;
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
@@ -356,8 +347,7 @@ pub async fn respond(
     let r =
         referral::Entity::find_by_id(o.referral_id).one(&tx).await?.ok_or_else(|| AppError::not_found("referral"))?;
     let program = program_of(&tx, &r).await?;
-    let to = match decision(&o, &program, event, now) {
-        Decision::Refused(rule) => return Err(refusal(&o, event, rule)),
+    let to = match decision(&o, &program, event, now)? {
         Decision::Unchanged => return Ok(o),
         Decision::MoveTo(to) => to,
     };
@@ -431,7 +421,7 @@ pub async fn update(
     let o = lock_offer(&tx, principal, id, u.expected_version).await?;
     let vendor = is_vendors(principal, o.vendor_org_id);
     if !assignment::is_live(o.state) {
-        return Err(refusal(&o, OfferEvent::Accept, "the offer has ended"));
+        return Err(Refusal::new(o.state.as_str(), OfferEvent::Accept.name(), "the offer has ended").into());
     }
     if !vendor && o.state != AssignmentState::Accepted {
         return Err(AppError::Forbidden("accept the referral before you work it".into()));
@@ -523,9 +513,8 @@ pub async fn withdraw(
     let r =
         referral::Entity::find_by_id(o.referral_id).one(&tx).await?.ok_or_else(|| AppError::not_found("referral"))?;
     let program = program_of(&tx, &r).await?;
-    let to = match decision(&o, &program, OfferEvent::Withdraw, now) {
+    let to = match decision(&o, &program, OfferEvent::Withdraw, now)? {
         Decision::MoveTo(to) => to,
-        Decision::Refused(rule) => return Err(refusal(&o, OfferEvent::Withdraw, rule)),
         Decision::Unchanged => return Ok(o),
     };
     let mut m: referral_assignment::ActiveModel = o.clone().into();
@@ -566,9 +555,9 @@ pub fn available(
             };
             let outcome = match (who, decision(o, program, e, now)) {
                 (Some(why), _) => Err(why.to_owned()),
-                (None, Decision::MoveTo(to)) => Ok(to),
-                (None, Decision::Unchanged) => Ok(o.state),
-                (None, Decision::Refused(rule)) => Err(rule.to_owned()),
+                (None, Ok(Decision::MoveTo(to))) => Ok(to),
+                (None, Ok(Decision::Unchanged)) => Ok(o.state),
+                (None, Err(refusal)) => Err(refusal.rule.to_owned()),
             };
             (e, outcome)
         })

@@ -10,7 +10,6 @@ use super::read::parse_status;
 use crate::auth::Principal;
 use crate::db::stmt;
 use crate::domain::outcome::ReportBack;
-use crate::domain::referral_status::status_name;
 use crate::domain::reward_rule::{self, Ledger};
 use crate::error::{AppError, AppResult};
 use crate::events;
@@ -36,7 +35,7 @@ pub(super) async fn apply(
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<serde_json::Value> {
     let db = tx.get_database_backend();
-    let role = crate::auth::role_name(principal.role);
+    let role = principal.role.as_str();
     let audit = |field: &str, from: &str, to: &str, cond: &str| {
         format!(
             "INSERT INTO status_change (vendor_org_id, subject, subject_id, field, event, from_value, to_value,
@@ -206,7 +205,7 @@ async fn apply_rewards(
         .map(|p| {
             let statuses: Vec<String> = ReferralStatus::iter()
                 .filter(|s| *s == ReferralStatus::Denied || reward_rule::reaches(p.reward_trigger, *s))
-                .map(|s| format!("'{}'", status_name(s)))
+                .map(|s| format!("'{}'", s.as_str()))
                 .collect();
             format!("(r.program_id = {} AND r.status_to IN ({}))", p.id, statuses.join(", "))
         })

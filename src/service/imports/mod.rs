@@ -26,8 +26,8 @@ use serde::Serialize;
 
 pub use read::parse_status;
 
-use super::Ctx;
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::db::{Bulk, bulk_rows_per_statement, stmt};
 use crate::error::{AppError, AppResult};
 

@@ -23,6 +23,15 @@ pub(super) enum Col {
 const COLUMNS: usize = 9;
 
 impl Col {
+    /// The column holding an API input a move needs (`domain::refusal::Missing`).
+    pub(super) fn of_field(field: &str) -> Option<Col> {
+        match field {
+            "note" => Some(Col::Note),
+            "saleAmountMinor" => Some(Col::SaleAmount),
+            _ => None,
+        }
+    }
+
     fn parse(header: &str) -> Option<Col> {
         Some(match snake(header, false).as_str() {
             "referralkey_id" => Col::KeyId,

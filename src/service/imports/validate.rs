@@ -11,11 +11,11 @@ use super::read::{Col, Line, parse_invalid_reason, parse_outcome, parse_status};
 use super::{RowError, err};
 use crate::db::{Bulk, bulk_rows_per_statement, json_rows_select, read_json_rows, stmt, stored_bool, stored_enum};
 use crate::domain::money;
-use crate::domain::outcome::{self, Current, Effect, Report, ReportBack, outcome_name};
-use crate::domain::referral_status::{self, Decision, Facts, status_name};
+use crate::domain::outcome::{self, Current, Effect, Report, ReportBack};
+use crate::domain::referral_status::{self, Decision, Facts};
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
-use crate::service::outcomes::{check_invalid_reason, invalid_reason_name};
+use crate::service::outcomes::check_invalid_reason;
 
 /// What validation needs of a referral a line names.
 #[derive(Debug)]
@@ -287,20 +287,20 @@ impl Validator<'_> {
             if line.get(Col::Status).is_some() && to != from && to != moved {
                 f.fail(
                     Some(Col::Status),
-                    format!("the outcome moves the referral to {}, not {}", status_name(moved), status_name(to)),
+                    format!("the outcome moves the referral to {}, not {}", moved.as_str(), to.as_str()),
                 );
             }
             to = moved;
         }
-        if to != from && to == ReferralStatus::RequiresInfo && note.is_none() {
-            f.fail(Some(Col::Note), "REQUIRES_INFO needs a note saying what is missing".into());
-        }
-        if to != from
-            && to == ReferralStatus::Approved
-            && program.reward_model == RewardModel::Commission
-            && sale.or(r.sale_amount_minor).is_none()
-        {
-            f.fail(Some(Col::SaleAmount), "approving in a COMMISSION program needs the sale amount".into());
+        if to != from {
+            let given = referral_status::Given {
+                commission: program.reward_model == RewardModel::Commission,
+                note: note.is_some(),
+                sale_amount: sale.or(r.sale_amount_minor).is_some(),
+            };
+            for missing in referral_status::requirements(to, given) {
+                f.fail(Col::of_field(missing.field), missing.message.into());
+            }
         }
         let stage_to = stage_to(line, program, r, to, &mut f);
         if f.list.len() > before {
@@ -323,14 +323,14 @@ impl Validator<'_> {
             program_id: r.program_id,
             referral_version: r.version,
             partner_org_id: r.partner_org_id,
-            status_from: status_name(from),
-            status_to: status_name(to),
+            status_from: from.as_str(),
+            status_to: to.as_str(),
             stage_from: r.stage.clone(),
             stage_to,
             note,
             sale_amount_minor: sale,
-            outcome: recorded.as_ref().map(|(given, _)| outcome_name(given.outcome)),
-            invalid_reason: recorded.as_ref().and_then(|(given, _)| given.reason).map(invalid_reason_name),
+            outcome: recorded.as_ref().map(|(given, _)| given.outcome.as_str()),
+            invalid_reason: recorded.as_ref().and_then(|(given, _)| given.reason).map(|v| v.as_str()),
             invalid_reason_text: recorded.and_then(|(given, _)| given.text),
             report_back,
             ever_qualified: r.ever_qualified || to == ReferralStatus::Qualified,
@@ -399,7 +399,7 @@ fn status_to(line: &Line, r: &Match, from: ReferralStatus, f: &mut Fails) -> Ref
         Err(refusal) => {
             f.fail(
                 Some(Col::Status),
-                format!("{} → {} is not allowed: {}", status_name(refusal.from), status_name(refusal.to), refusal.rule),
+                format!("{} → {} is not allowed: {}", refusal.from, wanted.as_str(), refusal.rule),
             );
             from
         }
@@ -418,7 +418,11 @@ fn stage_to(line: &Line, program: &program::Model, r: &Match, to: ReferralStatus
     let editor = r.stage_editor.unwrap_or(StageEditor::Vendor);
     match stage::may_set_stage(Some(to), editor, Side::Vendor) {
         Ok(()) => Some(name.clone()),
-        Err(StageRefusal::Locked(rule) | StageRefusal::NotYourSide(rule)) => {
+        Err(refused) => {
+            let rule = match refused {
+                StageRefusal::Locked(refusal) => refusal.rule,
+                StageRefusal::NotYourSide(rule) => rule,
+            };
             f.fail(Some(Col::Stage), rule.into());
             None
         }
@@ -485,7 +489,7 @@ fn report_of(line: &Line, r: &Match, from: ReferralStatus) -> Result<Option<(Giv
         ever_qualified: r.ever_qualified,
     };
     let effect = outcome::decide(current, Report { outcome, invalid: reason.is_some() })
-        .map_err(|refusal| (Col::Outcome, format!("{} is not allowed: {}", outcome_name(outcome), refusal.rule)))?;
+        .map_err(|refusal| (Col::Outcome, format!("{} is not allowed: {}", outcome.as_str(), refusal.rule)))?;
     Ok(Some((Given { outcome, reason, text }, effect)))
 }
 

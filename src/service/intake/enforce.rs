@@ -24,14 +24,14 @@
 //! cause until the next run.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{ChangeSource, intake_policy, job_run};
+use entity::{ChangeSource, Subject, intake_policy, job_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait, Value};
 
 use super::policy;
+use crate::context::Ctx;
 use crate::db::{json_object, named};
 use crate::error::AppResult;
 use crate::events;
-use crate::service::Ctx;
 
 /// Causes kept on a suspension (the counts are complete).
 const LISTED: usize = 100;
@@ -103,8 +103,8 @@ impl Run {
             ("unpaid", limits.unpaid.into()),
             ("warn_overdue", limits.overdue.map(|t| t + ahead).into()),
             ("warn_unpaid", limits.unpaid.map(|t| t + ahead).into()),
-            ("organization", entity::Subject::Organization.to_value().into()),
-            ("partner", entity::Subject::Partner.to_value().into()),
+            ("organization", Subject::Organization.to_value().into()),
+            ("partner", Subject::Partner.to_value().into()),
             ("job", ChangeSource::Job.to_value().into()),
         ]
     }
@@ -229,8 +229,8 @@ fn causes(limits: &Limits, range: impl Fn(&str, &str) -> String, scope: &str) ->
 }
 
 /// SQL counting the rows whose `column` is `subject`.
-fn counted(column: &str, subject: &str) -> String {
-    format!("SUM(CASE WHEN {column} = '{subject}' THEN 1 ELSE 0 END)")
+fn counted(column: &str, subject: Subject) -> String {
+    format!("SUM(CASE WHEN {column} = '{}' THEN 1 ELSE 0 END)", subject.as_str())
 }
 
 /// Fills `intake_found` with the causes of the vendors in scope.
@@ -245,7 +245,7 @@ async fn find(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<(
     } else {
         format!("json_group_array({cause} ORDER BY subject DESC, at, id) FILTER (WHERE n <= {LISTED})")
     };
-    let (overdue, unpaid) = (counted("subject", "REFERRAL"), counted("subject", "INVOICE"));
+    let (overdue, unpaid) = (counted("subject", Subject::Referral), counted("subject", Subject::Invoice));
     let days = |d: Option<i32>| d.unwrap_or_default();
     let summary = format!(
         "CASE WHEN {overdue} > 0 THEN CAST({overdue} AS TEXT) || ' report backs overdue by more than {} days' ELSE '' END
@@ -470,8 +470,8 @@ async fn warn(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<u
     let source = format!(
         "SELECT w.vendor_org_id, {} AS overdue_count, {} AS unpaid_count
          FROM intake_warning w WHERE w.job_run_id = :run GROUP BY w.vendor_org_id",
-        counted("w.subject", "REFERRAL"),
-        counted("w.subject", "INVOICE")
+        counted("w.subject", Subject::Referral),
+        counted("w.subject", Subject::Invoice)
     );
     let message = format!(
         "'New referrals to you will pause within {days} days unless you act: '

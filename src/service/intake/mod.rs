@@ -25,8 +25,9 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor, Change};
-use super::{Ctx, optional_prose, organizations};
+use super::{optional_prose, organizations};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::events;
 

@@ -2,10 +2,8 @@
 //! visibility order, resuming from a cursor across servers, expiry, and the
 //! notifications inbox with per-user read state.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use entity::{Subject, notification};
 use referral_hub::auth::Principal;
 use referral_hub::events::{self, Audience, Event, sequence};

@@ -3,10 +3,8 @@
 //! policy, the `enforce-intake-policy` job, lifting at once, and manual and
 //! policy suspensions side by side.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use common::*;
 use serde_json::{Value, json};
 
 struct World {

@@ -2,12 +2,10 @@
 //! refused with UNAUTHENTICATED; another organization's partner is NOT_FOUND;
 //! read-only roles cannot change a partner.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 

@@ -1,10 +1,8 @@
 //! `demo-data` shows the product: every feature is populated for a new user.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn values(data: &Value, path: &[&str], field: &str) -> BTreeSet<String> {

@@ -1,10 +1,8 @@
 //! Rankings (PRODUCT.md §8): snapshots written by the `rank` job, their
 //! order and inputs, who may see which rows, and past snapshots.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 const ROWS: &str = "query($k: RankingKind!, $a: DateTime, $p: ID) { rankings(kind: $k, asOf: $a, programId: $p) {

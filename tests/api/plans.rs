@@ -3,9 +3,7 @@
 //! are EXPLAINed over a seeded database, on SQLite and on PostgreSQL.
 //! (The assigned list has its own test in `assigned.rs`.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use referral_hub::service::page::{Cursor, SortValue};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};

@@ -3,13 +3,11 @@
 //! and never block the change, and a dispatcher that was down catches up
 //! exactly once.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Duration;
-use common::*;
 use entity::{delivery, delivery_attempt};
 use referral_hub::events::webhook;
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -314,7 +312,7 @@ async fn a_dispatcher_that_was_down_catches_up_exactly_once() {
     assert!(inbox.lock().unwrap().is_empty());
     // …then two servers (the restarted one and another) dispatch at once, twice.
     let second = spawn_peer(&app).await;
-    let peer_smtp = referral_hub::events::dispatch::Channels::new(Some(&smtp), "hub@example.com", true).unwrap();
+    let peer_smtp = referral_hub::outbound::Channels::new(Some(&smtp), "hub@example.com", true).unwrap();
     let second_ctx = second.ctx.clone().with_channels(peer_smtp);
     let as_of = app.clock.now_utc();
     for _ in 0..2 {
@@ -387,7 +385,7 @@ async fn webhooks_never_reach_private_addresses() {
 /// targets allowed the same request arrives.
 #[tokio::test]
 async fn the_webhook_client_connects_to_public_addresses_only() {
-    use referral_hub::events::dispatch::Channels;
+    use referral_hub::outbound::Channels;
     let (url, received) = webhook_receiver(200).await;
     let by_name = url.replace("127.0.0.1", "localhost");
     let strict = Channels::new(None, "hub@example.com", false).unwrap();

@@ -2,10 +2,8 @@
 //! Claims decided by the database, the program's duplicate policy, the
 //! vendor's decisions, money held back, and nothing told to partners.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use common::*;
 use serde_json::{Value, json};
 
 struct World {

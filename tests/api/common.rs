@@ -2,7 +2,6 @@
 //! against a fresh database — a temporary SQLite file by default, or, when
 //! `TEST_DATABASE_URL` names a PostgreSQL server, a new database cloned from
 //! a migrated template — with a manual clock the test moves.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use referral_hub::App;
 use referral_hub::auth::{JwtKeys, MintRequest};
 use referral_hub::clock::ManualClock;
 use referral_hub::config::Config;
-use referral_hub::service::Ctx;
+use referral_hub::context::Ctx;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 

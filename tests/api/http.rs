@@ -1,9 +1,7 @@
 //! The HTTP surface: GraphQL over HTTP details, health, metrics, GraphiQL,
 //! limits and the WebSocket handshake.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //! resolves host names through `PublicOnly`, which drops every address that
 //! is not public. The check happens as the connection is made, so a name
 //! whose DNS answer changes after registration (rebinding) is caught too.
-//! Redirects are never followed (`dispatch::Channels`).
+//! Redirects are never followed (`outbound::Channels`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -1,13 +1,11 @@
 //! The API at its edge: requests that would crash or starve the server,
 //! the limits, CORS, production headers, metrics and a lost database.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn get_query(app: &TestApp, query: &str) -> reqwest::Response {
@@ -136,7 +134,7 @@ async fn a_list_costs_its_page_size_in_complexity() {
 #[tokio::test]
 async fn standard_introspection_works_and_is_cached_and_schema_cannot_be_multiplied() {
     let app = spawn_app().await;
-    let query = include_str!("fixtures/introspection.graphql");
+    let query = include_str!("../fixtures/introspection.graphql");
     let (status, first) = app.post(None, query, json!({})).await;
     assert_eq!(status, 200, "{first}");
     assert!(first["data"]["__schema"]["types"].as_array().unwrap().len() > 50);

@@ -2,12 +2,10 @@
 //! the ids inside its payload, a webhook body — is a Relay global id that
 //! `node(id:)` resolves for that recipient (PRODUCT.md §9, "Payloads").
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 const NOTIFICATIONS: &str = "{ notifications(first: 100) { edges { node { kind subject subjectId payload } } } }";

@@ -1,10 +1,8 @@
 //! Bulk status updates by CSV: preview with per-row errors, commit once,
 //! stale and expired previews, real-world CSV, tenancy, side effects.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 const PREVIEW: &str = "mutation($csv: String!) { previewReferralImport(csv: $csv) {

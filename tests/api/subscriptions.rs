@@ -1,10 +1,8 @@
 //! Live events over `graphql-transport-ws`: the protocol's rules, who
 //! receives what, and events crossing servers that share a database.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 const REFERRAL_EVENTS: &str = "subscription($f: ReferralEventFilter) { referralEvents(filter: $f) { kind referralId referenceId status message } }";

@@ -1,9 +1,7 @@
 //! Inbound referrals through the GraphQL API (PRODUCT.md §4, §5).
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 /// A vendor with a program, a LIVE partner linked to a partner organization.

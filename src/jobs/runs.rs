@@ -1,15 +1,15 @@
 //! Jobs as use cases: ADMIN runs a job now with an `asOf`, and reads the run
-//! history.
+//! history (`runJob`, `jobRuns`).
 
 use chrono::{DateTime, Utc};
 use entity::{JobTrigger, Role, job_run};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use super::Ctx;
-use super::page::{Page, PageRequest, Sort, SortValue};
+use super::{self as jobs, JobName, RunOutcome};
 use crate::auth::Principal;
+use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
-use crate::jobs::{self, JobName, RunOutcome};
+use crate::service::page::{Page, PageRequest, Sort, SortValue};
 
 pub async fn run_now(
     ctx: &Ctx,

@@ -2,10 +2,8 @@
 //! currency), unique keys against double billing, the invoice lifecycle and
 //! what it does to rewards.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use common::*;
 use serde_json::{Value, json};
 
 struct World {

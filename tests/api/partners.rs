@@ -1,9 +1,7 @@
 //! The partner lifecycle through the GraphQL API (PRODUCT.md §3).
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::json;
 
 const STATUS: &str = "status version";

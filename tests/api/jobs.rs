@@ -1,10 +1,8 @@
 //! The scheduler's jobs: the lapse job's boundaries, idempotence, tick claims
 //! under concurrency, and the run history.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use entity::JobTrigger;
 use referral_hub::jobs::{self, JobName, RunOutcome};
 use serde_json::{Value, json};

@@ -1,12 +1,10 @@
 //! Assigned referrals (PRODUCT.md §7, seed 004): hand-offs to partners,
 //! acceptance within the window, fair reassignment, and who sees what.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 struct Holder {
