@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod email;
+pub mod kind;
 mod relay;
 pub mod replay;
 pub mod sequence;
@@ -28,6 +29,7 @@ use tokio::sync::broadcast;
 
 use crate::error::AppResult;
 
+pub use kind::EventKind;
 pub use relay::spawn_relay;
 
 /// The PostgreSQL channel events are announced on.
@@ -36,8 +38,8 @@ pub const CHANNEL: &str = "referral_hub_events";
 /// One change to announce.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// e.g. REFERRAL_STATUS_CHANGED, PARTNER_TERMS_SENT, TASK_DUE.
-    pub kind: String,
+    /// What happened (`EventKind`: the vocabulary, one home).
+    pub kind: EventKind,
     /// The record it is about.
     pub subject: Subject,
     pub subject_id: i64,
@@ -56,11 +58,11 @@ pub struct Event {
     pub job_run_id: Option<i64>,
 }
 
-/// For struct-update syntax: every caller names its subject.
+/// For struct-update syntax: every caller names its kind and subject.
 impl Default for Event {
     fn default() -> Self {
         Self {
-            kind: String::new(),
+            kind: EventKind::ReferralSubmitted,
             subject: Subject::Organization,
             subject_id: 0,
             vendor_org_id: 0,
@@ -83,7 +85,7 @@ impl Event {
             recipient_org_id: Set(self.recipient_org_id),
             recipient_user_id: Set(self.recipient_user_id),
             recipient_email: Set(self.recipient_email),
-            kind: Set(self.kind),
+            kind: Set(self.kind.as_str().to_owned()),
             subject: Set(Some(self.subject)),
             subject_id: Set(Some(self.subject_id)),
             message: Set(self.message),

@@ -22,6 +22,7 @@ use crate::db::{Bulk, bulk_rows_per_statement, id_in, json_object, sql_date, stm
 use crate::domain::partner_status::{PartnerEvent, lapse_move};
 use crate::error::AppResult;
 use crate::events;
+use crate::events::EventKind;
 
 const REASON: &str = "no lead within the program's lapse period";
 
@@ -135,11 +136,12 @@ fn outbox_sql(db: DbBackend, source: &str, global_id: &str, c: usize) -> String 
         "INSERT INTO notification (recipient_org_id, recipient_user_id, recipient_email, kind, subject, subject_id,
              message, payload, job_run_id, created_at, vendor_org_id, partner_id, partner_org_id,
              partner_visible, fanned_out_at)
-         SELECT s.vendor_org_id, NULL, NULL, 'PARTNER_LAPSED', ${s}, s.id,
+         SELECT s.vendor_org_id, NULL, NULL, '{kind}', ${s}, s.id,
              CASE WHEN s.last_lead_at IS NULL THEN s.name || ' lapsed: no lead yet'
                   ELSE s.name || ' lapsed: no lead since ' || {since} END,
              {payload}, ${run}, ${c}, s.vendor_org_id, s.id, s.partner_org_id, FALSE, NULL
          FROM {source} s ORDER BY s.id",
+        kind = EventKind::PartnerLapsed,
         s = c + 3,
         run = c + 7,
     )

@@ -22,6 +22,7 @@ use crate::context::Ctx;
 use crate::db::{id_in, sql_date, stmt};
 use crate::error::AppResult;
 use crate::events;
+use crate::events::EventKind;
 
 /// Referral ids listed in a vendor's notice.
 const LISTED: usize = 100;
@@ -153,7 +154,7 @@ async fn tell_vendors(
     let notices = by_vendor
         .into_iter()
         .map(|(vendor, marked)| events::Event {
-            kind: "REPORT_BACKS_OVERDUE".into(),
+            kind: EventKind::ReportBacksOverdue,
             // About the vendor's follow-up list, which the vendor can open.
             subject: Subject::Organization,
             subject_id: vendor,

@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::error::AppResult;
 use crate::events;
+use crate::events::EventKind;
 
 pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Utc>) -> AppResult<i64> {
     use task::Column as C;
@@ -21,7 +22,7 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
     let notices = due
         .iter()
         .map(|t| events::Event {
-            kind: "TASK_DUE".into(),
+            kind: EventKind::TaskDue,
             subject: Subject::Task,
             subject_id: t.id,
             vendor_org_id: t.vendor_org_id,

@@ -27,6 +27,7 @@ use crate::db::stmt;
 use crate::domain::invoice_status::{Decision, InvoiceEvent, decide};
 use crate::error::{AppError, AppResult};
 use crate::events;
+use crate::events::EventKind;
 
 /// Billable rewards of vendor `$1` in currency `$2` as of `$3`: EARNED, past
 /// their hold, of a partner whose billable total in the program reaches the
@@ -200,15 +201,19 @@ impl Issue {
             }),
         };
         audit::record(tx, change, actor, self.now).await?;
-        events::record(tx, notice(&issued, "INVOICE_ISSUED", format!("Invoice {} issued", issued.id)), self.now)
-            .await?;
+        events::record(
+            tx,
+            notice(&issued, EventKind::InvoiceIssued, format!("Invoice {} issued", issued.id)),
+            self.now,
+        )
+        .await?;
         Ok(Some(billed))
     }
 }
 
-fn notice(i: &invoice::Model, kind: &str, message: String) -> events::Event {
+fn notice(i: &invoice::Model, kind: EventKind, message: String) -> events::Event {
     events::Event {
-        kind: kind.into(),
+        kind,
         subject: Subject::Invoice,
         subject_id: i.id,
         vendor_org_id: i.vendor_org_id,
@@ -351,7 +356,7 @@ async fn move_invoice(
     };
     audit::record(&tx, change, actor, now).await?;
     let message = format!("Invoice {} is {}", done.id, to.as_str().to_lowercase());
-    events::record(&tx, notice(&done, &format!("INVOICE_{}", to.as_str()), message), now).await?;
+    events::record(&tx, notice(&done, EventKind::invoice(to), message), now).await?;
     // Paying or voiding may clear the last cause of a policy suspension.
     if matches!(to, InvoiceStatus::Paid | InvoiceStatus::Void) {
         crate::service::intake::enforce::recheck(&tx, done.vendor_org_id, now).await?;
@@ -370,7 +375,7 @@ async fn notify_partners_paid(tx: &DatabaseTransaction, i: &invoice::Model, now:
         let partner: i64 = row.try_get("", "partner_id")?;
         let org: Option<i64> = row.try_get("", "partner_org_id")?;
         let event = events::Event {
-            kind: "REWARDS_PAID_OUT".into(),
+            kind: EventKind::RewardsPaidOut,
             // About the partnership: a partner cannot open the vendor's invoice.
             subject: Subject::Partner,
             subject_id: partner,

@@ -13,6 +13,7 @@ use super::{audit, referrals, required_prose};
 use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
+use crate::events::EventKind;
 
 /// Writes a note inside the caller's transaction, under the offer in force
 /// if the referral is an assigned one.
@@ -87,7 +88,8 @@ pub async fn add_in(
     let note = write(tx, Some(principal), &referral, visibility, body, now).await?;
     if visibility == NoteVisibility::Shared {
         let message = format!("A note was added to referral {}", referral.reference_id);
-        referrals::notify(tx, Some(principal), &referral, "NOTE_ADDED", &message, Some(&note.body), now).await?;
+        referrals::notify(tx, Some(principal), &referral, EventKind::NoteAdded, &message, Some(&note.body), now)
+            .await?;
     }
     Ok(note)
 }

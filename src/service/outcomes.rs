@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::domain::outcome::{self, Current, Effect, Report, ReportBack};
 use crate::error::{AppError, AppResult};
+use crate::events::EventKind;
 
 #[derive(Debug, Clone)]
 pub struct OutcomeRequest {
@@ -164,7 +165,7 @@ pub(super) async fn report_in(
         }
         None => format!("Referral {} outcome: {}", updated.reference_id, req.outcome.as_str()),
     };
-    notify(tx, Some(principal), &updated, "REFERRAL_OUTCOME_REPORTED", &message, note.as_deref(), now).await?;
+    notify(tx, Some(principal), &updated, EventKind::ReferralOutcomeReported, &message, note.as_deref(), now).await?;
     // Reporting back may clear the last cause of a policy suspension.
     if updated.report_back_due_at != current.report_back_due_at {
         super::intake::enforce::recheck(tx, updated.vendor_org_id, now).await?;

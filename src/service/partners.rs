@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::domain::partner_status::{self, Decision, Facts, PartnerEvent};
 use crate::error::{AppError, AppResult};
+use crate::events::EventKind;
 
 #[derive(Debug, Clone)]
 pub struct NewPartner {
@@ -152,8 +153,15 @@ pub async fn create(ctx: &Ctx, principal: &Principal, input: NewPartner) -> AppR
         reason: None,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
-    announce(&tx, principal, &created, "PARTNER_CREATED", format!("{} was added as a partner", created.name), now)
-        .await?;
+    announce(
+        &tx,
+        principal,
+        &created,
+        EventKind::PartnerCreated,
+        format!("{} was added as a partner", created.name),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -315,7 +323,8 @@ pub async fn apply_event(
         reason,
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
-    let kind = if event == PartnerEvent::SendTerms { "PARTNER_TERMS_SENT" } else { "PARTNER_STATUS_CHANGED" };
+    let kind =
+        if event == PartnerEvent::SendTerms { EventKind::PartnerTermsSent } else { EventKind::PartnerStatusChanged };
     let message = format!("{}: {} ({} → {})", updated.name, event.name(), from.as_str(), to.as_str());
     announce(&tx, principal, &updated, kind, message, now).await?;
     tx.commit().await?;
@@ -331,7 +340,7 @@ async fn announce(
     db: &impl ConnectionTrait,
     principal: &Principal,
     p: &partner::Model,
-    kind: &str,
+    kind: EventKind,
     message: String,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
@@ -339,13 +348,13 @@ async fn announce(
         (Some(p.vendor_org_id), None)
     } else if p.partner_org_id.is_some() {
         (p.partner_org_id, None)
-    } else if kind != "PARTNER_CREATED" {
+    } else if kind != EventKind::PartnerCreated {
         (None, p.contact_email.clone())
     } else {
         (None, None)
     };
     let event = crate::events::Event {
-        kind: kind.to_owned(),
+        kind,
         subject: Subject::Partner,
         subject_id: p.id,
         vendor_org_id: p.vendor_org_id,
@@ -450,7 +459,7 @@ pub async fn accept_invite(ctx: &Ctx, principal: &Principal, code: &str) -> AppR
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     let message = format!("{} accepted the partnership invite", updated.name);
-    announce(&tx, principal, &updated, "PARTNER_LINKED", message, now).await?;
+    announce(&tx, principal, &updated, EventKind::PartnerLinked, message, now).await?;
     tx.commit().await?;
     Ok(updated)
 }

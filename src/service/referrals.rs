@@ -26,6 +26,7 @@ use crate::domain::referral_status::{self, Decision, Facts, Given, Refusal, show
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
 use crate::events;
+use crate::events::EventKind;
 
 /// The lead's details as submitted or edited.
 #[derive(Debug, Clone, Default)]
@@ -286,7 +287,7 @@ async fn create_inbound(
     audit::record(&tx, change, actor, now).await?;
     let created = rewards::on_status_change(&tx, &created, program, ReferralStatus::Pending, now).await?;
     let message = format!("New referral {}: {}", created.reference_id, created.lead_name);
-    notify(&tx, principal, &created, "REFERRAL_SUBMITTED", &message, None, now).await?;
+    notify(&tx, principal, &created, EventKind::ReferralSubmitted, &message, None, now).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -320,7 +321,7 @@ pub(crate) async fn notify(
     db: &impl ConnectionTrait,
     principal: Option<&Principal>,
     r: &referral::Model,
-    kind: &str,
+    kind: EventKind,
     message: &str,
     shared_note: Option<&str>,
     now: DateTime<Utc>,
@@ -339,7 +340,7 @@ pub(crate) async fn notify(
         (None, false) => (None, None),
     };
     let event = events::Event {
-        kind: kind.to_owned(),
+        kind,
         subject: Subject::Referral,
         subject_id: r.id,
         vendor_org_id: r.vendor_org_id,
@@ -478,7 +479,7 @@ pub(super) async fn set_status_in(
     let updated = rewards::on_status_change(tx, &updated, &program, to, now).await?;
     super::lead_claims::on_status_change(tx, &updated, &program, to, now).await?;
     let message = format!("Referral {} is now {}", updated.reference_id, to.as_str());
-    notify(tx, Some(principal), &updated, "REFERRAL_STATUS_CHANGED", &message, note.as_deref(), now).await?;
+    notify(tx, Some(principal), &updated, EventKind::ReferralStatusChanged, &message, note.as_deref(), now).await?;
     if updated.report_back_due_at != current.report_back_due_at {
         super::intake::enforce::recheck(tx, updated.vendor_org_id, now).await?;
     }
@@ -548,7 +549,7 @@ pub(super) async fn set_stage_in(
         notes::write(tx, Some(principal), &updated, NoteVisibility::Shared, note, now).await?;
     }
     let message = format!("Referral {} moved to stage {stage_name}", updated.reference_id);
-    notify(tx, Some(principal), &updated, "REFERRAL_STAGE_CHANGED", &message, note.as_deref(), now).await?;
+    notify(tx, Some(principal), &updated, EventKind::ReferralStageChanged, &message, note.as_deref(), now).await?;
     Ok(updated)
 }
 
@@ -613,7 +614,7 @@ pub async fn edit(
         );
         audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
         let message = format!("Referral {} was updated with the requested information", updated.reference_id);
-        notify(&tx, Some(principal), &updated, "REFERRAL_INFO_SUPPLIED", &message, None, now).await?;
+        notify(&tx, Some(principal), &updated, EventKind::ReferralInfoSupplied, &message, None, now).await?;
     }
     tx.commit().await?;
     Ok(updated)

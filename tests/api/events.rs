@@ -6,7 +6,7 @@ use crate::common::*;
 use chrono::Duration;
 use entity::{Subject, notification};
 use referral_hub::auth::Principal;
-use referral_hub::events::{self, Audience, Event, sequence};
+use referral_hub::events::{self, Audience, Event, EventKind, sequence};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use serde_json::{Value, json};
 
@@ -121,9 +121,14 @@ async fn events_written_during_the_replay_arrive_once_and_in_order() {
     assert_eq!(ids.len(), 60);
 }
 
+/// Kinds no step of these tests produces otherwise (only jobs they do not
+/// run write them), so a test counts exactly its own events.
+const TEST_KIND: EventKind = EventKind::TaskDue;
+const GRID_KIND: EventKind = EventKind::IntakeWarning;
+
 fn test_event(vendor_org: i64, message: &str) -> Event {
     Event {
-        kind: "TEST_EVENT".into(),
+        kind: TEST_KIND,
         subject: Subject::Organization,
         subject_id: vendor_org,
         vendor_org_id: vendor_org,
@@ -256,7 +261,7 @@ async fn the_sql_and_the_live_visibility_rules_agree_row_by_row() {
                 for partner_visible in [false, true] {
                     for vendor in [org_1, org_2] {
                         rows.push(Event {
-                            kind: "GRID".into(),
+                            kind: GRID_KIND,
                             subject: Subject::Referral,
                             subject_id: 1,
                             vendor_org_id: vendor,
@@ -279,7 +284,7 @@ async fn the_sql_and_the_live_visibility_rules_agree_row_by_row() {
     tx.commit().await.unwrap();
     app.stamp().await;
     let grid = notification::Entity::find()
-        .filter(notification::Column::Kind.eq("GRID"))
+        .filter(notification::Column::Kind.eq(GRID_KIND.as_str()))
         .order_by_asc(notification::Column::Id)
         .all(db)
         .await
@@ -303,7 +308,7 @@ async fn the_sql_and_the_live_visibility_rules_agree_row_by_row() {
     for p in &principals {
         for audience in [Audience::Visible, Audience::Addressed] {
             let by_sql: Vec<i64> = notification::Entity::find()
-                .filter(notification::Column::Kind.eq("GRID"))
+                .filter(notification::Column::Kind.eq(GRID_KIND.as_str()))
                 .filter(audience.condition(p))
                 .order_by_asc(notification::Column::Id)
                 .all(db)
@@ -548,7 +553,7 @@ async fn a_subscriber_that_falls_behind_the_hub_loses_nothing() {
         hub.clone(),
         rx,
         from,
-        |_, n| n.kind == "TEST_EVENT",
+        |_, n| n.kind == TEST_KIND.as_str(),
     );
     let tx = app.ctx.db.begin().await.unwrap();
     let burst: Vec<Event> = (0..20).map(|i| test_event(w.vendor_org, &format!("burst {i}"))).collect();

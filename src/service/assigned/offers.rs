@@ -22,6 +22,7 @@ use crate::domain::assignment::{self, Decision, Facts, OfferEvent};
 use crate::domain::assignment_rule::{self, Candidate, Exclusion};
 use crate::domain::refusal::Refusal;
 use crate::error::{AppError, AppResult};
+use crate::events::EventKind;
 use crate::events::{self, Event};
 use crate::service::audit::{self, Actor, Change};
 use crate::service::optional_prose;
@@ -63,9 +64,15 @@ fn change(
 /// An event about an offer, told to the vendor (`to_partner: false`) or
 /// the holding partner organization; both sides may see it live. No
 /// contact details travel in it.
-pub fn event(o: &referral_assignment::Model, kind: &str, message: String, to_partner: bool, job: Option<i64>) -> Event {
+pub fn event(
+    o: &referral_assignment::Model,
+    kind: EventKind,
+    message: String,
+    to_partner: bool,
+    job: Option<i64>,
+) -> Event {
     Event {
-        kind: kind.to_owned(),
+        kind,
         subject: Subject::Assignment,
         subject_id: o.id,
         vendor_org_id: o.vendor_org_id,
@@ -90,7 +97,7 @@ pub fn event(o: &referral_assignment::Model, kind: &str, message: String, to_par
 /// The vendor's notice that a referral went to its pool (nobody eligible).
 pub fn pooled(r: &referral::Model, job: Option<i64>) -> Event {
     Event {
-        kind: "ASSIGNMENT_RETURNED_TO_POOL".into(),
+        kind: EventKind::AssignmentReturnedToPool,
         subject: Subject::Referral,
         subject_id: r.id,
         vendor_org_id: r.vendor_org_id,
@@ -131,7 +138,7 @@ async fn write_offer(
         By::Job(run) => Some(run),
         By::Person(_) => None,
     };
-    events::record(tx, event(&o, "ASSIGNMENT_OFFERED", offered_message(&o), true, job), now).await?;
+    events::record(tx, event(&o, EventKind::AssignmentOffered, offered_message(&o), true, job), now).await?;
     Ok(o)
 }
 
@@ -376,8 +383,10 @@ pub async fn respond(
     )
     .await?;
     let (kind, message) = match to {
-        AssignmentState::Accepted => ("ASSIGNMENT_ACCEPTED", format!("{} accepted by the partner", done.reference_id)),
-        _ => ("ASSIGNMENT_DECLINED", format!("{} declined by the partner", done.reference_id)),
+        AssignmentState::Accepted => {
+            (EventKind::AssignmentAccepted, format!("{} accepted by the partner", done.reference_id))
+        }
+        _ => (EventKind::AssignmentDeclined, format!("{} declined by the partner", done.reference_id)),
     };
     events::record(&tx, event_with_note(&done, kind, message, note.as_deref()), now).await?;
     if to == AssignmentState::Declined {
@@ -387,7 +396,7 @@ pub async fn respond(
     Ok(done)
 }
 
-fn event_with_note(o: &referral_assignment::Model, kind: &str, message: String, note: Option<&str>) -> Event {
+fn event_with_note(o: &referral_assignment::Model, kind: EventKind, message: String, note: Option<&str>) -> Event {
     let mut e = event(o, kind, message, false, None);
     if let Some(text) = note {
         e.payload["note"] = serde_json::json!(text);
@@ -487,7 +496,7 @@ pub async fn update(
             .await?;
     }
     let message = format!("{} was updated", done.reference_id);
-    let mut e = event_with_note(&done, "ASSIGNMENT_UPDATED", message, note.as_deref());
+    let mut e = event_with_note(&done, EventKind::AssignmentUpdated, message, note.as_deref());
     e.recipient_org_id = Some(if vendor { done.partner_org_id } else { done.vendor_org_id });
     events::record(&tx, e, now).await?;
     tx.commit().await?;
@@ -527,7 +536,7 @@ pub async fn withdraw(
     let actor = Actor::person(principal, ChangeSource::Manual);
     audit::record(&tx, change(&done, "WITHDRAW", Some(o.state), Some(reason)), actor, now).await?;
     let message = format!("{} ({}) was withdrawn by {}", done.tenant_name, done.reference_id, done.vendor_name);
-    events::record(&tx, event(&done, "ASSIGNMENT_WITHDRAWN", message, true, None), now).await?;
+    events::record(&tx, event(&done, EventKind::AssignmentWithdrawn, message, true, None), now).await?;
     tx.commit().await?;
     Ok(done)
 }

@@ -22,6 +22,7 @@ use super::picks;
 use crate::db::{Bulk, bulk_rows_per_statement, json_object, stmt};
 use crate::error::AppResult;
 use crate::events;
+use crate::events::EventKind;
 
 /// Offers expired per statement.
 pub const BATCH: i64 = 10_000;
@@ -87,7 +88,7 @@ async fn expire_batch(tx: &DatabaseTransaction, run: &job_run::Model, now: DateT
     audit(tx, &ids, change, run.id, now).await?;
     // The last event the partner gets about this referral.
     let message = "tenant_name || ' (' || reference_id || ') expired: it was not accepted in time'";
-    announce(tx, &ids, "ASSIGNMENT_EXPIRED", message, run.id, now).await?;
+    announce(tx, &ids, EventKind::AssignmentExpired, message, run.id, now).await?;
     Ok(expired)
 }
 
@@ -136,7 +137,7 @@ async fn reoffer(
             "vendor_name || ' offers you ' || tenant_name || ' (' || reference_id || '): accept by {}'",
             due.format("%Y-%m-%d %H:%M UTC")
         );
-        announce(tx, &ids, "ASSIGNMENT_OFFERED", &message, run.id, now).await?;
+        announce(tx, &ids, EventKind::AssignmentOffered, &message, run.id, now).await?;
         if !pool.is_empty() {
             let referrals = referral::Entity::find().filter(referral::Column::Id.is_in(pool)).all(tx).await?;
             let notices = referrals.iter().map(|r| pooled(r, Some(run.id))).collect();
@@ -236,7 +237,7 @@ async fn audit(tx: &DatabaseTransaction, ids: &[i64], change: Audit, run_id: i64
 async fn announce(
     tx: &DatabaseTransaction,
     ids: &[i64],
-    kind: &str,
+    kind: EventKind,
     message_sql: &str,
     run_id: i64,
     now: DateTime<Utc>,
@@ -274,7 +275,7 @@ async fn announce(
             n + 2
         );
         let mut values = bulk.values;
-        values.extend([kind.into(), run_id.into(), now.into()]);
+        values.extend([kind.as_str().into(), run_id.into(), now.into()]);
         tx.execute_raw(stmt(db, &sql, values)).await?;
     }
     events::wake(tx).await
@@ -290,6 +291,6 @@ async fn remind(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<Ut
     let rows = tx.query_all_raw(stmt(db, sql, vec![now.into(), horizon.into(), run.as_of.into()])).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
     let message = "'Reminder: accept ' || tenant_name || ' (' || reference_id || ') within a day'";
-    announce(tx, &ids, "ASSIGNMENT_REMINDER", message, run.id, now).await?;
+    announce(tx, &ids, EventKind::AssignmentReminder, message, run.id, now).await?;
     Ok(ids.len() as i64)
 }

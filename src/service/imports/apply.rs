@@ -13,6 +13,7 @@ use crate::domain::outcome::ReportBack;
 use crate::domain::reward_rule::{self, Ledger};
 use crate::error::{AppError, AppResult};
 use crate::events;
+use crate::events::EventKind;
 use crate::service::rewards;
 
 /// Referrals per reward look-up.
@@ -298,7 +299,7 @@ async fn digest(
         let org: i64 = row.try_get("", "partner_org_id")?;
         let count: i64 = row.try_get("", "n")?;
         let event = events::Event {
-            kind: "REFERRALS_IMPORTED".into(),
+            kind: EventKind::ReferralsImported,
             subject: Subject::Organization,
             subject_id: org,
             vendor_org_id: batch.vendor_org_id,

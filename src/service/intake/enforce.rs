@@ -32,6 +32,7 @@ use crate::context::Ctx;
 use crate::db::{json_object, named};
 use crate::error::AppResult;
 use crate::events;
+use crate::events::EventKind;
 
 /// Causes kept on a suspension (the counts are complete).
 const LISTED: usize = 100;
@@ -271,7 +272,7 @@ struct Notice<'a> {
     /// The rows it is about: SQL selecting `vendor_org_id` (and, for the
     /// notices' wording, whatever `message` names) as `f`.
     source: &'a str,
-    kind: &'a str,
+    kind: EventKind,
     /// SQL of the vendor's message.
     message: &'a str,
     /// SQL of the JSON payload.
@@ -336,7 +337,8 @@ async fn tell_partners(
     source: &str,
     paused: bool,
 ) -> AppResult<()> {
-    let (kind, verb) = if paused { ("INTAKE_PAUSED", "has paused") } else { ("INTAKE_RESUMED", "accepts") };
+    let (kind, verb) =
+        if paused { (EventKind::IntakePaused, "has paused") } else { (EventKind::IntakeResumed, "accepts") };
     let payload = json_object(r.db, &[("paused", if paused { "TRUE" } else { "FALSE" }), ("reason", "v.reason")]);
     let sql = format!(
         "{OUTBOX} SELECT p.partner_org_id, NULL, NULL, '{kind}', :partner, MIN(p.id),
@@ -381,7 +383,7 @@ async fn suspend_found(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> Ap
     );
     let notice = Notice {
         source,
-        kind: "INTAKE_SUSPENDED",
+        kind: EventKind::IntakeSuspended,
         message: "'New referrals to you are paused: ' || f.summary",
         payload: &payload,
         audit: Some(("POLICY_SUSPEND", None, Some("SUSPENDED"))),
@@ -435,7 +437,7 @@ async fn lift_cleared(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> App
     let payload = json_object(r.db, &[("kind", "'POLICY'"), ("suspended", "FALSE")]);
     let notice = Notice {
         source: &source,
-        kind: "INTAKE_RESUMED",
+        kind: EventKind::IntakeResumed,
         message: &message,
         payload: &payload,
         audit: Some(("POLICY_LIFT", Some("SUSPENDED"), None)),
@@ -485,7 +487,7 @@ async fn warn(tx: &DatabaseTransaction, r: &Run, limits: &Limits) -> AppResult<u
     );
     let notice = Notice {
         source: &source,
-        kind: "INTAKE_WARNING",
+        kind: EventKind::IntakeWarning,
         message: &message,
         payload: &payload,
         audit: None,

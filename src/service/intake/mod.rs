@@ -30,6 +30,7 @@ use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::events;
+use crate::events::EventKind;
 
 /// The policy in force (the migration writes the defaults: 14, 30, 3).
 pub async fn policy(db: &impl ConnectionTrait) -> AppResult<intake_policy::Model> {
@@ -207,7 +208,7 @@ pub async fn set_manual(
         (false, _, _) => "ADMIN's pause is lifted; the network policy's pause remains".to_owned(),
     };
     let event = events::Event {
-        kind: if suspended { "INTAKE_SUSPENDED" } else { "INTAKE_RESUMED" }.into(),
+        kind: if suspended { EventKind::IntakeSuspended } else { EventKind::IntakeResumed }.into(),
         subject: Subject::Organization,
         subject_id: vendor.id,
         vendor_org_id: vendor.id,
