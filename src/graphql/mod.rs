@@ -21,6 +21,9 @@ mod program;
 mod rankings;
 mod referral;
 mod scalars;
+
+/// The referral list's filter, which the CSV export reads from its query string.
+pub use referral::ReferralFilter as ReferralFilterInput;
 mod subscription;
 mod viewer;
 mod webhook;

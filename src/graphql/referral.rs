@@ -514,8 +514,15 @@ pub struct SubmitReferralInput {
     pub source: ReferralSource,
 }
 
-#[derive(InputObject, Default)]
+/// The referral list's filters. One declaration for the GraphQL input and
+/// for the CSV export's query parameters (`/export/referrals.csv?status=…`:
+/// the same names, lists comma separated, read by serde), and one
+/// conversion into the service's filter (`into_filter`): a filter added here
+/// is a filter of both.
+#[derive(InputObject, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ReferralFilter {
+    #[serde(deserialize_with = "query::statuses")]
     pub status: Option<Vec<ReferralStatus>>,
     pub stage: Option<String>,
     pub partner_id: Option<ID>,
@@ -524,6 +531,7 @@ pub struct ReferralFilter {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before.
     pub created_to: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "query::payout_views")]
     pub payout_view: Option<Vec<PayoutView>>,
     /// Lead name, lead e-mail, reference id or external id contains this text.
     pub search: Option<String>,
@@ -533,6 +541,56 @@ pub struct ReferralFilter {
     /// Only referrals with an open lead conflict (true) or without (false).
     /// Conflicts are the vendor's: for partners no referral has one.
     pub has_conflict: Option<bool>,
+}
+
+impl ReferralFilter {
+    /// The service's filter: ids decoded (an id of another type names
+    /// nothing: NOT_FOUND), the search checked, `reportBackOverdue` read as
+    /// of `now`.
+    pub fn into_filter(self, now: DateTime<Utc>) -> AppResult<Filter> {
+        Ok(Filter {
+            statuses: self.status.map(|s| s.into_iter().map(Into::into).collect()),
+            stage: self.stage,
+            partner_id: self.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?,
+            program_id: self.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
+            created_from: self.created_from,
+            created_to: self.created_to,
+            payout_views: self.payout_view.map(|v| v.into_iter().map(Into::into).collect()),
+            search: crate::service::optional_text("search", self.search.as_deref(), 200)?,
+            report_back_overdue: self.report_back_overdue.map(|overdue| Overdue { overdue, as_of: now }),
+            has_conflict: self.has_conflict,
+        })
+    }
+}
+
+/// How the export's query string spells the filter's lists: comma
+/// separated names, as the importer reads them (any case; a status also by
+/// its spreadsheet synonyms).
+mod query {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    use super::{PayoutView, ReferralStatus};
+    use crate::service::imports::parse_status;
+    use crate::service::referrals::parse_payout_view;
+
+    fn list<'de, D: Deserializer<'de>, T>(
+        d: D,
+        field: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<Vec<T>>, D::Error> {
+        let raw = String::deserialize(d)?;
+        let names = raw.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let parsed = names.map(|n| parse(n).ok_or_else(|| D::Error::custom(format!("{field} does not know {n}"))));
+        parsed.collect::<Result<Vec<_>, _>>().map(Some)
+    }
+
+    pub fn statuses<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ReferralStatus>>, D::Error> {
+        list(d, "status", |n| parse_status(n).map(Into::into))
+    }
+
+    pub fn payout_views<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<PayoutView>>, D::Error> {
+        list(d, "payoutView", |n| parse_payout_view(n).map(Into::into))
+    }
 }
 
 /// A report back (`reportOutcome`).
@@ -606,19 +664,7 @@ impl ReferralQuery {
         after: Option<String>,
     ) -> Result<ReferralConnection> {
         let p = principal(ctx)?;
-        let f = filter.unwrap_or_default();
-        let f = Filter {
-            statuses: f.status.map(|s| s.into_iter().map(Into::into).collect()),
-            stage: f.stage,
-            partner_id: f.partner_id.map(|id| ids::decode("Partner", &id)).transpose()?,
-            program_id: f.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
-            created_from: f.created_from,
-            created_to: f.created_to,
-            payout_views: f.payout_view.map(|v| v.into_iter().map(Into::into).collect()),
-            search: f.search,
-            report_back_overdue: f.report_back_overdue.map(|overdue| Overdue { overdue, as_of: svc(ctx).now() }),
-            has_conflict: f.has_conflict,
-        };
+        let f = filter.unwrap_or_default().into_filter(svc(ctx).now())?;
         let order =
             order_by.unwrap_or(ReferralOrder { field: ReferralOrderField::CreatedAt, direction: SortDirection::Desc });
         let field = match order.field {

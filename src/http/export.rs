@@ -4,22 +4,24 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{HttpState, error_body, error_response, json_response};
 use crate::auth::authenticate;
 use crate::context::Ctx;
 use crate::error::AppError;
+use crate::graphql::ReferralFilterInput;
 
 /// `GET /export/referrals.csv`: the referral list as CSV, streamed, with the
-/// list's filters as query parameters (`status` and `payoutView` comma
-/// separated, `stage`, `partnerId`, `programId`, `createdFrom`, `createdTo`,
-/// `search`) and its order (`orderBy` = a `ReferralOrderField`, `direction`
-/// = ASC or DESC; newest first by default).
+/// list's filters as query parameters (the fields of the GraphQL
+/// `ReferralFilter`, lists comma separated: `ReferralFilterInput`) and its
+/// order (`orderBy` = a `ReferralOrderField`, `direction` = ASC or DESC;
+/// newest first by default).
 pub async fn referrals(
     State(state): State<HttpState>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
@@ -34,7 +36,7 @@ pub async fn referrals(
         }
         Err(e) => return error_response(e),
     };
-    match export_stream(state.ctx.clone(), principal, &q) {
+    match export_stream(state.ctx.clone(), principal, &uri, &q) {
         Ok(stream) => {
             let mut response = axum::body::Body::from_stream(stream).into_response();
             let h = response.headers_mut();
@@ -49,59 +51,14 @@ pub async fn referrals(
 fn export_stream(
     ctx: Ctx,
     principal: crate::auth::Principal,
+    uri: &Uri,
     q: &HashMap<String, String>,
 ) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>, AppError> {
-    use crate::service::referrals::{Overdue, ReferralFilter, ReferralSortField as F};
-    let list = |key: &str| {
-        q.get(key).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
-    };
+    use crate::service::referrals::ReferralSortField as F;
+    let Query(filter) = Query::<ReferralFilterInput>::try_from_uri(uri)
+        .map_err(|e| AppError::validation("query", format!("the export's filter: {}", e.body_text())))?;
+    let filter = filter.into_filter(ctx.now())?;
     let bad = |field: &str| AppError::validation(field, format!("{field} has a value this export does not know"));
-    let statuses = list("status")
-        .map(|v| {
-            v.iter()
-                .map(|s| crate::service::imports::parse_status(s).ok_or_else(|| bad("status")))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let payout_views = list("payoutView")
-        .map(|v| {
-            v.iter()
-                .map(|s| crate::service::referrals::parse_payout_view(s).ok_or_else(|| bad("payoutView")))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let id = |key: &str, kind: &str| {
-        q.get(key)
-            .map(|v| crate::ids::parse(v).filter(|(k, _)| k == kind).map(|(_, id)| id).ok_or_else(|| bad(key)))
-            .transpose()
-    };
-    let time = |key: &str| {
-        q.get(key)
-            .map(|v| chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| bad(key)))
-            .transpose()
-    };
-    let filter = ReferralFilter {
-        statuses,
-        stage: q.get("stage").cloned(),
-        partner_id: id("partnerId", "Partner")?,
-        program_id: id("programId", "Program")?,
-        created_from: time("createdFrom")?,
-        created_to: time("createdTo")?,
-        payout_views,
-        search: crate::service::optional_text("search", q.get("search").map(String::as_str), 200)?,
-        report_back_overdue: match q.get("reportBackOverdue").map(String::as_str) {
-            None => None,
-            Some("true") => Some(Overdue { overdue: true, as_of: ctx.now() }),
-            Some("false") => Some(Overdue { overdue: false, as_of: ctx.now() }),
-            Some(_) => return Err(bad("reportBackOverdue")),
-        },
-        has_conflict: match q.get("hasConflict").map(String::as_str) {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => return Err(bad("hasConflict")),
-        },
-    };
     let sort = match q.get("orderBy") {
         None => F::CreatedAt,
         Some(name) => F::parse(name).ok_or_else(|| bad("orderBy"))?,

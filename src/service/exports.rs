@@ -11,6 +11,7 @@ use entity::{Role, partner, program, referral};
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use super::imports::Col;
 use super::page::PageRequest;
 use super::referrals::{self, ReferralFilter, ReferralSortField};
 use crate::auth::Principal;
@@ -20,29 +21,75 @@ use crate::error::{AppError, AppResult};
 
 const PAGE: u64 = 1000;
 
-/// Columns in file order. The importer reads the editable ones (`status`,
-/// `stage`, `sale_amount`, `outcome`, `invalid_reason`) and both keys (a
-/// line's keys must name the same referral); the rest are read-only there.
-/// There is no `note` column: an export has no new note to add, and the
-/// importer adds one for every non-empty `note` cell.
-pub const HEADER: [&str; 16] = [
-    "referralkey_ID",
-    "referralkey_externalid",
-    "status",
-    "stage",
-    "sale_amount",
-    "currency",
-    "outcome",
-    "invalid_reason",
-    "lead_name",
-    "lead_email",
-    "lead_phone",
-    "lead_company",
-    "partner",
-    "payout_view",
-    "created_at",
-    "report_back_due_at",
+/// One column of the export: its header, whether it shows money (left out
+/// for report viewers), and its cell. The importer's columns take their
+/// names from `imports::Col`, so an exported file reads back in.
+pub struct Column {
+    pub name: &'static str,
+    pub money: bool,
+    cell: fn(&Line) -> String,
+}
+
+/// What a line is made of: the referral, its partner's name and its
+/// program's currency.
+struct Line<'a> {
+    r: &'a referral::Model,
+    partner: &'a str,
+    currency: &'a str,
+}
+
+const fn col(name: &'static str, cell: fn(&Line) -> String) -> Column {
+    Column { name, money: false, cell }
+}
+
+fn text(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// Columns in file order: adding a column to the export is one row here.
+/// The importer reads the editable ones (`status`, `stage`, `sale_amount`,
+/// `outcome`, `invalid_reason`) and both keys (a line's keys must name the
+/// same referral); the rest are read-only there. There is no `note` column:
+/// an export has no new note to add, and the importer adds one for every
+/// non-empty `note` cell.
+pub const COLUMNS: [Column; 16] = [
+    col(Col::KeyId.name(), |l| l.r.reference_id.clone()),
+    col(Col::KeyExternal.name(), |l| text(&l.r.external_id)),
+    col(Col::Status.name(), |l| l.r.status.map(|v| v.as_str()).unwrap_or_default().to_owned()),
+    col(Col::Stage.name(), |l| text(&l.r.stage)),
+    Column {
+        name: Col::SaleAmount.name(),
+        money: true,
+        cell: |l| {
+            let exponent = money::exponent_or_default(l.currency);
+            l.r.sale_amount_minor.map(|m| money::format_minor(m, exponent)).unwrap_or_default()
+        },
+    },
+    col("currency", |l| l.currency.to_owned()),
+    col(Col::Outcome.name(), |l| l.r.outcome.map(|v| v.as_str()).unwrap_or_default().to_owned()),
+    col(Col::InvalidReason.name(), |l| match (l.r.invalid_reason, &l.r.invalid_reason_text) {
+        (Some(why), Some(text)) => format!("{}: {text}", why.as_str()),
+        (Some(why), None) => why.as_str().to_owned(),
+        (None, _) => String::new(),
+    }),
+    col("lead_name", |l| l.r.lead_name.clone()),
+    col("lead_email", |l| text(&l.r.lead_email)),
+    col("lead_phone", |l| text(&l.r.lead_phone)),
+    col("lead_company", |l| text(&l.r.lead_company)),
+    col("partner", |l| l.partner.to_owned()),
+    col("payout_view", |l| l.r.payout_view.as_str().to_owned()),
+    col("created_at", |l| l.r.created_at.to_rfc3339()),
+    col("report_back_due_at", |l| time(l.r.report_back_due_at)),
 ];
+
+/// The columns a caller sees: money only for those who may see it.
+fn columns(money: bool) -> impl Iterator<Item = &'static Column> {
+    COLUMNS.iter().filter(move |c| money || !c.money)
+}
 
 /// One CSV line. A cell a spreadsheet would run as a formula (one starting
 /// with `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV
@@ -92,9 +139,8 @@ pub fn referrals_csv(
         }
         if !s.header_sent {
             s.header_sent = true;
-            let columns: Vec<&str> =
-                HEADER.iter().copied().filter(|c| *c != "sale_amount" || may_see_money(&s.principal)).collect();
-            return Some((Ok(Bytes::from(csv_line(&columns))), s));
+            let names: Vec<&str> = columns(may_see_money(&s.principal)).map(|c| c.name).collect();
+            return Some((Ok(Bytes::from(csv_line(&names))), s));
         }
         match next_page(&mut s).await {
             Ok(bytes) => Some((Ok(bytes), s)),
@@ -138,38 +184,10 @@ async fn next_page(s: &mut State) -> AppResult<Bytes> {
     let mut out = Vec::new();
     for (_, r) in &rows.items {
         let currency = currencies.get(&r.program_id).map_or("", String::as_str);
-        out.extend(csv_line(&line(r, &names, currency, money).iter().map(String::as_str).collect::<Vec<_>>()));
+        let partner = r.partner_id.and_then(|p| names.get(&p)).map_or("", String::as_str);
+        let line = Line { r, partner, currency };
+        let cells: Vec<String> = columns(money).map(|c| (c.cell)(&line)).collect();
+        out.extend(csv_line(&cells.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     Ok(Bytes::from(out))
-}
-
-fn line(r: &referral::Model, partners: &HashMap<i64, String>, currency: &str, money: bool) -> Vec<String> {
-    let mut v = vec![
-        r.reference_id.clone(),
-        r.external_id.clone().unwrap_or_default(),
-        r.status.map(|v| v.as_str()).unwrap_or_default().to_owned(),
-        r.stage.clone().unwrap_or_default(),
-    ];
-    if money {
-        let exponent = money::exponent_or_default(currency);
-        v.push(r.sale_amount_minor.map(|m| money::format_minor(m, exponent)).unwrap_or_default());
-    }
-    v.push(currency.to_owned());
-    let invalid = r.invalid_reason.map(|why| match &r.invalid_reason_text {
-        Some(text) => format!("{}: {text}", why.as_str()),
-        None => why.as_str().to_owned(),
-    });
-    v.extend([
-        r.outcome.map(|v| v.as_str()).unwrap_or_default().to_owned(),
-        invalid.unwrap_or_default(),
-        r.lead_name.clone(),
-        r.lead_email.clone().unwrap_or_default(),
-        r.lead_phone.clone().unwrap_or_default(),
-        r.lead_company.clone().unwrap_or_default(),
-        r.partner_id.and_then(|p| partners.get(&p).cloned()).unwrap_or_default(),
-        r.payout_view.as_str().to_owned(),
-        r.created_at.to_rfc3339(),
-        r.report_back_due_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-    ]);
-    v
 }

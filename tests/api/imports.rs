@@ -396,9 +396,15 @@ async fn an_export_reads_back_in_after_editing() {
         "{}",
         lines[1]
     );
-    // Filters apply.
+    // Filters apply: the GraphQL filter's fields, lists comma separated.
     let (_, only) = export(&w.app, &w.vendor, "status=QUALIFIED").await;
     assert_eq!(only.lines().count(), 2);
+    let (_, two) = export(&w.app, &w.vendor, "status=qualified,%20Pending&search=x.io").await;
+    assert_eq!(two.lines().count(), 9, "QUALIFIED and PENDING, any case, every lead's e-mail at x.io");
+    let (_, none) = export(&w.app, &w.vendor, "search=a,b").await;
+    assert_eq!(none.lines().count(), 1, "a search is one text, commas and all");
+    let (status, body) = export(&w.app, &w.vendor, "partnerId=UHJvZ3JhbTox").await;
+    assert_eq!(status, 404, "an id of another type names nothing, as in the API: {body}");
     // Edit: b → DENIED as an invalid duplicate; everything else as exported
     // (a's IN_PROGRESS again is a no-op in a file).
     let edited: String = csv

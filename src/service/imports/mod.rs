@@ -24,7 +24,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-pub use read::parse_status;
+pub use read::{Col, parse_status};
 
 use crate::auth::Principal;
 use crate::context::Ctx;

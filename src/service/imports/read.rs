@@ -8,7 +8,7 @@ use entity::{InvalidReason, ReferralOutcome, ReferralStatus};
 use super::{RowError, err};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum Col {
+pub enum Col {
     KeyId,
     KeyExternal,
     KeyEmail,
@@ -22,6 +22,18 @@ pub(super) enum Col {
 
 const COLUMNS: usize = 9;
 
+const ALL: [Col; COLUMNS] = [
+    Col::KeyId,
+    Col::KeyExternal,
+    Col::KeyEmail,
+    Col::Status,
+    Col::Stage,
+    Col::Note,
+    Col::Outcome,
+    Col::SaleAmount,
+    Col::InvalidReason,
+];
+
 impl Col {
     /// The column holding an API input a move needs (`domain::refusal::Missing`).
     pub(super) fn of_field(field: &str) -> Option<Col> {
@@ -32,22 +44,16 @@ impl Col {
         }
     }
 
+    /// The column a header names, in any case, with spaces or hyphens for
+    /// underscores.
     fn parse(header: &str) -> Option<Col> {
-        Some(match snake(header, false).as_str() {
-            "referralkey_id" => Col::KeyId,
-            "referralkey_externalid" => Col::KeyExternal,
-            "referralkey_email" => Col::KeyEmail,
-            "status" => Col::Status,
-            "stage" => Col::Stage,
-            "note" => Col::Note,
-            "outcome" => Col::Outcome,
-            "sale_amount" => Col::SaleAmount,
-            "invalid_reason" => Col::InvalidReason,
-            _ => return None,
-        })
+        let header = snake(header, false);
+        ALL.into_iter().find(|c| snake(c.name(), false) == header)
     }
 
-    pub(super) fn name(self) -> &'static str {
+    /// The header: the export writes the same names (`exports::COLUMNS`),
+    /// so an export reads back in.
+    pub const fn name(self) -> &'static str {
         match self {
             Col::KeyId => "referralkey_ID",
             Col::KeyExternal => "referralkey_externalid",
@@ -120,7 +126,8 @@ pub(super) fn parse_invalid_reason(raw: &str) -> Option<(InvalidReason, Option<S
 /// matched before this is asked.
 fn read_only(header: &str) -> bool {
     let h = header.trim();
-    h.eq_ignore_ascii_case("updated_at") || crate::service::exports::HEADER.iter().any(|c| c.eq_ignore_ascii_case(h))
+    h.eq_ignore_ascii_case("updated_at")
+        || crate::service::exports::COLUMNS.iter().any(|c| c.name.eq_ignore_ascii_case(h))
 }
 
 /// A cell as it was before the export kept a spreadsheet from running it as
