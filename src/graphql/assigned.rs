@@ -344,45 +344,35 @@ impl From<PreviewRow> for AssignmentCandidate {
     }
 }
 
-#[derive(InputObject, Default)]
+/// Filters of the assigned list. The CSV export
+/// (`/export/assigned-referrals.csv`) takes the same fields as query
+/// parameters, lists comma separated.
+#[derive(InputObject, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct AssignedReferralFilter {
     /// Tenant name, tenant id or referral ID contains this.
     pub search: Option<String>,
+    #[serde(deserialize_with = "super::query::acceptance")]
     pub acceptance: Option<Vec<AssignmentState>>,
     pub vendor_id: Option<ID>,
     pub program_id: Option<ID>,
 }
 
-/// The partner's list sorts by each of seed 004's columns, plus vendor and
-/// program. Text sorts by its lower-cased form, byte by byte; no stage
-/// sorts first ascending.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssignedReferralOrderField {
-    TenantName,
-    TenantSource,
-    ReferenceId,
-    Acceptance,
-    AssignedAt,
-    Stage,
-    Vendor,
-    Program,
-}
-
-impl From<AssignedReferralOrderField> for AssignedSortField {
-    fn from(f: AssignedReferralOrderField) -> Self {
-        use AssignedReferralOrderField as F;
-        match f {
-            F::TenantName => Self::TenantName,
-            F::TenantSource => Self::TenantSource,
-            F::ReferenceId => Self::ReferenceId,
-            F::Acceptance => Self::Acceptance,
-            F::AssignedAt => Self::AssignedAt,
-            F::Stage => Self::Stage,
-            F::Vendor => Self::Vendor,
-            F::Program => Self::Program,
-        }
+super::enums::mirror!(
+    /// The partner's list sorts by each of seed 004's columns, plus vendor and
+    /// program. Text sorts by its lower-cased form, byte by byte; no stage
+    /// sorts first ascending.
+    AssignedReferralOrderField => AssignedSortField {
+        TenantName,
+        TenantSource,
+        ReferenceId,
+        Acceptance,
+        AssignedAt,
+        Stage,
+        Vendor,
+        Program,
     }
-}
+);
 
 #[derive(InputObject)]
 pub struct AssignedReferralOrder {
@@ -391,13 +381,17 @@ pub struct AssignedReferralOrder {
     pub direction: SortDirection,
 }
 
-fn filter(f: AssignedReferralFilter) -> Result<AssignedFilter> {
-    Ok(AssignedFilter {
-        search: f.search,
-        states: f.acceptance.map(|s| s.into_iter().map(Into::into).collect()),
-        vendor_org_id: f.vendor_id.map(|id| ids::decode("Organization", &id)).transpose()?,
-        program_id: f.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
-    })
+impl AssignedReferralFilter {
+    /// The service's filter (an id of another type names nothing:
+    /// NOT_FOUND); the search checked.
+    pub fn into_filter(self) -> crate::error::AppResult<AssignedFilter> {
+        Ok(AssignedFilter {
+            search: crate::service::optional_text("search", self.search.as_deref(), 200)?,
+            states: self.acceptance.map(|s| s.into_iter().map(Into::into).collect()),
+            vendor_org_id: self.vendor_id.map(|id| ids::decode("Organization", &id)).transpose()?,
+            program_id: self.program_id.map(|id| ids::decode("Program", &id)).transpose()?,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -418,7 +412,7 @@ impl AssignedQuery {
         after: Option<String>,
     ) -> Result<ReferralAssignmentConnection> {
         let p = principal(ctx)?;
-        let f = self::filter(filter.unwrap_or_default())?;
+        let f = filter.unwrap_or_default().into_filter()?;
         let order = order_by.unwrap_or(AssignedReferralOrder {
             field: AssignedReferralOrderField::AssignedAt,
             direction: SortDirection::Desc,

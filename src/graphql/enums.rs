@@ -1,13 +1,14 @@
-//! GraphQL enums mirroring the stored ones, so the API can evolve apart from
-//! the tables.
+//! GraphQL enums mirroring the stored ones (and the lists' sort fields), so
+//! the API can evolve apart from the tables; `mirror!` writes both
+//! conversions from the one list of variants.
 
 use async_graphql::Enum;
 
 macro_rules! mirror {
-    ($(#[$doc:meta])* $name:ident => $entity:path { $($variant:ident),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident => $entity:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl From<$entity> for $name {
             fn from(v: $entity) -> Self {
@@ -22,6 +23,7 @@ macro_rules! mirror {
         }
     };
 }
+pub(super) use mirror;
 
 mirror!(
     /// The kind of an organization.

@@ -18,11 +18,13 @@ pub mod observe;
 mod organization;
 mod partner;
 mod program;
+mod query;
 mod rankings;
 mod referral;
 mod scalars;
 
-/// The referral list's filter, which the CSV export reads from its query string.
+/// The lists' filters, which the CSV exports read from their query strings.
+pub use assigned::AssignedReferralFilter as AssignedReferralFilterInput;
 pub use referral::ReferralFilter as ReferralFilterInput;
 mod subscription;
 mod viewer;

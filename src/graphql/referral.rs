@@ -514,15 +514,15 @@ pub struct SubmitReferralInput {
     pub source: ReferralSource,
 }
 
-/// The referral list's filters. One declaration for the GraphQL input and
-/// for the CSV export's query parameters (`/export/referrals.csv?status=…`:
-/// the same names, lists comma separated, read by serde), and one
-/// conversion into the service's filter (`into_filter`): a filter added here
-/// is a filter of both.
+/// Filters of the referral list. The CSV export (`/export/referrals.csv`)
+/// takes the same fields as query parameters, lists comma separated.
+// One declaration for both (serde reads the query string) and one
+// conversion into the service's filter (`into_filter`): a filter added here
+// is a filter of both.
 #[derive(InputObject, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReferralFilter {
-    #[serde(deserialize_with = "query::statuses")]
+    #[serde(deserialize_with = "super::query::statuses")]
     pub status: Option<Vec<ReferralStatus>>,
     pub stage: Option<String>,
     pub partner_id: Option<ID>,
@@ -531,7 +531,7 @@ pub struct ReferralFilter {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before.
     pub created_to: Option<DateTime<Utc>>,
-    #[serde(deserialize_with = "query::payout_views")]
+    #[serde(deserialize_with = "super::query::payout_views")]
     pub payout_view: Option<Vec<PayoutView>>,
     /// Lead name, lead e-mail, reference id or external id contains this text.
     pub search: Option<String>,
@@ -563,36 +563,6 @@ impl ReferralFilter {
     }
 }
 
-/// How the export's query string spells the filter's lists: comma
-/// separated names, as the importer reads them (any case; a status also by
-/// its spreadsheet synonyms).
-mod query {
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    use super::{PayoutView, ReferralStatus};
-    use crate::service::imports::parse_status;
-    use crate::service::referrals::parse_payout_view;
-
-    fn list<'de, D: Deserializer<'de>, T>(
-        d: D,
-        field: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<Option<Vec<T>>, D::Error> {
-        let raw = String::deserialize(d)?;
-        let names = raw.split(',').map(str::trim).filter(|s| !s.is_empty());
-        let parsed = names.map(|n| parse(n).ok_or_else(|| D::Error::custom(format!("{field} does not know {n}"))));
-        parsed.collect::<Result<Vec<_>, _>>().map(Some)
-    }
-
-    pub fn statuses<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ReferralStatus>>, D::Error> {
-        list(d, "status", |n| parse_status(n).map(Into::into))
-    }
-
-    pub fn payout_views<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<PayoutView>>, D::Error> {
-        list(d, "payoutView", |n| parse_payout_view(n).map(Into::into))
-    }
-}
-
 /// A report back (`reportOutcome`).
 #[derive(InputObject)]
 pub struct ReportOutcomeInput {
@@ -609,22 +579,28 @@ pub struct ReportOutcomeInput {
     pub expected_version: Option<i32>,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReferralOrderField {
-    #[default]
-    CreatedAt,
-    UpdatedAt,
-    LeadName,
-    LeadEmail,
-    Status,
-    Stage,
-    ReferenceId,
-    ExternalId,
-    PayoutView,
-    /// A money field: not for REPORT_VIEWER.
-    SaleAmount,
-    /// Soonest report back first (ASC); referrals owing none come last.
-    ReportBackDueAt,
+super::enums::mirror!(
+    ReferralOrderField => ReferralSortField {
+        CreatedAt,
+        UpdatedAt,
+        LeadName,
+        LeadEmail,
+        Status,
+        Stage,
+        ReferenceId,
+        ExternalId,
+        PayoutView,
+        /// A money field: not for REPORT_VIEWER.
+        SaleAmount,
+        /// Soonest report back first (ASC); referrals owing none come last.
+        ReportBackDueAt,
+    }
+);
+
+impl Default for ReferralOrderField {
+    fn default() -> Self {
+        Self::CreatedAt
+    }
 }
 
 #[derive(InputObject, Default)]
@@ -667,19 +643,7 @@ impl ReferralQuery {
         let f = filter.unwrap_or_default().into_filter(svc(ctx).now())?;
         let order =
             order_by.unwrap_or(ReferralOrder { field: ReferralOrderField::CreatedAt, direction: SortDirection::Desc });
-        let field = match order.field {
-            ReferralOrderField::CreatedAt => ReferralSortField::CreatedAt,
-            ReferralOrderField::UpdatedAt => ReferralSortField::UpdatedAt,
-            ReferralOrderField::LeadName => ReferralSortField::LeadName,
-            ReferralOrderField::LeadEmail => ReferralSortField::LeadEmail,
-            ReferralOrderField::Status => ReferralSortField::Status,
-            ReferralOrderField::Stage => ReferralSortField::Stage,
-            ReferralOrderField::ReferenceId => ReferralSortField::ReferenceId,
-            ReferralOrderField::ExternalId => ReferralSortField::ExternalId,
-            ReferralOrderField::PayoutView => ReferralSortField::PayoutView,
-            ReferralOrderField::SaleAmount => ReferralSortField::SaleAmount,
-            ReferralOrderField::ReportBackDueAt => ReferralSortField::ReportBackDueAt,
-        };
+        let field = ReferralSortField::from(order.field);
         let page = PageRequest::new(first, after.as_deref())?;
         let descending = order.direction == SortDirection::Desc;
         let count = referrals::count(svc(ctx), p, &f);

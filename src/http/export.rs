@@ -1,4 +1,7 @@
-//! `GET /export/referrals.csv`: the referral list as CSV, streamed.
+//! `GET /export/referrals.csv` and `GET /export/assigned-referrals.csv`:
+//! the two lists as CSV, streamed. Each takes its list's GraphQL filter as
+//! query parameters (the same fields, lists comma separated) and its order
+//! (`orderBy` = the list's order field, `direction` = ASC or DESC).
 
 use std::collections::HashMap;
 
@@ -6,132 +9,92 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
 
 use super::{HttpState, error_body, error_response, json_response};
-use crate::auth::authenticate;
-use crate::context::Ctx;
-use crate::error::AppError;
-use crate::graphql::ReferralFilterInput;
+use crate::auth::{Principal, authenticate};
+use crate::error::{AppError, AppResult};
+use crate::graphql::{AssignedReferralFilterInput, ReferralFilterInput};
+use crate::service::assigned::list::AssignedSortField;
+use crate::service::referrals::ReferralSortField;
 
-/// `GET /export/referrals.csv`: the referral list as CSV, streamed, with the
-/// list's filters as query parameters (the fields of the GraphQL
-/// `ReferralFilter`, lists comma separated: `ReferralFilterInput`) and its
-/// order (`orderBy` = a `ReferralOrderField`, `direction` = ASC or DESC;
-/// newest first by default).
-pub async fn referrals(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
-    let principal = match authenticate(&state.ctx, &state.keys, auth).await {
-        Ok(Some(p)) => p,
-        Ok(None) | Err(AppError::Unauthenticated(_)) => {
-            return json_response(
-                StatusCode::UNAUTHORIZED,
-                "application/json",
-                &error_body("a bearer token is needed", "UNAUTHENTICATED"),
-            );
-        }
-        Err(e) => return error_response(e),
+/// `GET /export/referrals.csv`: newest first by default.
+pub async fn referrals(State(state): State<HttpState>, headers: HeaderMap, uri: Uri) -> Response {
+    let principal = match caller(&state, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
-    match export_stream(state.ctx.clone(), principal, &uri, &q) {
-        Ok(stream) => {
-            let mut response = axum::body::Body::from_stream(stream).into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"referrals.csv\""));
-            response
-        }
-        Err(e) => error_response(e),
+    let ctx = state.ctx.clone();
+    let stream = (|| {
+        let filter = query::<ReferralFilterInput>(&uri)?.into_filter(ctx.now())?;
+        let (sort, descending) = order(&uri, ReferralSortField::CreatedAt, ReferralSortField::parse)?;
+        crate::service::exports::referrals_csv(ctx, principal, filter, sort, descending)
+    })();
+    csv(stream, "attachment; filename=\"referrals.csv\"")
+}
+
+/// `GET /export/assigned-referrals.csv`: the partner's list (the vendor's
+/// own offers for the vendor), newest assignment first by default.
+pub async fn assigned(State(state): State<HttpState>, headers: HeaderMap, uri: Uri) -> Response {
+    let principal = match caller(&state, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let ctx = state.ctx.clone();
+    let stream = (|| {
+        let filter = query::<AssignedReferralFilterInput>(&uri)?.into_filter()?;
+        let (sort, descending) = order(&uri, AssignedSortField::AssignedAt, AssignedSortField::parse)?;
+        crate::service::assigned::list::export(ctx, principal, filter, sort, descending)
+    })();
+    csv(stream, "attachment; filename=\"assigned-referrals.csv\"")
+}
+
+/// The bearer token's principal, or the 401 an export answers without one.
+async fn caller(state: &HttpState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
+    match authenticate(&state.ctx, &state.keys, auth).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) | Err(AppError::Unauthenticated(_)) => Err(json_response(
+            StatusCode::UNAUTHORIZED,
+            "application/json",
+            &error_body("a bearer token is needed", "UNAUTHENTICATED"),
+        )),
+        Err(e) => Err(error_response(e)),
     }
 }
 
-fn export_stream(
-    ctx: Ctx,
-    principal: crate::auth::Principal,
-    uri: &Uri,
-    q: &HashMap<String, String>,
-) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>, AppError> {
-    use crate::service::referrals::ReferralSortField as F;
-    let Query(filter) = Query::<ReferralFilterInput>::try_from_uri(uri)
-        .map_err(|e| AppError::validation("query", format!("the export's filter: {}", e.body_text())))?;
-    let filter = filter.into_filter(ctx.now())?;
-    let bad = |field: &str| AppError::validation(field, format!("{field} has a value this export does not know"));
-    let sort = match q.get("orderBy") {
-        None => F::CreatedAt,
-        Some(name) => F::parse(name).ok_or_else(|| bad("orderBy"))?,
-    };
-    let descending = !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"));
-    crate::service::exports::referrals_csv(ctx, principal, filter, sort, descending)
+/// The list's filter, read from the query string by the filter input's
+/// serde declaration.
+fn query<T: DeserializeOwned>(uri: &Uri) -> AppResult<T> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(filter)| filter)
+        .map_err(|e| AppError::validation("query", format!("the export's filter: {}", e.body_text())))
 }
 
-/// `GET /export/assigned-referrals.csv`: the partner's list of assigned
-/// referrals as CSV, with the list's filter (`search`, `acceptance` comma
-/// separated, `vendorId`, `programId`) and order (`orderBy` = an
-/// `AssignedReferralOrderField`, `direction`; newest assignment first).
-pub async fn assigned(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+/// `orderBy` (by `parse`, else `default`) and `direction` (DESC unless ASC).
+fn order<F>(uri: &Uri, default: F, parse: impl Fn(&str) -> Option<F>) -> AppResult<(F, bool)> {
+    let Query(q) = Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map_err(|e| AppError::validation("query", e.body_text()))?;
+    let sort = match q.get("orderBy") {
+        None => default,
+        Some(name) => parse(name)
+            .ok_or_else(|| AppError::validation("orderBy", "orderBy has a value this export does not know"))?,
+    };
+    Ok((sort, !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"))))
+}
+
+/// The streamed file, or the error that stopped it before its first byte.
+fn csv(
+    stream: AppResult<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>,
+    disposition: &'static str,
 ) -> Response {
-    use crate::service::assigned::list::{AssignedFilter, AssignedSortField};
-    let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("<not text>"));
-    let principal = match authenticate(&state.ctx, &state.keys, auth).await {
-        Ok(Some(p)) => p,
-        Ok(None) | Err(AppError::Unauthenticated(_)) => {
-            return json_response(
-                StatusCode::UNAUTHORIZED,
-                "application/json",
-                &error_body("a bearer token is needed", "UNAUTHENTICATED"),
-            );
-        }
-        Err(e) => return error_response(e),
-    };
-    let bad = |field: &str| AppError::validation(field, format!("{field} has a value this export does not know"));
-    let parsed = (|| -> Result<_, AppError> {
-        let states = q
-            .get("acceptance")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        <entity::AssignmentState as sea_orm::ActiveEnum>::try_from_value(&s.to_ascii_uppercase())
-                            .map_err(|_| bad("acceptance"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let id =
-            |key: &str, kind: &str| q.get(key).map(|v| crate::ids::decode(kind, v).ok_or_else(|| bad(key))).transpose();
-        let filter = AssignedFilter {
-            search: crate::service::optional_text("search", q.get("search").map(String::as_str), 200)?,
-            states,
-            vendor_org_id: id("vendorId", "Organization")?,
-            program_id: id("programId", "Program")?,
-        };
-        let field = match q.get("orderBy") {
-            None => AssignedSortField::AssignedAt,
-            Some(name) => AssignedSortField::parse(name).ok_or_else(|| bad("orderBy"))?,
-        };
-        let descending = !q.get("direction").is_some_and(|d| d.eq_ignore_ascii_case("ASC"));
-        Ok((filter, field, descending))
-    })();
-    let (filter, field, descending) = match parsed {
-        Ok(p) => p,
-        Err(e) => return error_response(e),
-    };
-    match crate::service::assigned::list::export(state.ctx.clone(), principal, filter, field, descending) {
+    match stream {
         Ok(stream) => {
             let mut response = axum::body::Body::from_stream(stream).into_response();
             let h = response.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"assigned-referrals.csv\""),
-            );
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(disposition));
             response
         }
         Err(e) => error_response(e),
