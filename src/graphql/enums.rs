@@ -6,8 +6,8 @@ use async_graphql::Enum;
 
 macro_rules! mirror {
     ($(#[$doc:meta])* $name:ident => $entity:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$doc])*
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        $(#[$doc])*
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl From<$entity> for $name {
@@ -88,35 +88,13 @@ mirror!(
     JobTrigger => entity::JobTrigger { Scheduled, Manual }
 );
 
-/// The events of the partner lifecycle (PRODUCT.md §3).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "PartnerLifecycleEvent")]
-pub enum PartnerEvent {
-    SendTerms,
-    TermsSigned,
-    LeadReceived,
-    Lapse,
-    End,
-    Reopen,
-    Archive,
-    Unarchive,
-}
-
-impl From<crate::domain::partner_status::PartnerEvent> for PartnerEvent {
-    fn from(e: crate::domain::partner_status::PartnerEvent) -> Self {
-        use crate::domain::partner_status::PartnerEvent as D;
-        match e {
-            D::SendTerms => Self::SendTerms,
-            D::TermsSigned => Self::TermsSigned,
-            D::LeadReceived => Self::LeadReceived,
-            D::Lapse => Self::Lapse,
-            D::End => Self::End,
-            D::Reopen => Self::Reopen,
-            D::Archive => Self::Archive,
-            D::Unarchive => Self::Unarchive,
-        }
+mirror!(
+    /// The events of the partner lifecycle (PRODUCT.md §3).
+    #[graphql(name = "PartnerLifecycleEvent")]
+    PartnerEvent => crate::domain::partner_status::PartnerEvent {
+        SendTerms, TermsSigned, LeadReceived, Lapse, End, Reopen, Archive, Unarchive
     }
-}
+);
 
 /// Sort direction.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
