@@ -2,17 +2,11 @@
 //! currency), unique keys against double billing, the invoice lifecycle and
 //! what it does to rewards.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
-struct World {
-    app: TestApp,
-    vendor: String,
-    program: String,
-    partner: String,
-    partner_user: String,
-}
+local_world!();
 
 /// A vendor with a FLAT 1000 program rewarding on APPROVED, and a linked partner.
 async fn world() -> World {
@@ -21,12 +15,8 @@ async fn world() -> World {
 
 impl World {
     async fn on(app: TestApp) -> World {
-        let (_, vendor, program) = app.vendor("Acme").await;
-        let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
-        let w = World { app, vendor, program, partner, partner_user };
-        w.program_settings(json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" }))
-            .await;
-        w
+        let program = json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" });
+        World { base: common::World::build().on(app).program(program).done().await }
     }
 }
 
@@ -34,11 +24,6 @@ const INVOICE: &str = "id kind month status totalMinor lineCount paymentReferenc
     lines { totalCount edges { node { amountMinor live } } }";
 
 impl World {
-    async fn program_settings(&self, input: Value) {
-        let q = "mutation($id: ID!, $i: ProgramInput!) { updateProgram(id: $id, input: $i) { id } }";
-        self.app.ok(&self.vendor, q, json!({ "id": self.program, "i": input })).await;
-    }
-
     /// A referral submitted and approved: one reward earned now.
     async fn approved(&self, name: &str) -> String {
         let input = json!({ "partnerId": self.partner, "lead": { "name": name } });
@@ -145,16 +130,14 @@ async fn invoices_belong_to_their_vendor_and_only_admin_moves_them() {
     let pay = "mutation($id: ID!) { markInvoicePaid(id: $id) { status } }";
     assert_eq!(w.app.code(Some(&w.vendor), pay, json!({ "id": inv["id"] })).await, "FORBIDDEN");
     let threshold = "mutation($v: ID!) { setBillingThreshold(vendorId: $v, thresholdMinor: 100) { id } }";
-    let vendor_id =
-        w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let vendor_id = w.vendor_id();
     assert_eq!(w.app.code(Some(&w.vendor), threshold, json!({ "v": vendor_id })).await, "FORBIDDEN");
 }
 
 #[tokio::test]
 async fn the_threshold_bills_at_once_and_a_void_invoice_gives_its_rewards_back() {
     let w = world().await;
-    let vendor_id =
-        w.app.ok(&w.vendor, "{ me { organization { id } } }", json!({})).await["me"]["organization"]["id"].clone();
+    let vendor_id = w.vendor_id();
     let set = "mutation($v: ID!, $t: MinorUnits) { setBillingThreshold(vendorId: $v, thresholdMinor: $t) { billingThresholdMinor } }";
     let bad = w.app.error(Some(&w.app.admin()), set, json!({ "v": vendor_id, "t": 0 })).await;
     assert_eq!(bad["extensions"]["code"], "VALIDATION");
@@ -193,7 +176,7 @@ async fn the_threshold_bills_at_once_and_a_void_invoice_gives_its_rewards_back()
 #[tokio::test]
 async fn holds_minimum_payouts_and_clawbacks_shape_what_is_billed() {
     let w = world().await;
-    w.program_settings(json!({ "holdDays": 10, "minimumPayoutMinor": 1500 })).await;
+    w.set_program(json!({ "holdDays": 10, "minimumPayoutMinor": 1500 })).await;
     let a = w.approved("Ann").await;
     let march = next_month(w.app.clock.now_utc());
     // Past its hold, but 1000 is under the partner's minimum payout.
@@ -213,7 +196,7 @@ async fn holds_minimum_payouts_and_clawbacks_shape_what_is_billed() {
         "mutation($id: ID!) { setReferralStatus(id: $id, status: DENIED, overrideReason: \"fraud\") { status } }";
     w.app.ok(&w.app.admin(), deny, json!({ "id": a })).await;
     assert_eq!(w.reward_statuses().await, ["BILLED", "BILLED", "EARNED"]);
-    w.program_settings(json!({ "holdDays": 0, "minimumPayoutMinor": 0 })).await;
+    w.set_program(json!({ "holdDays": 0, "minimumPayoutMinor": 0 })).await;
     let june = next_month(w.app.clock.now_utc());
     assert_eq!(run_job(&w.app, "BILL_MONTH_END", june).await["itemsTouched"], 0, "a balance of -1000 is not billed");
     w.app.clock.set(june + Duration::days(2));

@@ -343,21 +343,20 @@ impl TestApp {
     /// organization "Realty Inc" by accepting its invite: returns the
     /// partner's global id and a PARTNER token of that organization.
     pub async fn linked_partner(&self, vendor: &str, program: &str) -> (String, String) {
-        let partner = self.partner(vendor, program, "Realty", "LIVE").await;
-        let invite = self.read_partner(vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = self.organization("Realty Inc", "PARTNER").await;
-        let user = self.token("PARTNER", Some(org), "realtor");
-        self.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
-        (partner, user)
+        self.link(vendor, program, "Realty", "Realty Inc", "realtor").await
     }
 
     /// A LIVE partner named `Partner {name}` linked to a new partner
     /// organization `Org {name}`; returns (partner id, the user's token).
     pub async fn linked_partner_named(&self, vendor: &str, program: &str, name: &str) -> (String, String) {
-        let partner = self.partner(vendor, program, &format!("Partner {name}"), "LIVE").await;
+        self.link(vendor, program, &format!("Partner {name}"), &format!("Org {name}"), &format!("user-{name}")).await
+    }
+
+    async fn link(&self, vendor: &str, program: &str, name: &str, org: &str, sub: &str) -> (String, String) {
+        let partner = self.partner(vendor, program, name, "LIVE").await;
         let invite = self.read_partner(vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = self.organization(&format!("Org {name}"), "PARTNER").await;
-        let user = self.token("PARTNER", Some(org), &format!("user-{name}"));
+        let org = self.organization(org, "PARTNER").await;
+        let user = self.token("PARTNER", Some(org), sub);
         self.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
         (partner, user)
     }
@@ -368,6 +367,89 @@ impl TestApp {
             .ok(token, &format!("query($id: ID!) {{ partner(id: $id) {{ {fields} }} }}"), json!({ "id": id }))
             .await;
         data["partner"].clone()
+    }
+}
+
+/// The set-up most tests start from: vendor "Acme" (`vendor` is its
+/// staff's token) with a program "Main", the partner "Realty" linked to the
+/// organization "Realty Inc" (`partner_user` is its user's token).
+pub struct World {
+    pub app: TestApp,
+    pub vendor: String,
+    pub vendor_org: i64,
+    pub program: String,
+    pub partner: String,
+    pub partner_user: String,
+}
+
+/// Declares a test module's own `World`: `common::World` as `base` (its
+/// fields read through `Deref`), the module's own fields, and the module's
+/// helpers in its own `impl World`.
+macro_rules! local_world {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)?) => {
+        struct World {
+            base: crate::common::World,
+            $($(#[$doc])* $field: $ty,)*
+        }
+
+        impl std::ops::Deref for World {
+            type Target = crate::common::World;
+
+            fn deref(&self) -> &crate::common::World {
+                &self.base
+            }
+        }
+    };
+}
+pub(crate) use local_world;
+
+/// How a `World` is set up: `World::build().program(…).done()`.
+#[derive(Default)]
+pub struct Build {
+    app: Option<TestApp>,
+    program: Option<Value>,
+}
+
+impl World {
+    pub fn build() -> Build {
+        Build::default()
+    }
+
+    /// The vendor's organization as a global id.
+    pub fn vendor_id(&self) -> Value {
+        json!(referral_hub::ids::encode("Organization", self.vendor_org))
+    }
+
+    /// Changes the program's settings (a `ProgramInput`).
+    pub async fn set_program(&self, input: Value) {
+        let q = "mutation($id: ID!, $i: ProgramInput!) { updateProgram(id: $id, input: $i) { id } }";
+        self.app.ok(&self.vendor, q, json!({ "id": self.program, "i": input })).await;
+    }
+}
+
+impl Build {
+    /// On this server (default: a new one).
+    pub fn on(self, app: TestApp) -> Self {
+        Self { app: Some(app), ..self }
+    }
+
+    /// The program's settings (a `ProgramInput`), set before anything else.
+    pub fn program(self, input: Value) -> Self {
+        Self { program: Some(input), ..self }
+    }
+
+    pub async fn done(self) -> World {
+        let app = match self.app {
+            Some(app) => app,
+            None => spawn_app().await,
+        };
+        let (vendor_org, vendor, program) = app.vendor("Acme").await;
+        let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
+        let w = World { app, vendor, vendor_org, program, partner, partner_user };
+        if let Some(input) = self.program {
+            w.set_program(input).await;
+        }
+        w
     }
 }
 

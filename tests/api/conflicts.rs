@@ -2,40 +2,27 @@
 //! Claims decided by the database, the program's duplicate policy, the
 //! vendor's decisions, money held back, and nothing told to partners.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
-struct World {
-    app: TestApp,
-    vendor: String,
-    program: String,
-    /// Linked to the partner organization "Realty Inc" (`linked_user`).
-    linked: String,
-    linked_user: String,
+local_world!(
     /// Not linked: the vendor enters its leads.
     other: String,
-}
+);
 
+// The linked partner "Realty" is `partner` (`partner_user` its user).
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (_, vendor, program) = app.vendor("Acme").await;
-    let (linked, linked_user) = app.linked_partner(&vendor, &program).await;
-    let other = app.partner(&vendor, &program, "Brokers", "LIVE").await;
-    let w = World { app, vendor, program, linked, linked_user, other };
-    w.settings(json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" })).await;
-    w
+    let program = json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" });
+    let base = common::World::build().program(program).done().await;
+    let other = base.app.partner(&base.vendor, &base.program, "Brokers", "LIVE").await;
+    World { base, other }
 }
 
 const REFERRAL: &str = "id referenceId status invalidReason
     conflict { holder { id } kind value claimedAt foundAt open clearedAt clearReason }";
 
 impl World {
-    async fn settings(&self, input: Value) {
-        let q = "mutation($id: ID!, $i: ProgramInput!) { updateProgram(id: $id, input: $i) { id } }";
-        self.app.ok(&self.vendor, q, json!({ "id": self.program, "i": input })).await;
-    }
-
     /// Submits a lead as `token` for `partner`: the body of the answer.
     async fn submit(&self, token: &str, partner: &str, lead: Value) -> Value {
         let q = format!("mutation($i: SubmitReferralInput!) {{ submitReferral(input: $i) {{ {REFERRAL} }} }}");
@@ -78,13 +65,13 @@ async fn a_second_partner_with_the_same_customer_is_flagged_for_the_vendor_only(
     assert!(first["conflict"].is_null());
     // The same mailbox, spelt differently, through the linked partner.
     let second =
-        w.submitted(&w.linked_user, &w.linked, json!({ "name": "Ann L", "email": "ann.lee+crm@acme-corp.io" })).await;
+        w.submitted(&w.partner_user, &w.partner, json!({ "name": "Ann L", "email": "ann.lee+crm@acme-corp.io" })).await;
     assert_eq!(second["status"], "PENDING");
     // The partner that submitted it learns nothing: no conflict, no filter.
     assert!(second["conflict"].is_null());
-    assert!(w.read(&w.linked_user, &second["id"]).await["conflict"].is_null());
-    assert!(w.listed(&w.linked_user, true).await.is_empty());
-    assert_eq!(w.listed(&w.linked_user, false).await, vec![second["id"].clone()]);
+    assert!(w.read(&w.partner_user, &second["id"]).await["conflict"].is_null());
+    assert!(w.listed(&w.partner_user, true).await.is_empty());
+    assert_eq!(w.listed(&w.partner_user, false).await, vec![second["id"].clone()]);
     // The vendor sees who holds priority, on which key, since when.
     let seen = w.read(&w.vendor, &second["id"]).await;
     let conflict = &seen["conflict"];
@@ -104,7 +91,7 @@ async fn a_second_partner_with_the_same_customer_is_flagged_for_the_vendor_only(
 #[tokio::test]
 async fn refuse_refuses_a_duplicate_but_only_flags_a_domain_or_the_vendors_own_lead() {
     let w = world().await;
-    w.settings(json!({ "duplicatePolicy": "REFUSE", "phoneRegion": "gb" })).await;
+    w.set_program(json!({ "duplicatePolicy": "REFUSE", "phoneRegion": "gb" })).await;
     let q = "query($id: ID!) { program(id: $id) { duplicatePolicy phoneRegion leadProtectionDays } }";
     let program = w.app.ok(&w.vendor, q, json!({ "id": w.program })).await["program"].clone();
     assert_eq!(program, json!({ "duplicatePolicy": "REFUSE", "phoneRegion": "GB", "leadProtectionDays": 90 }));
@@ -113,7 +100,7 @@ async fn refuse_refuses_a_duplicate_but_only_flags_a_domain_or_the_vendors_own_l
         .await;
     // The phone in another spelling: refused, and nothing is written.
     let before = w.count().await;
-    let body = w.submit(&w.linked_user, &w.linked, json!({ "name": "Robert", "phone": "+44 20 7946 0958" })).await;
+    let body = w.submit(&w.partner_user, &w.partner, json!({ "name": "Robert", "phone": "+44 20 7946 0958" })).await;
     let error = &body["errors"][0];
     assert_eq!(
         (&error["extensions"]["code"], &error["extensions"]["reason"]),
@@ -122,7 +109,8 @@ async fn refuse_refuses_a_duplicate_but_only_flags_a_domain_or_the_vendors_own_l
     assert!(!error["message"].as_str().unwrap().contains("Brokers"), "{error}");
     assert_eq!(w.count().await, before);
     // A colleague at the same company is only a DOMAIN match: flagged.
-    let colleague = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Cat", "email": "cat@bobco.co.uk" })).await;
+    let colleague =
+        w.submitted(&w.partner_user, &w.partner, json!({ "name": "Cat", "email": "cat@bobco.co.uk" })).await;
     let conflict = w.read(&w.vendor, &colleague["id"]).await["conflict"].clone();
     assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("DOMAIN"), &holder["id"]));
     // The vendor's own direct lead for the customer: flagged, not refused.
@@ -150,11 +138,11 @@ fn next_month(t: DateTime<Utc>) -> DateTime<Utc> {
 async fn money_waits_for_the_vendor_and_a_duplicate_is_denied_without_naming_anyone() {
     let w = world().await;
     // Earned on submission, so a duplicate's reward exists before anyone looks.
-    w.settings(json!({ "rewardTrigger": "PENDING" })).await;
+    w.set_program(json!({ "rewardTrigger": "PENDING" })).await;
     let holder = w.submitted(&w.vendor, &w.other, json!({ "name": "Dee", "email": "dee@dee.io" })).await;
-    let dup = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Dee", "email": "dee@dee.io" })).await;
+    let dup = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Dee", "email": "dee@dee.io" })).await;
     assert_eq!(w.read(&w.vendor, &dup["id"]).await["conflict"]["holder"]["id"], holder["id"]);
-    let cleared = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Eve", "phone": "+1 202 555 0173" })).await;
+    let cleared = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Eve", "phone": "+1 202 555 0173" })).await;
     let eve = w.submitted(&w.vendor, &w.other, json!({ "name": "Eve", "phone": "+12025550173" })).await;
     // The flagged referrals' rewards are not billed while their conflicts are open.
     let close = next_month(w.app.clock.now_utc());
@@ -174,14 +162,14 @@ async fn money_waits_for_the_vendor_and_a_duplicate_is_denied_without_naming_any
     let q = "mutation($id: ID!) { clearConflict(referralId: $id, reason: \"again\") { id } }";
     assert_eq!(w.app.code(Some(&w.vendor), q, json!({ "id": eve["id"] })).await, "NOT_FOUND");
     // A partner may not clear anything.
-    assert_eq!(w.app.code(Some(&w.linked_user), q, json!({ "id": cleared["id"] })).await, "FORBIDDEN");
+    assert_eq!(w.app.code(Some(&w.partner_user), q, json!({ "id": cleared["id"] })).await, "FORBIDDEN");
     let q = "mutation($id: ID!) { denyAsDuplicate(referralId: $id) { status invalidReason } }";
     let denied = w.app.ok(&w.vendor, q, json!({ "id": dup["id"] })).await["denyAsDuplicate"].clone();
     assert_eq!(denied, json!({ "status": "DENIED", "invalidReason": "DUPLICATE" }));
     // The partner reads a note that names no one.
     let q = "query($id: ID!) { referral(id: $id) { status conflict { kind } }
         referralTimeline(id: $id) { note { body visibility } } }";
-    let seen = w.app.ok(&w.linked_user, q, json!({ "id": dup["id"] })).await;
+    let seen = w.app.ok(&w.partner_user, q, json!({ "id": dup["id"] })).await;
     assert_eq!(seen["referral"]["status"], "DENIED");
     assert!(seen["referral"]["conflict"].is_null());
     let notes: Vec<&Value> =
@@ -206,10 +194,10 @@ async fn money_waits_for_the_vendor_and_a_duplicate_is_denied_without_naming_any
 #[tokio::test]
 async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
     let w = world().await;
-    w.settings(json!({ "leadProtectionDays": 30 })).await;
+    w.set_program(json!({ "leadProtectionDays": 30 })).await;
     let first = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     w.app.clock.advance(Duration::hours(1));
-    let second = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    let second = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert_eq!(w.read(&w.vendor, &second["id"]).await["conflict"]["holder"]["id"], first["id"]);
     // The holder is denied: the next live referral with the key holds it, and its conflict ends.
     w.set_status(&first["id"], "DENIED").await;
@@ -229,7 +217,7 @@ async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
     w.app.ok(&w.vendor, q, json!({ "id": batch["id"] })).await;
     let conflict = w.read(&w.vendor, &third["id"]).await["conflict"].clone();
     assert_eq!((&conflict["open"], &conflict["holder"]["id"]), (&json!(false), &third["id"]));
-    let after_import = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    let after_import = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert_eq!(w.read(&w.vendor, &after_import["id"]).await["conflict"]["holder"]["id"], third["id"]);
     // After the protection window the claim passes, when the key is next
     // claimed, to the next live referral that added it: the one flagged
@@ -245,7 +233,7 @@ async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
     w.set_status(&fourth["id"], "DENIED").await;
     let fifth = w.submitted(&w.vendor, &w.other, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert!(w.read(&w.vendor, &fifth["id"]).await["conflict"].is_null());
-    let sixth = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
+    let sixth = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Fay", "email": "fay@fay.io" })).await;
     assert_eq!(w.read(&w.vendor, &sixth["id"]).await["conflict"]["holder"]["id"], fifth["id"]);
 }
 
@@ -253,10 +241,10 @@ async fn a_denied_holder_passes_priority_on_and_an_expired_claim_is_free() {
 async fn an_edit_claims_its_new_keys_from_the_time_of_the_edit() {
     let w = world().await;
     let holder = w.submitted(&w.vendor, &w.other, json!({ "name": "Gus", "email": "gus@gus.io" })).await;
-    let mine = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Gus" })).await;
+    let mine = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Gus" })).await;
     assert!(w.read(&w.vendor, &mine["id"]).await["conflict"].is_null());
     let q = "mutation($id: ID!) { editReferral(id: $id, lead: { email: \"GUS@gus.io\" }) { id } }";
-    w.app.ok(&w.linked_user, q, json!({ "id": mine["id"] })).await;
+    w.app.ok(&w.partner_user, q, json!({ "id": mine["id"] })).await;
     let conflict = w.read(&w.vendor, &mine["id"]).await["conflict"].clone();
     assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("EMAIL"), &holder["id"]));
 }
@@ -277,7 +265,7 @@ async fn a_lead_that_is_the_partner_itself_is_a_self_referral() {
     );
     // A user of the linked partner organization sends herself (a free-mail
     // address: only the mailbox itself can match).
-    let me = w.app.ok(&w.linked_user, "{ me { organization { id } } }", json!({})).await;
+    let me = w.app.ok(&w.partner_user, "{ me { organization { id } } }", json!({})).await;
     let req = referral_hub::auth::MintRequest {
         subject: "realtor-two".into(),
         role: "PARTNER".into(),
@@ -288,10 +276,11 @@ async fn a_lead_that_is_the_partner_itself_is_a_self_referral() {
     };
     let herself = w.app.keys.mint(&req, w.app.clock.now_utc()).unwrap();
     w.app.ok(&herself, "{ me { organization { id } } }", json!({})).await;
-    let own = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Me", "email": "realtor.two+x@gmail.com" })).await;
+    let own =
+        w.submitted(&w.partner_user, &w.partner, json!({ "name": "Me", "email": "realtor.two+x@gmail.com" })).await;
     let conflict = w.read(&w.vendor, &own["id"]).await["conflict"].clone();
     assert_eq!((&conflict["kind"], &conflict["value"]), (&json!("SELF_REFERRAL"), &json!("realtor.two@gmail.com")));
-    let stranger = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Pat", "email": "pat@gmail.com" })).await;
+    let stranger = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Pat", "email": "pat@gmail.com" })).await;
     assert!(w.read(&w.vendor, &stranger["id"]).await["conflict"].is_null());
 }
 
@@ -301,7 +290,7 @@ async fn two_partners_sending_one_customer_at_once_give_exactly_one_holder() {
     let pairs = 50;
     let submissions = (0..pairs).flat_map(|i| {
         let lead = json!({ "name": format!("Lead {i}"), "email": format!("lead@race{i}.io") });
-        [(w.vendor.clone(), w.other.clone(), lead.clone()), (w.linked_user.clone(), w.linked.clone(), lead)]
+        [(w.vendor.clone(), w.other.clone(), lead.clone()), (w.partner_user.clone(), w.partner.clone(), lead)]
     });
     let created: Vec<Value> = futures_util::future::join_all(submissions.map(|(token, partner, lead)| {
         let w = &w;
@@ -327,7 +316,7 @@ async fn the_migration_backfills_keys_and_claims_of_existing_referrals() {
     let first = w
         .submitted(&w.vendor, &w.other, json!({ "name": "Hal", "email": "hal@hal.io", "phone": "+1 202 555 0173" }))
         .await;
-    let second = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Hal", "email": "HAL@hal.io" })).await;
+    let second = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Hal", "email": "HAL@hal.io" })).await;
     // As if these referrals predated lead conflicts: undo the migration
     // (and those after it) and run them again.
     let newer = Migrator::migrations().iter().rev().position(|m| m.name() == "m20261201_000014_lead_conflicts");
@@ -335,7 +324,7 @@ async fn the_migration_backfills_keys_and_claims_of_existing_referrals() {
     Migrator::up(&w.app.ctx.db, None).await.unwrap();
     assert!(w.read(&w.vendor, &second["id"]).await["conflict"].is_null(), "past duplicates stay as they were");
     // The first referral holds its keys again: a new lead for the customer conflicts with it.
-    let third = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Hal", "phone": "+1 (202) 555-0173" })).await;
+    let third = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Hal", "phone": "+1 (202) 555-0173" })).await;
     let conflict = w.read(&w.vendor, &third["id"]).await["conflict"].clone();
     assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("PHONE"), &first["id"]));
     let fourth = w.submitted(&w.vendor, &w.other, json!({ "name": "Hal", "email": "hal@hal.io" })).await;
@@ -349,11 +338,11 @@ async fn a_customer_the_vendor_assigns_holds_its_contacts_and_tenant_id() {
         tenantSource: VENDOR, contacts: [{ name: \"Ivy\", email: \"ivy@ivy-ltd.example\", phone: \"+1 202 555 0199\" }] }) { id } }";
     let assigned = w.app.ok(&w.vendor, q, json!({ "p": w.program })).await["createAssignedReferral"]["id"].clone();
     // A partner's lead for one of its contacts conflicts with the vendor's customer.
-    let lead = w.submitted(&w.linked_user, &w.linked, json!({ "name": "Ivy", "phone": "+12025550199" })).await;
+    let lead = w.submitted(&w.partner_user, &w.partner, json!({ "name": "Ivy", "phone": "+12025550199" })).await;
     let conflict = w.read(&w.vendor, &lead["id"]).await["conflict"].clone();
     assert_eq!((&conflict["kind"], &conflict["holder"]["id"]), (&json!("PHONE"), &assigned));
     // Under REFUSE it is refused: the customer is the vendor's already.
-    w.settings(json!({ "duplicatePolicy": "REFUSE" })).await;
+    w.set_program(json!({ "duplicatePolicy": "REFUSE" })).await;
     let body = w.submit(&w.vendor, &w.other, json!({ "name": "Ivy", "email": "IVY@ivy-ltd.example" })).await;
     assert_eq!(body["errors"][0]["extensions"]["reason"], "DUPLICATE_LEAD", "{body}");
 }

@@ -1,7 +1,7 @@
 //! Bulk status updates by CSV: preview with per-row errors, commit once,
 //! stale and expired previews, real-world CSV, tenancy, side effects.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::Duration;
 use serde_json::{Value, json};
 
@@ -12,33 +12,23 @@ const UPDATE_ALL: &str = "mutation($k: ReferralKeyInput!, $s: String, $st: Strin
     updateReferral(key: $k, status: $s, stage: $st, note: $n, outcome: $o, invalidReason: $r) { status stage outcome version } }";
 const COMMIT: &str = "mutation($id: ID!) { commitReferralImport(batchId: $id) { status result committedAt } }";
 
-struct World {
-    app: TestApp,
-    vendor: String,
-    program: String,
-    partner_user: String,
+local_world!(
     /// (id, referenceId) of eight referrals: leads a..h, e-mails a@x.io …,
     /// external ids EXT-a … EXT-h; d and e share one e-mail.
     refs: Vec<(String, String)>,
-}
+);
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (_, vendor, program) = app.vendor("Acme").await;
-    app.ok(
-        &vendor,
-        "mutation($id: ID!) { updateProgram(id: $id, input: { rewardModel: FLAT, rewardAmountMinor: 1000, rewardTrigger: APPROVED }) { id } }",
-        json!({ "id": program }),
-    )
-    .await;
-    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
+    let program = json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" });
+    let base = common::World::build().program(program).done().await;
     let mut refs = Vec::new();
     for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
         let email = if name == "e" { "d@x.io".to_owned() } else { format!("{name}@x.io") };
-        let input = json!({ "partnerId": partner, "externalId": format!("EXT-{name}"), "lead": { "name": name, "email": email } });
-        let r = app
+        let input = json!({ "partnerId": base.partner, "externalId": format!("EXT-{name}"), "lead": { "name": name, "email": email } });
+        let r = base
+            .app
             .ok(
-                &vendor,
+                &base.vendor,
                 "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id referenceId } }",
                 json!({ "i": input }),
             )
@@ -46,7 +36,7 @@ async fn world() -> World {
             .clone();
         refs.push((r["id"].as_str().unwrap().to_owned(), r["referenceId"].as_str().unwrap().to_owned()));
     }
-    World { app, vendor, program, partner_user, refs }
+    World { base, refs }
 }
 
 impl World {

@@ -3,18 +3,11 @@
 //! policy, the `enforce-intake-policy` job, lifting at once, and manual and
 //! policy suspensions side by side.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
-struct World {
-    app: TestApp,
-    vendor: String,
-    vendor_id: Value,
-    program: String,
-    partner: String,
-    partner_user: String,
-}
+local_world!();
 
 const SUBMIT: &str = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) { id reportBackDueAt } }";
 const REPORT: &str = "mutation($id: ID!, $i: ReportOutcomeInput!) { reportOutcome(id: $id, input: $i) { id } }";
@@ -25,14 +18,8 @@ const POLICY: &str = "mutation($i: IntakePolicyInput!) { setIntakePolicy(input: 
 /// Acme: a FLAT program rewarding on APPROVED (so each referral owes a
 /// report back 14 days after it is submitted), and a linked partner.
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (org, vendor, program) = app.vendor("Acme").await;
-    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
-    let q = "mutation($id: ID!) { updateProgram(id: $id, input: {
-        rewardModel: FLAT, rewardAmountMinor: 1000, rewardTrigger: APPROVED }) { id } }";
-    app.ok(&vendor, q, json!({ "id": program })).await;
-    let vendor_id = json!(referral_hub::ids::encode("Organization", org));
-    World { app, vendor, vendor_id, program, partner, partner_user }
+    let program = json!({ "rewardModel": "FLAT", "rewardAmountMinor": 1000, "rewardTrigger": "APPROVED" });
+    World { base: common::World::build().program(program).done().await }
 }
 
 impl World {
@@ -59,7 +46,7 @@ impl World {
 
     async fn suspended(&self) -> bool {
         let q = "query($id: ID!) { node(id: $id) { ... on Organization { intakeSuspended } } }";
-        self.app.ok(&self.app.admin(), q, json!({ "id": self.vendor_id })).await["node"]["intakeSuspended"]
+        self.app.ok(&self.app.admin(), q, json!({ "id": self.vendor_id() })).await["node"]["intakeSuspended"]
             .as_bool()
             .unwrap()
     }
@@ -86,7 +73,7 @@ impl World {
 
     async fn manual(&self, suspended: bool) {
         let q = "mutation($v: ID!, $s: Boolean) { suspendVendorIntake(vendorId: $v, suspended: $s, reason: \"contract review\") { id } }";
-        self.app.ok(&self.app.admin(), q, json!({ "v": self.vendor_id, "s": suspended })).await;
+        self.app.ok(&self.app.admin(), q, json!({ "v": self.vendor_id(), "s": suspended })).await;
     }
 }
 

@@ -1,24 +1,14 @@
 //! Inbound referrals through the GraphQL API (PRODUCT.md §4, §5).
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::Duration;
 use serde_json::{Value, json};
 
-/// A vendor with a program, a LIVE partner linked to a partner organization.
-struct World {
-    app: TestApp,
-    vendor: String,
-    vendor_org: i64,
-    program: String,
-    partner: String,
-    partner_user: String,
-}
+// A vendor with a program, a LIVE partner linked to a partner organization.
+local_world!();
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (vendor_org, vendor, program) = app.vendor("Acme").await;
-    let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
-    World { app, vendor, vendor_org, program, partner, partner_user }
+    World { base: common::World::build().done().await }
 }
 
 const SUBMIT: &str = "mutation($i: SubmitReferralInput!) { submitReferral(input: $i) {
