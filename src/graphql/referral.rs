@@ -597,13 +597,7 @@ super::enums::mirror!(
     }
 );
 
-impl Default for ReferralOrderField {
-    fn default() -> Self {
-        Self::CreatedAt
-    }
-}
-
-#[derive(InputObject, Default)]
+#[derive(InputObject)]
 pub struct ReferralOrder {
     pub field: ReferralOrderField,
     #[graphql(default_with = "SortDirection::Desc")]

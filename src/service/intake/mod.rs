@@ -208,7 +208,7 @@ pub async fn set_manual(
         (false, _, _) => "ADMIN's pause is lifted; the network policy's pause remains".to_owned(),
     };
     let event = events::Event {
-        kind: if suspended { EventKind::IntakeSuspended } else { EventKind::IntakeResumed }.into(),
+        kind: if suspended { EventKind::IntakeSuspended } else { EventKind::IntakeResumed },
         subject: Subject::Organization,
         subject_id: vendor.id,
         vendor_org_id: vendor.id,
