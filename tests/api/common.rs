@@ -408,6 +408,7 @@ pub(crate) use local_world;
 pub struct Build {
     app: Option<TestApp>,
     program: Option<Value>,
+    partner: Option<String>,
 }
 
 impl World {
@@ -438,13 +439,22 @@ impl Build {
         Self { program: Some(input), ..self }
     }
 
+    /// The partner is `Partner {name}`, linked to `Org {name}` (user
+    /// `user-{name}`), instead of Realty.
+    pub fn partner_named(self, name: &str) -> Self {
+        Self { partner: Some(name.to_owned()), ..self }
+    }
+
     pub async fn done(self) -> World {
         let app = match self.app {
             Some(app) => app,
             None => spawn_app().await,
         };
         let (vendor_org, vendor, program) = app.vendor("Acme").await;
-        let (partner, partner_user) = app.linked_partner(&vendor, &program).await;
+        let (partner, partner_user) = match &self.partner {
+            Some(name) => app.linked_partner_named(&vendor, &program, name).await,
+            None => app.linked_partner(&vendor, &program).await,
+        };
         let w = World { app, vendor, vendor_org, program, partner, partner_user };
         if let Some(input) = self.program {
             w.set_program(input).await;

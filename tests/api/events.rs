@@ -2,7 +2,7 @@
 //! visibility order, resuming from a cursor across servers, expiry, and the
 //! notifications inbox with per-user read state.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::Duration;
 use entity::{Subject, notification};
 use referral_hub::auth::Principal;
@@ -12,23 +12,14 @@ use serde_json::{Value, json};
 
 const REFERRAL_EVENTS: &str = "subscription($a: String) { referralEvents(after: $a) { cursor kind referralId } }";
 
-struct World {
-    app: TestApp,
-    vendor: String,
-    /// The vendor's organization.
-    vendor_org: i64,
-    partner_a: String,
-    user_a: String,
-    partner_b: String,
-    user_b: String,
-}
+// Vendor Acme with Partner A (`partner`, its user `partner_user`) and
+// Partner B, each linked to its own organization.
+local_world!(partner_b: String, user_b: String);
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let (vendor_org, vendor, program) = app.vendor("Acme").await;
-    let (partner_a, user_a) = app.linked_partner_named(&vendor, &program, "A").await;
-    let (partner_b, user_b) = app.linked_partner_named(&vendor, &program, "B").await;
-    World { app, vendor, vendor_org, partner_a, user_a, partner_b, user_b }
+    let base = common::World::build().partner_named("A").done().await;
+    let (partner_b, user_b) = base.app.linked_partner_named(&base.vendor, &base.program, "B").await;
+    World { base, partner_b, user_b }
 }
 
 async fn submit(app: &TestApp, token: &str, partner: &str, name: &str) -> String {
@@ -62,7 +53,7 @@ async fn a_client_that_reconnects_gets_exactly_what_it_missed_across_two_servers
     let mut ws = Ws::init(&w.app, &w.vendor).await;
     ws.subscribe("r", REFERRAL_EVENTS, json!({})).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    submit(&w.app, &w.user_a, &w.partner_a, "Seen live").await;
+    submit(&w.app, &w.partner_user, &w.partner, "Seen live").await;
     let seen = take(&mut ws, 1).await;
     let cursor = seen[0]["cursor"].as_str().unwrap().to_owned();
     drop(ws);
@@ -71,7 +62,7 @@ async fn a_client_that_reconnects_gets_exactly_what_it_missed_across_two_servers
     let mut missed = Vec::new();
     for i in 0..10 {
         let server = if i % 2 == 0 { &w.app } else { &second };
-        missed.push(submit(server, &w.user_a, &w.partner_a, &format!("Missed {i}")).await);
+        missed.push(submit(server, &w.partner_user, &w.partner, &format!("Missed {i}")).await);
     }
     let mut ws = Ws::init(&second, &w.vendor).await;
     ws.subscribe("r", REFERRAL_EVENTS, json!({ "a": cursor })).await;
@@ -81,7 +72,7 @@ async fn a_client_that_reconnects_gets_exactly_what_it_missed_across_two_servers
     assert!(replayed.iter().all(|e| e["kind"] == "REFERRAL_SUBMITTED"));
 
     // Then live, with no duplicate: the next event is the next change.
-    let after = submit(&w.app, &w.user_a, &w.partner_a, "Live again").await;
+    let after = submit(&w.app, &w.partner_user, &w.partner, "Live again").await;
     let next = take(&mut ws, 1).await;
     assert_eq!(next[0]["referralId"], json!(after));
     let positions: Vec<i64> = replayed
@@ -97,7 +88,7 @@ async fn events_written_during_the_replay_arrive_once_and_in_order() {
     let w = world().await;
     let cursor = cursor_now(&w).await;
     for i in 0..30 {
-        submit(&w.app, &w.user_a, &w.partner_a, &format!("Before {i}")).await;
+        submit(&w.app, &w.partner_user, &w.partner, &format!("Before {i}")).await;
     }
     let mut ws = Ws::init(&w.app, &w.vendor).await;
     ws.subscribe("r", REFERRAL_EVENTS, json!({ "a": cursor })).await;
@@ -106,7 +97,7 @@ async fn events_written_during_the_replay_arrive_once_and_in_order() {
     let (writes, got) = tokio::join!(
         async {
             for i in 0..30 {
-                submit(app, &w.user_a, &w.partner_a, &format!("During {i}")).await;
+                submit(app, &w.partner_user, &w.partner, &format!("During {i}")).await;
             }
         },
         take(&mut ws, 60)
@@ -199,7 +190,7 @@ async fn replay_shows_each_subscriber_only_what_it_may_see() {
     let w = world().await;
     let app = &w.app;
     let cursor = cursor_now(&w).await;
-    let of_a = submit(app, &w.user_a, &w.partner_a, "A's lead").await;
+    let of_a = submit(app, &w.partner_user, &w.partner, "A's lead").await;
     let of_b = submit(app, &w.user_b, &w.partner_b, "B's lead").await;
     app.ok(
         &w.vendor,
@@ -217,7 +208,7 @@ async fn replay_shows_each_subscriber_only_what_it_may_see() {
     let _ = stranger_org;
     let marker = submit(app, &w.user_b, &w.partner_b, "B's second").await;
 
-    let mut a = Ws::init(app, &w.user_a).await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     a.subscribe("r", REFERRAL_EVENTS, json!({ "a": cursor })).await;
     let seen_by_a = take(&mut a, 2).await;
     assert_eq!(
@@ -345,7 +336,7 @@ async fn a_cursor_past_the_retention_or_too_far_behind_expires() {
     let w = world().await;
     let app = &w.app;
     let old = cursor_now(&w).await;
-    submit(app, &w.user_a, &w.partner_a, "Old news").await;
+    submit(app, &w.partner_user, &w.partner, "Old news").await;
     let recent = cursor_now(&w).await;
 
     // Too far behind: more than 10,000 events the vendor may see.
@@ -356,7 +347,7 @@ async fn a_cursor_past_the_retention_or_too_far_behind_expires() {
     app.stamp().await;
     expect_expired(app, &w.vendor, &old).await;
     // The partner saw none of those: it may still resume from the same cursor.
-    let mut a = Ws::init(app, &w.user_a).await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     a.subscribe("r", REFERRAL_EVENTS, json!({ "a": old })).await;
     assert_eq!(take(&mut a, 1).await[0]["kind"], "REFERRAL_SUBMITTED");
 
@@ -365,16 +356,16 @@ async fn a_cursor_past_the_retention_or_too_far_behind_expires() {
     let later = app.clock.now_utc() + Duration::days(8);
     app.clock.set(later);
     run_job(app, "PRUNE_EVENTS", later).await;
-    expect_expired(app, &w.user_a, &recent).await;
-    let fresh = submit(app, &w.user_a, &w.partner_a, "Fresh").await;
+    expect_expired(app, &w.partner_user, &recent).await;
+    let fresh = submit(app, &w.partner_user, &w.partner, "Fresh").await;
     let _ = fresh;
     let now_cursor = cursor_now(&w).await;
-    let last = submit(app, &w.user_a, &w.partner_a, "After the prune").await;
-    let mut a = Ws::init(app, &w.user_a).await;
+    let last = submit(app, &w.partner_user, &w.partner, "After the prune").await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     a.subscribe("r", REFERRAL_EVENTS, json!({ "a": now_cursor })).await;
     assert_eq!(take(&mut a, 1).await[0]["referralId"], json!(last));
     // Garbage is a validation error, not an expiry.
-    let mut a = Ws::init(app, &w.user_a).await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     a.subscribe("r", REFERRAL_EVENTS, json!({ "a": "not-a-cursor" })).await;
     assert_eq!(refusal(&mut a).await, "VALIDATION");
 }
@@ -398,7 +389,7 @@ async fn each_user_of_an_organization_has_their_own_inbox_read_state() {
     let app = &w.app;
     let colleague = app.token("VENDOR", Some(w.vendor_org), "colleague");
     // A first lead may change the partner's status too: done before counting.
-    let warm_up = submit(app, &w.user_a, &w.partner_a, "Warm-up").await;
+    let warm_up = submit(app, &w.partner_user, &w.partner, "Warm-up").await;
     app.ok(
         &w.vendor,
         "mutation($id: ID!) { setReferralStatus(id: $id, status: QUALIFIED) { status } }",
@@ -407,7 +398,7 @@ async fn each_user_of_an_organization_has_their_own_inbox_read_state() {
     .await;
     let (start, _) = inbox(app, &w.vendor, None, false).await;
     for i in 0..4 {
-        submit(app, &w.user_a, &w.partner_a, &format!("Lead {i}")).await;
+        submit(app, &w.partner_user, &w.partner, &format!("Lead {i}")).await;
     }
     let (unread, items) = inbox(app, &w.vendor, None, false).await;
     assert_eq!(unread, start + 4);
@@ -439,15 +430,15 @@ async fn each_user_of_an_organization_has_their_own_inbox_read_state() {
     assert_eq!(colleague_unread, start + 4);
 
     // `since` catches up on what is newer, oldest first.
-    submit(app, &w.user_a, &w.partner_a, "Lead 4").await;
-    submit(app, &w.user_a, &w.partner_a, "Lead 5").await;
+    submit(app, &w.partner_user, &w.partner, "Lead 4").await;
+    submit(app, &w.partner_user, &w.partner, "Lead 5").await;
     let (_, newer) = inbox(app, &w.vendor, Some(items[0]["cursor"].as_str().unwrap()), false).await;
     let messages: Vec<&str> = newer.iter().map(|i| i["message"].as_str().unwrap()).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(messages[0].contains("Lead 4") && messages[1].contains("Lead 5"), "{messages:?}");
 
     // Someone else's item cannot be marked; nothing is half-written.
-    let (_, of_a) = inbox(app, &w.user_a, None, false).await;
+    let (_, of_a) = inbox(app, &w.partner_user, None, false).await;
     let theirs = of_a.first().expect("A was told of the status change");
     let code = app.code(Some(&w.vendor), MARK, json!({ "ids": [items[0]["id"], theirs["id"]] })).await;
     assert_eq!(code, "NOT_FOUND");
@@ -469,7 +460,7 @@ async fn the_notifications_subscription_keeps_an_unread_count_current() {
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    submit(app, &w.user_a, &w.partner_a, "Counted").await;
+    submit(app, &w.partner_user, &w.partner, "Counted").await;
     let got = take(&mut ws, 1).await;
     assert_eq!(got[0]["read"], false);
     assert_eq!(inbox(app, &w.vendor, None, false).await.0, unread + 1, "one more unread, as the event said");
@@ -479,7 +470,7 @@ async fn the_notifications_subscription_keeps_an_unread_count_current() {
 async fn prune_events_keeps_the_inbox_for_ninety_days_and_deliveries_forever() {
     let w = world().await;
     let app = &w.app;
-    submit(app, &w.user_a, &w.partner_a, "Kept a while").await;
+    submit(app, &w.partner_user, &w.partner, "Kept a while").await;
     let (_, before) = inbox(app, &w.vendor, None, false).await;
     assert!(!before.is_empty());
     let deliveries = |db: sea_orm::DatabaseConnection| async move {

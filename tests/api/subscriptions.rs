@@ -1,7 +1,7 @@
 //! Live events over `graphql-transport-ws`: the protocol's rules, who
 //! receives what, and events crossing servers that share a database.
 
-use crate::common::*;
+use crate::common::{self, *};
 use chrono::Duration;
 use serde_json::{Value, json};
 
@@ -94,14 +94,9 @@ async fn queries_errors_and_limits_over_the_socket() {
 
 /// A vendor with a program and two partner organizations, each linked to
 /// its own partner record.
-struct World {
-    app: TestApp,
-    vendor: String,
-    program: String,
-    partner_a: String,
-    user_a: String,
-    user_b: String,
-}
+// Vendor Acme with Partner A (`partner`, its user `partner_user`) and
+// Partner B's user, each linked to its own organization.
+local_world!(user_b: String);
 
 /// Lets the relay publish what earlier requests wrote, so that a new
 /// subscription starts after them (events are delivered from the moment of
@@ -111,11 +106,10 @@ async fn settle() {
 }
 
 async fn world(app: TestApp) -> World {
-    let (_, vendor, program) = app.vendor("Acme").await;
-    let (partner_a, user_a) = app.linked_partner_named(&vendor, &program, "A").await;
-    let (_, user_b) = app.linked_partner_named(&vendor, &program, "B").await;
+    let base = common::World::build().on(app).partner_named("A").done().await;
+    let (_, user_b) = base.app.linked_partner_named(&base.vendor, &base.program, "B").await;
     settle().await;
-    World { app, vendor, program, partner_a, user_a, user_b }
+    World { base, user_b }
 }
 
 async fn submit(app: &TestApp, token: &str, partner: &str, name: &str) -> String {
@@ -136,7 +130,7 @@ async fn each_subscriber_receives_what_it_may_see_and_nothing_else() {
     let w = world(spawn_app().await).await;
     let app = &w.app;
     let mut vendor = Ws::init(app, &w.vendor).await;
-    let mut a = Ws::init(app, &w.user_a).await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     let mut b = Ws::init(app, &w.user_b).await;
     let (_, stranger, _) = app.vendor("Stranger").await;
     let mut other_vendor = Ws::init(app, &stranger).await;
@@ -145,7 +139,7 @@ async fn each_subscriber_receives_what_it_may_see_and_nothing_else() {
     }
     settle().await;
 
-    let id = submit(app, &w.user_a, &w.partner_a, "Lead of A").await;
+    let id = submit(app, &w.partner_user, &w.partner, "Lead of A").await;
     let seen = next_event(&mut vendor).await;
     assert_eq!(
         (seen["kind"].as_str(), seen["referralId"].as_str(), seen["status"].as_str()),
@@ -196,15 +190,14 @@ async fn each_subscriber_receives_what_it_may_see_and_nothing_else() {
 async fn partner_events_and_the_notifications_feed() {
     let w = world(spawn_app().await).await;
     let app = &w.app;
-    let mut a = Ws::init(app, &w.user_a).await;
+    let mut a = Ws::init(app, &w.partner_user).await;
     a.subscribe("p", PARTNER_EVENTS, json!({})).await;
     a.subscribe("n", "subscription { notifications { kind message } }", json!({})).await;
     let mut vendor = Ws::init(app, &w.vendor).await;
     vendor.subscribe("p", PARTNER_EVENTS, json!({})).await;
     settle().await;
 
-    app.ok(&w.vendor, "mutation($id: ID!) { recordTermsSigned(id: $id) { status } }", json!({ "id": w.partner_a }))
-        .await;
+    app.ok(&w.vendor, "mutation($id: ID!) { recordTermsSigned(id: $id) { status } }", json!({ "id": w.partner })).await;
     let mut kinds = Vec::new();
     for _ in 0..2 {
         let msg = a.recv().await;
@@ -216,17 +209,17 @@ async fn partner_events_and_the_notifications_feed() {
     let seen = next_event(&mut vendor).await;
     assert_eq!(
         (seen["kind"].as_str(), seen["partnerId"].as_str()),
-        (Some("PARTNER_STATUS_CHANGED"), Some(w.partner_a.as_str()))
+        (Some("PARTNER_STATUS_CHANGED"), Some(w.partner.as_str()))
     );
 
     // A lapse is the vendor's own classification: partners do not see it.
-    let id = submit(app, &w.user_a, &w.partner_a, "Lead").await;
+    let id = submit(app, &w.partner_user, &w.partner, "Lead").await;
     let _ = id;
     // Drain the submission notice to the vendor side (A does not get it: it made the change).
     run_job(app, "LAPSE_PARTNERS", app.clock.now_utc() + Duration::days(31)).await;
     let lapsed = next_event(&mut vendor).await;
     assert_eq!((lapsed["kind"].as_str(), lapsed["status"].as_str()), (Some("PARTNER_LAPSED"), Some("LAPSED")));
-    app.ok(&w.vendor, "mutation($id: ID!) { endPartner(id: $id) { status } }", json!({ "id": w.partner_a })).await;
+    app.ok(&w.vendor, "mutation($id: ID!) { endPartner(id: $id) { status } }", json!({ "id": w.partner })).await;
     let next = a.recv().await;
     assert!(
         next["payload"]["data"].to_string().contains("PARTNER_STATUS_CHANGED"),
@@ -238,11 +231,11 @@ async fn partner_events_and_the_notifications_feed() {
 async fn events_reach_subscribers_on_another_server_sharing_the_database() {
     let w = world(spawn_app().await).await;
     let second = spawn_peer(&w.app).await;
-    let mut ws = Ws::init(&second, &w.user_a).await;
-    ws.subscribe("r", REFERRAL_EVENTS, json!({ "f": { "partnerId": w.partner_a } })).await;
+    let mut ws = Ws::init(&second, &w.partner_user).await;
+    ws.subscribe("r", REFERRAL_EVENTS, json!({ "f": { "partnerId": w.partner } })).await;
     settle().await;
     // The change happens on the first server.
-    let id = submit(&w.app, &w.user_a, &w.partner_a, "Across").await;
+    let id = submit(&w.app, &w.partner_user, &w.partner, "Across").await;
     let seen = next_event(&mut ws).await;
     assert_eq!((seen["kind"].as_str(), seen["referralId"].as_str()), (Some("REFERRAL_SUBMITTED"), Some(id.as_str())));
     let _ = &w.program;
