@@ -33,11 +33,8 @@ async fn world_on(app: TestApp, n: usize) -> World {
     app.ok(&vendor, q, json!({ "id": program })).await;
     let mut partners = Vec::new();
     for i in 0..n {
-        let partner = app.partner(&vendor, &program, &format!("P{i}"), "LIVE").await;
-        let invite = app.read_partner(&vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
-        let org = app.organization(&format!("Org{i}"), "PARTNER").await;
-        let token = app.token("PARTNER", Some(org), &format!("user{i}"));
-        app.ok(&token, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
+        let (partner, token, org) =
+            app.link(&vendor, &program, &format!("P{i}"), &format!("Org{i}"), &format!("user{i}")).await;
         partners.push(Holder { partner, token, org });
         app.clock.advance(Duration::minutes(1));
     }

@@ -343,22 +343,29 @@ impl TestApp {
     /// organization "Realty Inc" by accepting its invite: returns the
     /// partner's global id and a PARTNER token of that organization.
     pub async fn linked_partner(&self, vendor: &str, program: &str) -> (String, String) {
-        self.link(vendor, program, "Realty", "Realty Inc", "realtor").await
+        let (partner, user, _) = self.link(vendor, program, "Realty", "Realty Inc", "realtor").await;
+        (partner, user)
     }
 
     /// A LIVE partner named `Partner {name}` linked to a new partner
     /// organization `Org {name}`; returns (partner id, the user's token).
     pub async fn linked_partner_named(&self, vendor: &str, program: &str, name: &str) -> (String, String) {
-        self.link(vendor, program, &format!("Partner {name}"), &format!("Org {name}"), &format!("user-{name}")).await
+        let (partner, user, _) = self
+            .link(vendor, program, &format!("Partner {name}"), &format!("Org {name}"), &format!("user-{name}"))
+            .await;
+        (partner, user)
     }
 
-    async fn link(&self, vendor: &str, program: &str, name: &str, org: &str, sub: &str) -> (String, String) {
+    /// A LIVE partner `name` of the program, linked to a new partner
+    /// organization `org` whose user `sub` accepted the invite: returns
+    /// (partner id, the user's token, the organization's row id).
+    pub async fn link(&self, vendor: &str, program: &str, name: &str, org: &str, sub: &str) -> (String, String, i64) {
         let partner = self.partner(vendor, program, name, "LIVE").await;
         let invite = self.read_partner(vendor, &partner, "inviteCode").await["inviteCode"].as_str().unwrap().to_owned();
         let org = self.organization(org, "PARTNER").await;
         let user = self.token("PARTNER", Some(org), sub);
         self.ok(&user, "mutation($c: String!) { acceptPartnerInvite(code: $c) { id } }", json!({ "c": invite })).await;
-        (partner, user)
+        (partner, user, org)
     }
 
     /// Reads fields of a partner as the given caller.

@@ -92,8 +92,6 @@ async fn queries_errors_and_limits_over_the_socket() {
     assert_eq!(ws.recv().await["type"], "pong");
 }
 
-/// A vendor with a program and two partner organizations, each linked to
-/// its own partner record.
 // Vendor Acme with Partner A (`partner`, its user `partner_user`) and
 // Partner B's user, each linked to its own organization.
 local_world!(user_b: String);
