@@ -14,6 +14,9 @@
 # Needs: a release build (it runs cargo build), wrk, psql, pgbench, npm (the
 # peer kit installs its node modules on first use), curl, python3.
 set -euo pipefail
+for tool in wrk psql pgbench npm curl python3 base64; do
+  command -v "$tool" >/dev/null || { echo "bench/api.sh needs $tool (Debian: apt-get install -y wrk postgresql-client nodejs npm curl)" >&2; exit 1; }
+done
 cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
