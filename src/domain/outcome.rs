@@ -14,7 +14,7 @@
 //! each time it is reported.
 
 use entity::ReferralOutcome::{self, *};
-use entity::ReferralStatus;
+use entity::{InvalidReason, ReferralStatus};
 
 use super::referral_status::{self, Decision, Facts};
 pub use super::refusal::{Missing, Refusal};
@@ -74,6 +74,24 @@ pub const SALE_AMOUNT_FOR_SOLD: Missing =
 /// program knows the sale amount (given now or recorded before).
 pub fn requirements(outcome: ReferralOutcome, commission: bool, sale_amount: bool) -> Result<(), Missing> {
     if outcome == Sold && commission && !sale_amount { Err(SALE_AMOUNT_FOR_SOLD) } else { Ok(()) }
+}
+
+pub const INVALID_ONLY_NO_SALE: Missing =
+    Missing { field: "invalidReason", message: "only a NO_SALE referral is marked invalid" };
+pub const TEXT_FOR_OTHER: Missing =
+    Missing { field: "invalidReasonText", message: "an OTHER invalid reason needs a text saying what" };
+pub const TEXT_WITH_REASON: Missing =
+    Missing { field: "invalidReasonText", message: "invalidReasonText goes with invalidReason" };
+
+/// How a report may mark a referral invalid: only with NO_SALE, OTHER with a
+/// text saying what, and a text only with a reason.
+pub fn reason_requirements(outcome: ReferralOutcome, reason: Option<InvalidReason>, text: bool) -> Result<(), Missing> {
+    match (reason, text) {
+        (Some(_), _) if outcome != NoSale => Err(INVALID_ONLY_NO_SALE),
+        (Some(InvalidReason::Other), false) => Err(TEXT_FOR_OTHER),
+        (None, true) => Err(TEXT_WITH_REASON),
+        _ => Ok(()),
+    }
 }
 
 /// Decides a report. `invalid` with an outcome other than NO_SALE is an input
@@ -185,6 +203,23 @@ mod tests {
         assert_eq!(refusal.unwrap_err().to.as_deref(), Some("DENIED"));
         let refusal = decide(current(Approved, Some(Sold), false), Report { outcome: InProgress, invalid: false });
         assert_eq!(refusal.unwrap_err().to.as_deref(), Some("APPROVED"));
+    }
+
+    #[test]
+    fn invalid_reasons_go_with_no_sale_and_other_says_what() {
+        for outcome in ReferralOutcome::iter() {
+            for reason in [None, Some(InvalidReason::Duplicate), Some(InvalidReason::Other)] {
+                for text in [false, true] {
+                    let expected = match (outcome, reason, text) {
+                        (o, Some(_), _) if o != NoSale => Err(INVALID_ONLY_NO_SALE),
+                        (_, Some(InvalidReason::Other), false) => Err(TEXT_FOR_OTHER),
+                        (_, None, true) => Err(TEXT_WITH_REASON),
+                        _ => Ok(()),
+                    };
+                    assert_eq!(reason_requirements(outcome, reason, text), expected, "{outcome:?} {reason:?} {text}");
+                }
+            }
+        }
     }
 
     #[test]

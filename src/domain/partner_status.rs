@@ -14,7 +14,7 @@
 
 use entity::PartnerStatus::{self, *};
 
-pub use super::refusal::Refusal;
+pub use super::refusal::{Missing, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartnerEvent {
@@ -116,6 +116,14 @@ pub fn decide(from: PartnerStatus, event: PartnerEvent, facts: Facts) -> Result<
     }
 }
 
+pub const REASON_TO_ARCHIVE: Missing = Missing { field: "reason", message: "archiving needs a reason" };
+
+/// What an event needs besides the status: archiving says why (the reason
+/// is kept on the audit row).
+pub fn requirements(event: PartnerEvent, reason: bool) -> Result<(), Missing> {
+    if event == PartnerEvent::Archive && !reason { Err(REASON_TO_ARCHIVE) } else { Ok(()) }
+}
+
 /// The lapse as the `lapse-partners` job applies it, set-based: every
 /// partner in `from` whose lapse is due moves to `to`. Read off `decide`,
 /// so the job's SQL filter and target follow the table (a test checks that
@@ -134,6 +142,15 @@ pub fn lapse_move() -> (PartnerStatus, PartnerStatus) {
 mod tests {
     use super::*;
     use sea_orm::Iterable;
+
+    #[test]
+    fn only_archiving_needs_a_reason() {
+        for event in PartnerEvent::ALL {
+            let needs = event == PartnerEvent::Archive;
+            assert_eq!(requirements(event, false), if needs { Err(REASON_TO_ARCHIVE) } else { Ok(()) }, "{event:?}");
+            assert_eq!(requirements(event, true), Ok(()), "{event:?}");
+        }
+    }
 
     fn d(from: PartnerStatus, event: PartnerEvent) -> Result<Decision, Refusal> {
         decide(from, event, Facts::default())

@@ -48,26 +48,18 @@ impl OutcomeRequest {
     }
 }
 
-/// The input checks of a report, shared with the importer.
+/// The input checks of a report's invalid reason, shared with the
+/// importer: the rules are `outcome::reason_requirements`; here the text is
+/// trimmed and checked as prose.
 pub fn check_invalid_reason(
     outcome: ReferralOutcome,
     reason: Option<InvalidReason>,
     text: Option<&str>,
 ) -> Result<Option<String>, (&'static str, String)> {
-    if reason.is_some() && outcome != ReferralOutcome::NoSale {
-        return Err(("invalidReason", "only a NO_SALE referral is marked invalid".into()));
-    }
     let text = text.map(str::trim).filter(|t| !t.is_empty());
-    if let Some(t) = text {
-        super::required_prose("invalidReasonText", t, 500).map_err(|e| ("invalidReasonText", e.message()))?;
-    }
-    match (reason, text) {
-        (Some(InvalidReason::Other), None) => {
-            Err(("invalidReasonText", "an OTHER invalid reason needs a text saying what".into()))
-        }
-        (None, Some(_)) => Err(("invalidReasonText", "invalidReasonText goes with invalidReason".into())),
-        (_, text) => Ok(text.map(str::to_owned)),
-    }
+    outcome::reason_requirements(outcome, reason, text.is_some()).map_err(|m| (m.field, m.message.to_owned()))?;
+    text.map(|t| super::required_prose("invalidReasonText", t, 500).map_err(|e| ("invalidReasonText", e.message())))
+        .transpose()
 }
 
 /// When a report back is next due after `report_back` at `now`.

@@ -279,9 +279,7 @@ pub async fn apply_event(
         return Err(AppError::Forbidden(format!("{} happens automatically", event.name())));
     }
     let reason = optional_prose("reason", reason, 500)?;
-    if event == PartnerEvent::Archive && reason.is_none() {
-        return Err(AppError::validation("reason", "archiving needs a reason"));
-    }
+    partner_status::requirements(event, reason.is_some())?;
     let now = ctx.now();
     let tx = ctx.db.begin().await?;
     let current = lock_for_change(&tx, principal, id, expected_version).await?;
@@ -309,7 +307,8 @@ pub async fn apply_event(
             m.archive_reason = Set(None);
             m.archived_at = Set(None);
         }
-        PartnerEvent::LeadReceived | PartnerEvent::Lapse => unreachable!("automatic events are refused above"),
+        // Refused above (`is_manual`): nothing of theirs to record here.
+        PartnerEvent::LeadReceived | PartnerEvent::Lapse => {}
     }
     let updated = bump(m, &current, now).update(&tx).await?;
     let change = Change {
