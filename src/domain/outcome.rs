@@ -17,7 +17,7 @@ use entity::ReferralOutcome::{self, *};
 use entity::{InvalidReason, ReferralStatus};
 
 use super::referral_status::{self, Decision, Facts};
-pub use super::refusal::{Missing, Refusal};
+use super::refusal::{Missing, Refusal};
 
 /// What the vendor reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 
 use entity::PartnerStatus::{self, *};
 
-pub use super::refusal::{Missing, Refusal};
+use super::refusal::{Missing, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartnerEvent {

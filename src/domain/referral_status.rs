@@ -10,7 +10,7 @@
 
 use entity::ReferralStatus::{self, *};
 
-pub use super::refusal::{Missing, Refusal};
+use super::refusal::{Missing, Refusal};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Facts {

@@ -22,7 +22,8 @@ use super::{contains_pattern, notes, optional_email, optional_prose, optional_te
 use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::domain::outcome::ReportBack;
-use crate::domain::referral_status::{self, Decision, Facts, Given, Refusal, shown};
+use crate::domain::referral_status::{self, Decision, Facts, Given, shown};
+use crate::domain::refusal::Refusal;
 use crate::domain::stage::{self, Side, StageRefusal};
 use crate::error::{AppError, AppResult};
 use crate::events;

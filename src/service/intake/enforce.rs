@@ -214,15 +214,17 @@ fn causes(limits: &Limits, range: impl Fn(&str, &str) -> String, scope: &str) ->
     let mut branches = Vec::new();
     if limits.overdue.is_some() {
         branches.push(format!(
-            "SELECT 'REFERRAL' AS subject, id, vendor_org_id, report_back_due_at AS at FROM referral
+            "SELECT '{}' AS subject, id, vendor_org_id, report_back_due_at AS at FROM referral
              WHERE report_back_due_at IS NOT NULL AND {}{scope}",
+            Subject::Referral.as_str(),
             range("report_back_due_at", "overdue")
         ));
     }
     if limits.unpaid.is_some() {
         branches.push(format!(
-            "SELECT 'INVOICE' AS subject, id, vendor_org_id, issued_at AS at FROM invoice
+            "SELECT '{}' AS subject, id, vendor_org_id, issued_at AS at FROM invoice
              WHERE status IN ('OPEN', 'FAILED') AND {}{scope}",
+            Subject::Invoice.as_str(),
             range("issued_at", "unpaid")
         ));
     }
