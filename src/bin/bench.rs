@@ -805,7 +805,7 @@ async fn assigned_list(rows: usize) {
         expires_at: None,
     };
     let mut all = Vec::new();
-    for field in AssignedSortField::ALL {
+    for &field in AssignedSortField::ALL {
         for descending in [false, true] {
             let mut after: Option<String> = None;
             let mut times = Vec::new();

@@ -58,28 +58,27 @@ pub struct Event {
     pub job_run_id: Option<i64>,
 }
 
-/// For struct-update syntax: every caller names its kind and subject.
-impl Default for Event {
-    fn default() -> Self {
+impl Event {
+    /// An event nobody is told of but its subscribers: a caller adds the
+    /// partner, the audience and the payload with struct-update syntax.
+    pub fn new(kind: EventKind, subject: Subject, subject_id: i64, vendor_org_id: i64, message: String) -> Self {
         Self {
-            kind: EventKind::ReferralSubmitted,
-            subject: Subject::Organization,
-            subject_id: 0,
-            vendor_org_id: 0,
+            kind,
+            subject,
+            subject_id,
+            vendor_org_id,
             partner_id: None,
             partner_org_id: None,
             partner_visible: false,
             recipient_org_id: None,
             recipient_user_id: None,
             recipient_email: None,
-            message: String::new(),
+            message,
             payload: serde_json::Value::Null,
             job_run_id: None,
         }
     }
-}
 
-impl Event {
     pub fn into_row(self, now: DateTime<Utc>) -> notification::ActiveModel {
         notification::ActiveModel {
             recipient_org_id: Set(self.recipient_org_id),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use entity::{Role, active_usage, referral, referral_assignment, referral_contact};
 
 use super::connection::{Parts, connection};
-use super::enums::{AssignmentState, DeclineReason, SortDirection, TenantSource};
+use super::enums::{AssignmentState, DeclineReason, SortDirection, TenantSource, mirror};
 use super::partner::Partner;
 use super::referral::Referral;
 use super::{MinorUnits, ids, principal, svc};
@@ -358,21 +358,12 @@ pub struct AssignedReferralFilter {
     pub program_id: Option<ID>,
 }
 
-super::enums::mirror!(
+crate::with_assigned_sort_fields!(mirror {
     /// The partner's list sorts by each of seed 004's columns, plus vendor and
     /// program. Text sorts by its lower-cased form, byte by byte; no stage
     /// sorts first ascending.
-    AssignedReferralOrderField => AssignedSortField {
-        TenantName,
-        TenantSource,
-        ReferenceId,
-        Acceptance,
-        AssignedAt,
-        Stage,
-        Vendor,
-        Program,
-    }
-);
+    AssignedReferralOrderField => AssignedSortField
+});
 
 #[derive(InputObject)]
 pub struct AssignedReferralOrder {

@@ -5,10 +5,12 @@
 use async_graphql::Enum;
 
 macro_rules! mirror {
-    ($(#[$doc:meta])* $name:ident => $entity:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident => $entity:path {
+        $($(#[$vdoc:meta])* $variant:ident $(= $api:literal)?),+ $(,)?
+    }) => {
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
         $(#[$doc])*
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
+        pub enum $name { $($(#[$vdoc])* $(#[graphql(name = $api)])? $variant),+ }
 
         impl From<$entity> for $name {
             fn from(v: $entity) -> Self {

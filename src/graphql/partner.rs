@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use entity::{PartnerStatus as Status, Subject, partner, partner_contact, status_change, task};
 
 use super::connection::{Parts, connection};
-use super::enums::{ChangeSource, ContactChannel, PartnerEvent, PartnerStatus, Role, SortDirection, StageEditor};
+use super::enums::{
+    ChangeSource, ContactChannel, PartnerEvent, PartnerStatus, Role, SortDirection, StageEditor, mirror,
+};
 use super::program::Program;
 use super::{ids, loader, loaders, principal, svc};
 use crate::domain::partner_status::PartnerEvent as Event;
@@ -303,23 +305,19 @@ pub struct PartnerFilter {
     pub search: Option<String>,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PartnerOrderField {
-    Name,
-    Status,
-    #[default]
-    CreatedAt,
-    UpdatedAt,
-    LastLeadAt,
-    LapsesAt,
-    LastContactedAt,
-}
+crate::with_partner_sort_fields!(mirror { PartnerOrderField => PartnerSortField });
 
-#[derive(InputObject, Default)]
+#[derive(InputObject)]
 pub struct PartnerOrder {
     pub field: PartnerOrderField,
     #[graphql(default)]
     pub direction: SortDirection,
+}
+
+impl Default for PartnerOrder {
+    fn default() -> Self {
+        Self { field: PartnerOrderField::CreatedAt, direction: SortDirection::default() }
+    }
 }
 
 #[derive(InputObject)]
@@ -359,15 +357,7 @@ impl PartnerQuery {
             search: filter.search,
         };
         let order = order_by.unwrap_or_default();
-        let field = match order.field {
-            PartnerOrderField::Name => PartnerSortField::Name,
-            PartnerOrderField::Status => PartnerSortField::Status,
-            PartnerOrderField::CreatedAt => PartnerSortField::CreatedAt,
-            PartnerOrderField::UpdatedAt => PartnerSortField::UpdatedAt,
-            PartnerOrderField::LastLeadAt => PartnerSortField::LastLeadAt,
-            PartnerOrderField::LapsesAt => PartnerSortField::LapsesAt,
-            PartnerOrderField::LastContactedAt => PartnerSortField::LastContactedAt,
-        };
+        let field = order.field.into();
         let page = PageRequest::new(first, after.as_deref())?;
         let rows = partners::list(svc(ctx), p, &filter, field, order.direction == SortDirection::Desc, &page).await?;
         Ok(Parts::from_page(ctx, rows, Partner, partners::count(svc(ctx), p, &filter)).await?.into())

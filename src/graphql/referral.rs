@@ -9,7 +9,7 @@ use entity::{Role, note, referral, reward, status_change};
 use super::connection::{Parts, connection};
 use super::enums::{
     ChangeSource, Direction, InvalidReason, LeadKeyKind, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
-    ReferralStatus, RewardKind, RewardStatus, SortDirection,
+    ReferralStatus, RewardKind, RewardStatus, SortDirection, mirror,
 };
 use super::partner::Partner;
 use super::program::Program;
@@ -579,23 +579,7 @@ pub struct ReportOutcomeInput {
     pub expected_version: Option<i32>,
 }
 
-super::enums::mirror!(
-    ReferralOrderField => ReferralSortField {
-        CreatedAt,
-        UpdatedAt,
-        LeadName,
-        LeadEmail,
-        Status,
-        Stage,
-        ReferenceId,
-        ExternalId,
-        PayoutView,
-        /// A money field: not for REPORT_VIEWER.
-        SaleAmount,
-        /// Soonest report back first (ASC); referrals owing none come last.
-        ReportBackDueAt,
-    }
-);
+crate::with_referral_sort_fields!(mirror { ReferralOrderField => ReferralSortField });
 
 #[derive(InputObject)]
 pub struct ReferralOrder {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, Object, Result, Subscription};
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use entity::{Subject, notification};
 use futures_util::{Stream, StreamExt};
@@ -60,10 +60,11 @@ fn payload_enum<T: async_graphql::InputType>(n: &notification::Model, key: &str)
     T::parse(Some(async_graphql::Value::Enum(async_graphql::Name::new(raw)))).ok()
 }
 
-pub struct ReferralEvent(Arc<notification::Model>);
+/// What every event says, whatever it is about.
+pub struct EventHeader(Arc<notification::Model>);
 
 #[Object]
-impl ReferralEvent {
+impl EventHeader {
     /// The event's id (the outbox row), for de-duplication.
     async fn id(&self) -> ID {
         ids::encode("Notification", self.0.id)
@@ -75,12 +76,35 @@ impl ReferralEvent {
         event_cursor(&self.0)
     }
 
-    /// REFERRAL_SUBMITTED, REFERRAL_STATUS_CHANGED, REFERRAL_STAGE_CHANGED,
-    /// REFERRAL_INFO_SUPPLIED, NOTE_ADDED, …
+    /// What happened (docs/webhooks.md lists every kind): REFERRAL_…, NOTE_ADDED
+    /// and ASSIGNMENT_… on `referralEvents`, PARTNER_… on `partnerEvents`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }
 
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A change to a referral, or to an assigned referral's offer.
+#[derive(MergedObject)]
+pub struct ReferralEvent(EventHeader, ReferralEventDetails);
+
+impl ReferralEvent {
+    fn of(n: Arc<notification::Model>) -> Self {
+        Self(EventHeader(n.clone()), ReferralEventDetails(n))
+    }
+}
+
+pub struct ReferralEventDetails(Arc<notification::Model>);
+
+#[Object]
+impl ReferralEventDetails {
     /// The referral (null for an assigned referral's offer events: see
     /// `assignmentId`).
     async fn referral_id(&self) -> Option<ID> {
@@ -109,14 +133,6 @@ impl ReferralEvent {
         payload_str(&self.0, "stage")
     }
 
-    async fn message(&self) -> &str {
-        &self.0.message
-    }
-
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-
     /// The referral as it is now (a query; null if no longer visible).
     async fn referral(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
         let Some(id) = self.0.subject_id else { return Ok(None) };
@@ -132,39 +148,26 @@ impl ReferralEvent {
     }
 }
 
-pub struct PartnerEvent(Arc<notification::Model>);
+/// A change to a partner record.
+#[derive(MergedObject)]
+pub struct PartnerEvent(EventHeader, PartnerEventDetails);
+
+impl PartnerEvent {
+    fn of(n: Arc<notification::Model>) -> Self {
+        Self(EventHeader(n.clone()), PartnerEventDetails(n))
+    }
+}
+
+pub struct PartnerEventDetails(Arc<notification::Model>);
 
 #[Object]
-impl PartnerEvent {
-    async fn id(&self) -> ID {
-        ids::encode("Notification", self.0.id)
-    }
-
-    /// Pass as `after` to resume from here.
-    async fn cursor(&self) -> String {
-        event_cursor(&self.0)
-    }
-
-    /// PARTNER_CREATED, PARTNER_TERMS_SENT, PARTNER_STATUS_CHANGED,
-    /// PARTNER_LINKED, PARTNER_LAPSED.
-    async fn kind(&self) -> &str {
-        &self.0.kind
-    }
-
+impl PartnerEventDetails {
     async fn partner_id(&self) -> Option<ID> {
         self.0.subject_id.map(|id| ids::encode("Partner", id))
     }
 
     async fn status(&self) -> Option<PartnerStatus> {
         payload_enum(&self.0, "status")
-    }
-
-    async fn message(&self) -> &str {
-        &self.0.message
-    }
-
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.created_at
     }
 
     async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
@@ -219,7 +222,7 @@ impl SubscriptionRoot {
                 && partner.is_none_or(|id| n.partner_id == Some(id))
                 && wanted(&kinds, n)
         })?;
-        Ok(stream.map(|n| n.map(ReferralEvent)))
+        Ok(stream.map(|n| n.map(ReferralEvent::of)))
     }
 
     /// Changes to partner records the caller may see.
@@ -237,7 +240,7 @@ impl SubscriptionRoot {
                 && partner.is_none_or(|id| n.subject_id == Some(id))
                 && wanted(&kinds, n)
         })?;
-        Ok(stream.map(|n| n.map(PartnerEvent)))
+        Ok(stream.map(|n| n.map(PartnerEvent::of)))
     }
 
     /// Notifications addressed to the caller or its organization, as they

@@ -154,20 +154,21 @@ async fn tell_vendors(
     let notices = by_vendor
         .into_iter()
         .map(|(vendor, marked)| events::Event {
-            kind: EventKind::ReportBacksOverdue,
-            // About the vendor's follow-up list, which the vendor can open.
-            subject: Subject::Organization,
-            subject_id: vendor,
-            vendor_org_id: vendor,
             partner_visible: false,
             recipient_org_id: Some(vendor),
-            message: format!("{} referrals are waiting for your report back", marked.count),
             payload: serde_json::json!({
                 "count": marked.count,
                 "referralIds": marked.listed.iter().map(|id| crate::ids::encode("Referral", *id)).collect::<Vec<_>>(),
             }),
             job_run_id: Some(run.id),
-            ..events::Event::default()
+            // About the vendor's follow-up list, which the vendor can open.
+            ..events::Event::new(
+                EventKind::ReportBacksOverdue,
+                Subject::Organization,
+                vendor,
+                vendor,
+                format!("{} referrals are waiting for your report back", marked.count),
+            )
         })
         .collect();
     events::record_many(tx, notices, now).await

@@ -22,20 +22,21 @@ pub async fn run(tx: &DatabaseTransaction, run: &job_run::Model, now: DateTime<U
     let notices = due
         .iter()
         .map(|t| events::Event {
-            kind: EventKind::TaskDue,
-            subject: Subject::Task,
-            subject_id: t.id,
-            vendor_org_id: t.vendor_org_id,
             partner_id: Some(t.partner_id),
             recipient_user_id: Some(t.owner_user_id),
-            message: format!("Task due: {}", t.title),
             payload: serde_json::json!({
                 "taskId": crate::ids::encode("Task", t.id),
                 "partnerId": crate::ids::encode("Partner", t.partner_id),
                 "dueAt": t.due_at,
             }),
             job_run_id: Some(run.id),
-            ..events::Event::default()
+            ..events::Event::new(
+                EventKind::TaskDue,
+                Subject::Task,
+                t.id,
+                t.vendor_org_id,
+                format!("Task due: {}", t.title),
+            )
         })
         .collect();
     events::record_many(tx, notices, now).await?;

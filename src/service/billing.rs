@@ -213,17 +213,12 @@ impl Issue {
 
 fn notice(i: &invoice::Model, kind: EventKind, message: String) -> events::Event {
     events::Event {
-        kind,
-        subject: Subject::Invoice,
-        subject_id: i.id,
-        vendor_org_id: i.vendor_org_id,
         partner_visible: false,
         recipient_org_id: Some(i.vendor_org_id),
-        message,
         payload: serde_json::json!({
             "invoiceId": crate::ids::encode("Invoice", i.id), "currency": i.currency, "totalMinor": i.total_minor, "status": i.status.as_str(),
         }),
-        ..events::Event::default()
+        ..events::Event::new(kind, Subject::Invoice, i.id, i.vendor_org_id, message)
     }
 }
 
@@ -375,18 +370,19 @@ async fn notify_partners_paid(tx: &DatabaseTransaction, i: &invoice::Model, now:
         let partner: i64 = row.try_get("", "partner_id")?;
         let org: Option<i64> = row.try_get("", "partner_org_id")?;
         let event = events::Event {
-            kind: EventKind::RewardsPaidOut,
-            // About the partnership: a partner cannot open the vendor's invoice.
-            subject: Subject::Partner,
-            subject_id: partner,
-            vendor_org_id: i.vendor_org_id,
             partner_id: Some(partner),
             partner_org_id: org,
             partner_visible: true,
             recipient_org_id: org,
-            message: "Your rewards were paid out".into(),
             payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", partner), "currency": i.currency }),
-            ..events::Event::default()
+            // About the partnership: a partner cannot open the vendor's invoice.
+            ..events::Event::new(
+                EventKind::RewardsPaidOut,
+                Subject::Partner,
+                partner,
+                i.vendor_org_id,
+                "Your rewards were paid out".into(),
+            )
         };
         events::record(tx, event, now).await?;
     }

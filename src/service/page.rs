@@ -15,6 +15,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
 
+/// Declares a list's sort fields once: the enum, `ALL`, each field's API
+/// name (as the GraphQL order enum and the CSV export's `orderBy` spell it)
+/// and `parse`. Each list keeps its fields in a `with_…_sort_fields!`
+/// registry, which `graphql::enums::mirror!` reads too.
+macro_rules! sort_fields {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $api:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The API's name of the field (`CREATED_AT`, …).
+            pub fn name(self) -> &'static str {
+                match self { $(Self::$variant => $api),+ }
+            }
+
+            /// Accepts `CREATED_AT`, `created_at` or `created-at`.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let wanted = raw.trim().to_ascii_uppercase().replace('-', "_");
+                Self::ALL.iter().copied().find(|f| f.name() == wanted)
+            }
+        }
+    };
+}
+pub(crate) use sort_fields;
+
 /// The largest page a client may ask for.
 pub const MAX_PAGE: u64 = 100;
 pub const DEFAULT_PAGE: u64 = 20;

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor, Change};
-use super::page::{Page, PageRequest, Sort, SortValue};
+use super::page::{Page, PageRequest, Sort, SortValue, sort_fields};
 use super::{optional_email, optional_prose, optional_text, required_text};
 use crate::auth::Principal;
 use crate::context::Ctx;
@@ -46,16 +46,24 @@ pub struct PartnerFilter {
     pub search: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartnerSortField {
-    Name,
-    Status,
-    CreatedAt,
-    UpdatedAt,
-    LastLeadAt,
-    LapsesAt,
-    LastContactedAt,
+/// The partner list's sort fields, declared once: `PartnerSortField` here
+/// and the API's `PartnerOrderField` both come from it.
+#[macro_export]
+macro_rules! with_partner_sort_fields {
+    ($then:ident { $($head:tt)* }) => {
+        $then! { $($head)* {
+            Name = "NAME",
+            Status = "STATUS",
+            CreatedAt = "CREATED_AT",
+            UpdatedAt = "UPDATED_AT",
+            LastLeadAt = "LAST_LEAD_AT",
+            LapsesAt = "LAPSES_AT",
+            LastContactedAt = "LAST_CONTACTED_AT",
+        } }
+    };
 }
+
+crate::with_partner_sort_fields!(sort_fields { PartnerSortField });
 
 impl PartnerSortField {
     fn sort(self, descending: bool) -> Sort<partner::Column> {
@@ -142,16 +150,7 @@ pub async fn create(ctx: &Ctx, principal: &Principal, input: NewPartner) -> AppR
     }
     .insert(&tx)
     .await?;
-    let change = Change {
-        vendor_org_id: created.vendor_org_id,
-        subject: Subject::Partner,
-        subject_id: created.id,
-        field: "STATUS",
-        event: "CREATE",
-        from: None,
-        to: Some(status.as_str().into()),
-        reason: None,
-    };
+    let change = audit_row(&created, "STATUS", "CREATE", None, Some(status.as_str().into()));
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     announce(
         &tx,
@@ -312,14 +311,8 @@ pub async fn apply_event(
     }
     let updated = bump(m, &current, now).update(&tx).await?;
     let change = Change {
-        vendor_org_id: updated.vendor_org_id,
-        subject: Subject::Partner,
-        subject_id: updated.id,
-        field: "STATUS",
-        event: event.name(),
-        from: Some(from.as_str().into()),
-        to: Some(to.as_str().into()),
         reason,
+        ..audit_row(&updated, "STATUS", event.name(), Some(from.as_str().into()), Some(to.as_str().into()))
     };
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     let kind =
@@ -353,18 +346,13 @@ async fn announce(
         (None, None)
     };
     let event = crate::events::Event {
-        kind,
-        subject: Subject::Partner,
-        subject_id: p.id,
-        vendor_org_id: p.vendor_org_id,
         partner_id: Some(p.id),
         partner_org_id: p.partner_org_id,
         partner_visible: true,
         recipient_org_id,
         recipient_email,
-        message,
         payload: serde_json::json!({ "partnerId": crate::ids::encode("Partner", p.id), "status": p.status.as_str(), "version": p.version }),
-        ..crate::events::Event::default()
+        ..crate::events::Event::new(kind, Subject::Partner, p.id, p.vendor_org_id, message)
     };
     crate::events::record(db, event, now).await?;
     Ok(())
@@ -407,16 +395,13 @@ pub async fn lead_received(
     m.lapses_at = Set(Some(now + Duration::days(program.lapse_after_days.into())));
     let updated = bump(m, &current, now).update(tx).await?;
     if current.status != to {
-        let change = Change {
-            vendor_org_id: updated.vendor_org_id,
-            subject: Subject::Partner,
-            subject_id: updated.id,
-            field: "STATUS",
-            event: PartnerEvent::LeadReceived.name(),
-            from: Some(current.status.as_str().into()),
-            to: Some(to.as_str().into()),
-            reason: None,
-        };
+        let change = audit_row(
+            &updated,
+            "STATUS",
+            PartnerEvent::LeadReceived.name(),
+            Some(current.status.as_str().into()),
+            Some(to.as_str().into()),
+        );
         audit::record(tx, change, actor, now).await?;
     }
     Ok(updated)
@@ -446,16 +431,7 @@ pub async fn accept_invite(ctx: &Ctx, principal: &Principal, code: &str) -> AppR
     let mut m = found.clone().into_active_model();
     m.partner_org_id = Set(Some(org_id));
     let updated = bump(m, &found, now).update(&tx).await?;
-    let change = Change {
-        vendor_org_id: updated.vendor_org_id,
-        subject: Subject::Partner,
-        subject_id: updated.id,
-        field: "LINK",
-        event: "ACCEPT_INVITE",
-        from: None,
-        to: Some(org_id.to_string()),
-        reason: None,
-    };
+    let change = audit_row(&updated, "LINK", "ACCEPT_INVITE", None, Some(org_id.to_string()));
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), now).await?;
     let message = format!("{} accepted the partnership invite", updated.name);
     announce(&tx, principal, &updated, EventKind::PartnerLinked, message, now).await?;
@@ -481,16 +457,7 @@ pub async fn delete(ctx: &Ctx, principal: &Principal, id: i64, expected_version:
         ));
     }
     partner::Entity::delete_by_id(current.id).exec(&tx).await?;
-    let change = Change {
-        vendor_org_id: current.vendor_org_id,
-        subject: Subject::Partner,
-        subject_id: current.id,
-        field: "STATUS",
-        event: "DELETE",
-        from: Some(current.status.as_str().into()),
-        to: None,
-        reason: None,
-    };
+    let change = audit_row(&current, "STATUS", "DELETE", Some(current.status.as_str().into()), None);
     audit::record(&tx, change, Actor::person(principal, ChangeSource::Manual), ctx.now()).await?;
     tx.commit().await?;
     Ok(())
@@ -532,4 +499,23 @@ pub async fn by_ids(ctx: &Ctx, principal: &Principal, ids: &[i64]) -> AppResult<
         .limit(ids.len() as u64)
         .all(&ctx.db)
         .await?)
+}
+/// The audit row of a change to partner `p`; a caller with a reason adds it.
+fn audit_row(
+    p: &partner::Model,
+    field: &'static str,
+    event: &'static str,
+    from: Option<String>,
+    to: Option<String>,
+) -> Change {
+    Change {
+        vendor_org_id: p.vendor_org_id,
+        subject: Subject::Partner,
+        subject_id: p.id,
+        field,
+        event,
+        from,
+        to,
+        reason: None,
+    }
 }

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor, Change};
-use super::page::{Page, PageRequest, Sort, SortValue};
+use super::page::{Page, PageRequest, Sort, SortValue, sort_fields};
 use super::{contains_pattern, notes, optional_email, optional_prose, optional_text, partners, required_text, rewards};
 use crate::auth::Principal;
 use crate::context::Ctx;
@@ -744,47 +744,32 @@ pub struct Overdue {
     pub as_of: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReferralSortField {
-    CreatedAt,
-    UpdatedAt,
-    LeadName,
-    LeadEmail,
-    Status,
-    Stage,
-    ReferenceId,
-    ExternalId,
-    PayoutView,
-    SaleAmount,
-    /// The follow-up list's order: soonest report back first, none last.
-    ReportBackDueAt,
+/// The referral list's sort fields, declared once: `ReferralSortField`
+/// here and the API's `ReferralOrderField` both come from it.
+#[macro_export]
+macro_rules! with_referral_sort_fields {
+    ($then:ident { $($head:tt)* }) => {
+        $then! { $($head)* {
+            CreatedAt = "CREATED_AT",
+            UpdatedAt = "UPDATED_AT",
+            LeadName = "LEAD_NAME",
+            LeadEmail = "LEAD_EMAIL",
+            Status = "STATUS",
+            Stage = "STAGE",
+            ReferenceId = "REFERENCE_ID",
+            ExternalId = "EXTERNAL_ID",
+            PayoutView = "PAYOUT_VIEW",
+            /// A money field: not for REPORT_VIEWER.
+            SaleAmount = "SALE_AMOUNT",
+            /// Soonest report back first (ASC); referrals owing none come last.
+            ReportBackDueAt = "REPORT_BACK_DUE_AT",
+        } }
+    };
 }
 
+crate::with_referral_sort_fields!(sort_fields { ReferralSortField });
+
 impl ReferralSortField {
-    pub const ALL: [Self; 11] = [
-        Self::CreatedAt,
-        Self::UpdatedAt,
-        Self::LeadName,
-        Self::LeadEmail,
-        Self::Status,
-        Self::Stage,
-        Self::ReferenceId,
-        Self::ExternalId,
-        Self::PayoutView,
-        Self::SaleAmount,
-        Self::ReportBackDueAt,
-    ];
-
-    /// The API's name of the field (`CREATED_AT`, …), case-insensitive.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| {
-            let camel = f.sort(false).name;
-            let snake: String =
-                camel.chars().flat_map(|c| [(c.is_uppercase()).then_some('_'), Some(c)]).flatten().collect();
-            snake.eq_ignore_ascii_case(name)
-        })
-    }
-
     /// Sorting by a money column is a money field too.
     pub fn is_money(self) -> bool {
         self == Self::SaleAmount
@@ -984,7 +969,7 @@ mod tests {
         assert_eq!(ReferralSortField::parse("reference_id"), Some(ReferralSortField::ReferenceId));
         assert_eq!(ReferralSortField::parse("SALE_AMOUNT"), Some(ReferralSortField::SaleAmount));
         assert_eq!(ReferralSortField::parse("CREATEDAT"), None);
-        for f in ReferralSortField::ALL {
+        for &f in ReferralSortField::ALL {
             assert!(
                 ReferralSortField::parse(&format!("{f:?}")).is_none()
                     || matches!(f, ReferralSortField::Status | ReferralSortField::Stage)

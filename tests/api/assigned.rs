@@ -721,7 +721,7 @@ async fn every_order_of_the_partner_list_is_served_by_an_index() {
         name: None,
         expires_at: None,
     };
-    for field in AssignedSortField::ALL {
+    for &field in AssignedSortField::ALL {
         for descending in [false, true] {
             let value = match field {
                 AssignedSortField::AssignedAt => SortValue::Time(now),

@@ -119,13 +119,8 @@ const GRID_KIND: EventKind = EventKind::IntakeWarning;
 
 fn test_event(vendor_org: i64, message: &str) -> Event {
     Event {
-        kind: TEST_KIND,
-        subject: Subject::Organization,
-        subject_id: vendor_org,
-        vendor_org_id: vendor_org,
         recipient_org_id: Some(vendor_org),
-        message: message.into(),
-        ..Default::default()
+        ..Event::new(TEST_KIND, Subject::Organization, vendor_org, vendor_org, message.into())
     }
 }
 
@@ -252,16 +247,11 @@ async fn the_sql_and_the_live_visibility_rules_agree_row_by_row() {
                 for partner_visible in [false, true] {
                     for vendor in [org_1, org_2] {
                         rows.push(Event {
-                            kind: GRID_KIND,
-                            subject: Subject::Referral,
-                            subject_id: 1,
-                            vendor_org_id: vendor,
                             partner_org_id: partner_org,
                             partner_visible,
                             recipient_org_id: recipient_org,
                             recipient_user_id: recipient_user,
-                            message: "grid".into(),
-                            ..Default::default()
+                            ..Event::new(GRID_KIND, Subject::Referral, 1, vendor, "grid".into())
                         });
                     }
                 }

@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::service::contains_pattern;
-use crate::service::page::{Page, PageRequest, Sort, SortValue};
+use crate::service::page::{Page, PageRequest, Sort, SortValue, sort_fields};
 
 #[derive(Debug, Clone, Default)]
 pub struct AssignedFilter {
@@ -23,48 +23,27 @@ pub struct AssignedFilter {
     pub program_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssignedSortField {
-    TenantName,
-    TenantSource,
-    ReferenceId,
-    Acceptance,
-    AssignedAt,
-    Stage,
-    Vendor,
-    Program,
+/// The assigned list's sort fields, declared once: `AssignedSortField`
+/// here and the API's `AssignedReferralOrderField` both come from it.
+#[macro_export]
+macro_rules! with_assigned_sort_fields {
+    ($then:ident { $($head:tt)* }) => {
+        $then! { $($head)* {
+            TenantName = "TENANT_NAME",
+            TenantSource = "TENANT_SOURCE",
+            ReferenceId = "REFERENCE_ID",
+            Acceptance = "ACCEPTANCE",
+            AssignedAt = "ASSIGNED_AT",
+            Stage = "STAGE",
+            Vendor = "VENDOR",
+            Program = "PROGRAM",
+        } }
+    };
 }
 
+crate::with_assigned_sort_fields!(sort_fields { AssignedSortField });
+
 impl AssignedSortField {
-    pub const ALL: [AssignedSortField; 8] = [
-        Self::TenantName,
-        Self::TenantSource,
-        Self::ReferenceId,
-        Self::Acceptance,
-        Self::AssignedAt,
-        Self::Stage,
-        Self::Vendor,
-        Self::Program,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::TenantName => "TENANT_NAME",
-            Self::TenantSource => "TENANT_SOURCE",
-            Self::ReferenceId => "REFERENCE_ID",
-            Self::Acceptance => "ACCEPTANCE",
-            Self::AssignedAt => "ASSIGNED_AT",
-            Self::Stage => "STAGE",
-            Self::Vendor => "VENDOR",
-            Self::Program => "PROGRAM",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        let wanted = raw.trim().to_ascii_uppercase().replace('-', "_");
-        Self::ALL.into_iter().find(|f| f.name() == wanted)
-    }
-
     fn column(self) -> referral_assignment::Column {
         use referral_assignment::Column as C;
         match self {

@@ -72,15 +72,10 @@ pub fn event(
     job: Option<i64>,
 ) -> Event {
     Event {
-        kind,
-        subject: Subject::Assignment,
-        subject_id: o.id,
-        vendor_org_id: o.vendor_org_id,
         partner_id: Some(o.partner_id),
         partner_org_id: Some(o.partner_org_id),
         partner_visible: true,
         recipient_org_id: Some(if to_partner { o.partner_org_id } else { o.vendor_org_id }),
-        message,
         // The same fields as the sweep's SQL writes (`sweep::announce`); the
         // offer itself is the event's subject.
         payload: serde_json::json!({
@@ -90,27 +85,28 @@ pub fn event(
             "stage": o.stage,
         }),
         job_run_id: job,
-        ..Event::default()
+        ..Event::new(kind, Subject::Assignment, o.id, o.vendor_org_id, message)
     }
 }
 
 /// The vendor's notice that a referral went to its pool (nobody eligible).
 pub fn pooled(r: &referral::Model, job: Option<i64>) -> Event {
     Event {
-        kind: EventKind::AssignmentReturnedToPool,
-        subject: Subject::Referral,
-        subject_id: r.id,
-        vendor_org_id: r.vendor_org_id,
         partner_visible: false,
         recipient_org_id: Some(r.vendor_org_id),
-        message: format!("{} ({}) is back in your pool: no partner is eligible", r.lead_name, r.reference_id),
         payload: serde_json::json!({
             "referralId": crate::ids::encode("Referral", r.id),
             "referenceId": r.reference_id,
             "tenantName": r.lead_name,
         }),
         job_run_id: job,
-        ..Event::default()
+        ..Event::new(
+            EventKind::AssignmentReturnedToPool,
+            Subject::Referral,
+            r.id,
+            r.vendor_org_id,
+            format!("{} ({}) is back in your pool: no partner is eligible", r.lead_name, r.reference_id),
+        )
     }
 }
 

@@ -299,16 +299,17 @@ async fn digest(
         let org: i64 = row.try_get("", "partner_org_id")?;
         let count: i64 = row.try_get("", "n")?;
         let event = events::Event {
-            kind: EventKind::ReferralsImported,
-            subject: Subject::Organization,
-            subject_id: org,
-            vendor_org_id: batch.vendor_org_id,
             partner_org_id: Some(org),
             partner_visible: true,
             recipient_org_id: Some(org),
-            message: format!("{} updated {count} of your referrals", vendor.name),
             payload: serde_json::json!({ "vendorName": vendor.name, "updated": count }),
-            ..events::Event::default()
+            ..events::Event::new(
+                EventKind::ReferralsImported,
+                Subject::Organization,
+                org,
+                batch.vendor_org_id,
+                format!("{} updated {count} of your referrals", vendor.name),
+            )
         };
         events::record(tx, event, now).await?;
     }

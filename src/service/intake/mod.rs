@@ -208,20 +208,21 @@ pub async fn set_manual(
         (false, _, _) => "ADMIN's pause is lifted; the network policy's pause remains".to_owned(),
     };
     let event = events::Event {
-        kind: if suspended { EventKind::IntakeSuspended } else { EventKind::IntakeResumed },
-        subject: Subject::Organization,
-        subject_id: vendor.id,
-        vendor_org_id: vendor.id,
         partner_visible: false,
         recipient_org_id: Some(vendor.id),
-        message,
         payload: serde_json::json!({
             "organizationId": crate::ids::encode("Organization", vendor.id),
             "suspended": suspended,
             "kind": SuspensionKind::Manual.to_value(),
             "reason": note,
         }),
-        ..events::Event::default()
+        ..events::Event::new(
+            if suspended { EventKind::IntakeSuspended } else { EventKind::IntakeResumed },
+            Subject::Organization,
+            vendor.id,
+            vendor.id,
+            message,
+        )
     };
     events::record(&tx, event, now).await?;
     // Partners hear only of intake as a whole.
