@@ -68,7 +68,7 @@ impl App {
             events::dispatch::spawn_loop(self.ctx.clone(), Duration::from_secs(self.config.dispatch_interval_secs))
         });
         let api = graphql::build_api(self.ctx.clone(), self.config.introspection, self.config.limits, limits, hub);
-        let state = http::HttpState {
+        let state = http::HttpState::new(http::Shared {
             ctx: self.ctx.clone(),
             keys: self.keys.clone(),
             api,
@@ -80,7 +80,7 @@ impl App {
             limits: self.config.limits,
             graphiql: self.config.introspection,
             metrics_token: self.config.metrics_token.clone(),
-        };
+        });
         let metrics = match &self.config.metrics_bind {
             Some(bind) => {
                 let listener = TcpListener::bind(bind).await.map_err(|e| format!("binding {bind} for metrics: {e}"))?;
