@@ -589,7 +589,7 @@ async fn lapse(partners: usize) {
     let global_id = if db == DbBackend::Postgres {
         referral_hub::ids::encode_in_postgres("Partner", "id")
     } else {
-        "'Partner:' || id".to_owned()
+        referral_hub::ids::encode_in_sqlite("Partner", "id")
     };
     let payload = referral_hub::db::json_object(db, &[("partnerId", &global_id), ("status", "'LAPSED'")]);
     let since = referral_hub::db::sql_date(db, "last_lead_at");

@@ -234,8 +234,9 @@ async fn lapse_commits_batch_by_batch_with_one_audit_row_and_one_event_per_partn
     expected.sort();
     assert_eq!(live, expected);
     app.stamp().await;
-    let notes =
-        app.ok(&vendor, "{ notifications(first: 50) { edges { node { kind subjectId message } } } }", json!({})).await;
+    let notes = app
+        .ok(&vendor, "{ notifications(first: 50) { edges { node { kind subjectId message payload } } } }", json!({}))
+        .await;
     let lapsed: Vec<&Value> = notes["notifications"]["edges"]
         .as_array()
         .unwrap()
@@ -249,6 +250,10 @@ async fn lapse_commits_batch_by_batch_with_one_audit_row_and_one_event_per_partn
         let message = n["message"].as_str().unwrap();
         assert!(message.starts_with("Due ") && message.ends_with(&format!("lapsed: no lead since {since}")), "{n}");
         assert!(due.contains(&n["subjectId"].as_str().unwrap().to_owned()));
+        // The payload's global id is written by the database (each has its
+        // own base64), and is the one the API gives.
+        assert_eq!(n["payload"]["partnerId"], n["subjectId"], "{n}");
+        assert_eq!(n["payload"]["status"], "LAPSED", "{n}");
     }
     // A rerun touches nothing.
     let rerun = run_job(&app, "LAPSE_PARTNERS", lead_at + Duration::days(31)).await;
