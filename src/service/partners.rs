@@ -500,6 +500,7 @@ pub async fn by_ids(ctx: &Ctx, principal: &Principal, ids: &[i64]) -> AppResult<
         .all(&ctx.db)
         .await?)
 }
+
 /// The audit row of a change to partner `p`; a caller with a reason adds it.
 fn audit_row(
     p: &partner::Model,
