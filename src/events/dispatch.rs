@@ -23,7 +23,7 @@ use sea_orm::{
 
 use super::webhook;
 use crate::context::Ctx;
-use crate::db::stmt;
+use crate::db::{Limit, stmt};
 use crate::error::AppResult;
 use crate::outbound::{Mailer, targets};
 
@@ -62,15 +62,12 @@ async fn fan_out(ctx: &Ctx, as_of: DateTime<Utc>) -> AppResult<u64> {
     let backend = ctx.db.get_database_backend();
     let mut total = 0;
     loop {
-        let ids: Vec<i64> = notification::Entity::find()
+        let unsent = notification::Entity::find()
             .select_only()
             .column(notification::Column::Id)
             .filter(notification::Column::FannedOutAt.is_null())
-            .order_by_asc(notification::Column::Id)
-            .limit(500)
-            .into_tuple()
-            .all(&ctx.db)
-            .await?;
+            .order_by_asc(notification::Column::Id);
+        let ids: Vec<i64> = Limit(500).rows(&ctx.db, &unsent, |row| row.try_get_by_index(0)).await?;
         if ids.is_empty() {
             return Ok(total);
         }

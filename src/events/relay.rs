@@ -10,11 +10,12 @@ use std::time::Duration;
 use entity::notification;
 use futures_util::StreamExt;
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use super::sequence::{self, POSITIONS};
 use super::{CHANNEL, Hub};
 use crate::context::Ctx;
+use crate::db::Limit;
 
 pub fn spawn_relay(ctx: Ctx, hub: Hub) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -50,12 +51,10 @@ const PAGE: u64 = 1_000;
 
 async fn publish_after(ctx: &Ctx, hub: &Hub) -> Result<(), sea_orm::DbErr> {
     loop {
-        let rows = notification::Entity::find()
+        let select = notification::Entity::find()
             .filter(notification::Column::Position.gt(hub.published()))
-            .order_by_asc(notification::Column::Position)
-            .limit(PAGE)
-            .all(&ctx.db)
-            .await?;
+            .order_by_asc(notification::Column::Position);
+        let rows = Limit(PAGE).models(&ctx.db, select).await?;
         let full = rows.len() as u64 == PAGE;
         for row in rows {
             hub.publish(row);

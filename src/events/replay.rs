@@ -14,6 +14,7 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 use super::{Audience, Hub, sequence};
 use crate::auth::Principal;
 use crate::context::Ctx;
+use crate::db::Limit;
 use crate::error::{AppError, AppResult};
 
 /// The most events one resume may replay; a client further behind reloads.
@@ -93,15 +94,11 @@ pub async fn page(
 ) -> AppResult<Vec<notification::Model>> {
     let mut rows = Vec::new();
     for part in audience.parts(principal) {
-        rows.extend(
-            notification::Entity::find()
-                .filter(part)
-                .filter(notification::Column::Position.gt(after))
-                .order_by_asc(notification::Column::Position)
-                .limit(PAGE)
-                .all(&ctx.db)
-                .await?,
-        );
+        let select = notification::Entity::find()
+            .filter(part)
+            .filter(notification::Column::Position.gt(after))
+            .order_by_asc(notification::Column::Position);
+        rows.extend(Limit(PAGE).models(&ctx.db, select).await?);
     }
     rows.sort_unstable_by_key(|n| n.position);
     rows.truncate(PAGE as usize);

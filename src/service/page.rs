@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, Select, Value};
 use serde::{Deserialize, Serialize};
 
+pub use crate::db::Limit;
 use crate::error::{AppError, AppResult};
 
 /// Declares a list's sort fields once: the enum, `ALL`, each field's API
@@ -155,13 +156,14 @@ impl<C: ColumnTrait> Sort<C> {
     pub async fn fetch<E, T, F, Fut>(&self, select: Select<E>, page: &PageRequest, run: F) -> AppResult<Vec<T>>
     where
         E: EntityTrait<Column = C>,
-        F: Fn(Select<E>) -> Fut,
+        F: Fn(Select<E>, Limit) -> Fut,
         Fut: Future<Output = AppResult<Vec<T>>>,
     {
         if !self.nullable {
-            return run(self.apply(select, page)?).await;
+            let (select, limit) = self.apply(select, page)?;
+            return run(select, limit).await;
         }
-        let wanted = page.first + 1;
+        let wanted = Limit(page.first + 1);
         let mut rows = Vec::new();
         let nulls_after = match &page.after {
             Some(cursor) if cursor.value == SortValue::Null => {
@@ -169,8 +171,9 @@ impl<C: ColumnTrait> Sort<C> {
                 Some(cursor.id)
             }
             _ => {
-                rows = run(self.apply(select.clone().filter(qualified(self.column).is_not_null()), page)?).await?;
-                if rows.len() as u64 >= wanted {
+                let (values, limit) = self.apply(select.clone().filter(qualified(self.column).is_not_null()), page)?;
+                rows = run(values, limit).await?;
+                if rows.len() as u64 >= wanted.0 {
                     return Ok(rows);
                 }
                 None
@@ -182,7 +185,10 @@ impl<C: ColumnTrait> Sort<C> {
             nulls = nulls.filter(if self.descending { id_col.lt(id) } else { id_col.gt(id) });
         }
         let order = if self.descending { Order::Desc } else { Order::Asc };
-        rows.extend(run(nulls.order_by(self.id_column, order).limit(wanted - rows.len() as u64)).await?);
+        // The whole page's limit, not what is left of it: one statement
+        // (and one cached plan) whatever number of values the page ends with.
+        rows.extend(run(nulls.order_by(self.id_column, order), wanted).await?);
+        rows.truncate(wanted.0 as usize);
         Ok(rows)
     }
 
@@ -196,14 +202,20 @@ impl<C: ColumnTrait> Sort<C> {
     where
         E: EntityTrait<Column = C>,
     {
-        self.fetch(select, page, |q| async move { Ok(q.all(db).await?) }).await
+        self.fetch(select, page, |q, limit| async move { Ok(limit.models(db, q).await?) }).await
     }
 
     /// Orders by the column and skips past the cursor with one row-value
     /// comparison, `(column, id) > (value, id)`: an index on
     /// (…, column, id) serves both as one range, in either direction. For a
     /// column that is never NULL (or the part of a nullable one that is not).
-    pub fn apply<E: EntityTrait<Column = C>>(&self, mut select: Select<E>, page: &PageRequest) -> AppResult<Select<E>> {
+    /// The page's size comes back beside the select, which has no LIMIT of
+    /// its own (see `Limit`).
+    pub fn apply<E: EntityTrait<Column = C>>(
+        &self,
+        mut select: Select<E>,
+        page: &PageRequest,
+    ) -> AppResult<(Select<E>, Limit)> {
         let order = if self.descending { Order::Desc } else { Order::Asc };
         // A list sorted by a unique column (its id, an event's position) is
         // sorted by that column alone: a repeated ORDER BY term costs SQLite
@@ -227,7 +239,7 @@ impl<C: ColumnTrait> Sort<C> {
         if !unique {
             select = select.order_by(self.id_column, order);
         }
-        Ok(select.limit(page.first + 1))
+        Ok((select, Limit(page.first + 1)))
     }
 
     fn check_cursor(&self, cursor: &Cursor) -> AppResult<()> {

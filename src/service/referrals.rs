@@ -17,7 +17,7 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor, Change};
-use super::page::{Page, PageRequest, Sort, SortValue, sort_fields};
+use super::page::{Limit, Page, PageRequest, Sort, SortValue, sort_fields};
 use super::{contains_pattern, notes, optional_email, optional_prose, optional_text, partners, required_text, rewards};
 use crate::auth::Principal;
 use crate::context::Ctx;
@@ -928,7 +928,8 @@ pub async fn list_with_relations(
 ) -> AppResult<Page<WithRelations>> {
     let (order, query) = page_query(principal, f, sort, descending)?;
     let db = &ctx.db;
-    let rows = order.fetch(query, page, |q| with_relations(db, q, joins)).await?;
+    let rows =
+        order.fetch(query, page, |q, limit| async move { Ok(with_relations(db, q, limit, joins).await?) }).await?;
     Ok(order.page(rows, page, |(r, _, _)| (sort.key(r), r.id)))
 }
 
@@ -936,18 +937,36 @@ pub async fn list_with_relations(
 async fn with_relations(
     db: &sea_orm::DatabaseConnection,
     query: sea_orm::Select<referral::Entity>,
+    limit: Limit,
     joins: Joins,
-) -> AppResult<Vec<WithRelations>> {
-    Ok(match (joins.partner, joins.program) {
-        (true, true) => query.find_also_related(partner::Entity).find_also_related(program::Entity).all(db).await?,
+) -> Result<Vec<WithRelations>, sea_orm::DbErr> {
+    use sea_orm::{FromQueryResult, IdenStatic, SelectA, SelectB, SelectC};
+    let referral = |row: &sea_orm::QueryResult| referral::Model::from_query_result(row, SelectA.as_str());
+    match (joins.partner, joins.program) {
+        (true, true) => {
+            let query = query.find_also_related(partner::Entity).find_also_related(program::Entity);
+            limit
+                .rows(db, &query, |row| {
+                    Ok((
+                        referral(row)?,
+                        partner::Model::from_query_result_optional(row, SelectB.as_str())?,
+                        program::Model::from_query_result_optional(row, SelectC.as_str())?,
+                    ))
+                })
+                .await
+        }
         (true, false) => {
-            query.find_also_related(partner::Entity).all(db).await?.into_iter().map(|(r, p)| (r, p, None)).collect()
+            let query = query.find_also_related(partner::Entity);
+            let partner = |row: &_| partner::Model::from_query_result_optional(row, SelectB.as_str());
+            limit.rows(db, &query, |row| Ok((referral(row)?, partner(row)?, None))).await
         }
         (false, true) => {
-            query.find_also_related(program::Entity).all(db).await?.into_iter().map(|(r, p)| (r, None, p)).collect()
+            let query = query.find_also_related(program::Entity);
+            let program = |row: &_| program::Model::from_query_result_optional(row, SelectB.as_str());
+            limit.rows(db, &query, |row| Ok((referral(row)?, None, program(row)?))).await
         }
-        (false, false) => query.all(db).await?.into_iter().map(|r| (r, None, None)).collect(),
-    })
+        (false, false) => Ok(limit.models(db, query).await?.into_iter().map(|r| (r, None, None)).collect()),
+    }
 }
 
 pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppResult<u64> {

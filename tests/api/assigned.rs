@@ -673,7 +673,7 @@ async fn every_order_of_the_partner_list_is_served_by_an_index() {
     use referral_hub::auth::Principal;
     use referral_hub::service::assigned::list::{AssignedFilter, AssignedSortField, page_select};
     use referral_hub::service::page::{Cursor, PageRequest, SortValue};
-    use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Set};
+    use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set};
 
     let app = spawn_app().await;
     let db = &app.ctx.db;
@@ -730,8 +730,9 @@ async fn every_order_of_the_partner_list_is_served_by_an_index() {
             let cursor = Cursor { sort: field.name().into(), value, id: 15_000 };
             for after in [None, Some(cursor)] {
                 let page = PageRequest { first: 50, after };
-                let statement =
-                    page_select(&partner, &AssignedFilter::default(), field, descending, &page).unwrap().build(backend);
+                let (select, limit) =
+                    page_select(&partner, &AssignedFilter::default(), field, descending, &page).unwrap();
+                let statement = limit.statement(backend, &select);
                 let plan = app.plan(&statement).await;
                 let what = format!("{} {}", field.name(), if descending { "DESC" } else { "ASC" });
                 assert_index_range(&plan, "referral_assignment", &what);

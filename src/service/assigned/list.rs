@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::context::Ctx;
 use crate::error::{AppError, AppResult};
 use crate::service::contains_pattern;
-use crate::service::page::{Page, PageRequest, Sort, SortValue, sort_fields};
+use crate::service::page::{Limit, Page, PageRequest, Sort, SortValue, sort_fields};
 
 #[derive(Debug, Clone, Default)]
 pub struct AssignedFilter {
@@ -124,14 +124,15 @@ fn sort(field: AssignedSortField, descending: bool) -> Sort<referral_assignment:
     }
 }
 
-/// The statement one page runs (the EXPLAIN test checks its plans).
+/// The statement one page runs (the EXPLAIN test checks its plans): its
+/// select and how many rows it reads.
 pub fn page_select(
     principal: &Principal,
     f: &AssignedFilter,
     field: AssignedSortField,
     descending: bool,
     page: &PageRequest,
-) -> AppResult<sea_orm::Select<referral_assignment::Entity>> {
+) -> AppResult<(sea_orm::Select<referral_assignment::Entity>, Limit)> {
     sort(field, descending).apply(filtered(principal, f)?, page)
 }
 
@@ -143,7 +144,8 @@ pub async fn list(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<Page<referral_assignment::Model>> {
-    let rows = page_select(principal, f, field, descending, page)?.all(&ctx.db).await?;
+    let (select, limit) = page_select(principal, f, field, descending, page)?;
+    let rows = limit.models(&ctx.db, select).await?;
     Ok(sort(field, descending).page(rows, page, |o| (field.value(o), o.id)))
 }
 
