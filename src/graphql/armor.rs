@@ -14,10 +14,11 @@
 //!
 //! Introspection-only operations are answered from a small cache: the schema
 //! does not change while the process runs, so `getIntrospectionQuery()` is
-//! computed once.
+//! computed once. Documents that passed both steps are kept parsed, keyed
+//! by their text, so a client's repeated operations are parsed once.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::parser::types::{Directive, DocumentOperations, ExecutableDocument, Selection, SelectionSet};
@@ -406,28 +407,41 @@ fn introspection_only(doc: &ExecutableDocument) -> bool {
     })
 }
 
-/// Cached introspection answers, keyed by the request. Small and bounded:
-/// when full it starts again (tools send a handful of distinct queries).
-#[derive(Default)]
-struct IntrospectionCache {
-    answers: Mutex<HashMap<String, async_graphql::Value>>,
+/// A small map that starts again when full: clients send a handful of
+/// distinct documents, and a flood of distinct ones only keeps it from
+/// helping, never makes it grow.
+struct Bounded<V> {
+    entries: Mutex<HashMap<String, V>>,
+    capacity: usize,
 }
 
+impl<V: Clone> Bounded<V> {
+    fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), capacity }
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn put(&self, key: String, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+}
+
+/// Cached introspection answers, keyed by the request (tools send a handful
+/// of distinct queries).
 const CACHED_ANSWERS: usize = 32;
 
-impl IntrospectionCache {
-    fn get(&self, key: &str) -> Option<async_graphql::Value> {
-        self.answers.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
-    }
-
-    fn put(&self, key: String, answer: async_graphql::Value) {
-        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        if answers.len() >= CACHED_ANSWERS {
-            answers.clear();
-        }
-        answers.insert(key, answer);
-    }
-}
+/// Parsed documents that passed the limits, keyed by their text: parsing was
+/// a tenth of the CPU of a request for one referral. Only documents up to
+/// `CACHED_DOCUMENT_BYTES` are kept, so the cache holds a few MiB at most.
+const CACHED_DOCUMENTS: usize = 128;
+const CACHED_DOCUMENT_BYTES: usize = 4 * 1024;
 
 /// Where every request enters the schema, over HTTP or a WebSocket: the
 /// limits, the introspection cache and the operation metrics. It wraps the
@@ -436,7 +450,8 @@ impl IntrospectionCache {
 /// request's CPU for hooks that only need the whole request.
 pub struct Gate {
     limits: Limits,
-    cache: IntrospectionCache,
+    answers: Bounded<async_graphql::Value>,
+    documents: Bounded<Arc<ExecutableDocument>>,
 }
 
 /// What the gate learned of an admitted request.
@@ -448,16 +463,18 @@ struct Admitted {
 
 impl Gate {
     pub fn new(limits: Limits) -> Self {
-        Self { limits, cache: IntrospectionCache::default() }
+        Self { limits, answers: Bounded::new(CACHED_ANSWERS), documents: Bounded::new(CACHED_DOCUMENTS) }
     }
 
-    /// Steps 1 and 2. The document is parsed here, once: the engine runs
-    /// the parsed document it finds in the request.
+    /// Steps 1 and 2. The document is parsed here, once (or found parsed
+    /// and within the limits in the cache): the engine runs the parsed
+    /// document it finds in the request. What depends on the variables is
+    /// checked on every request.
     fn admit(&self, request: &mut Request) -> ServerResult<Admitted> {
-        // Before the engine parses anything.
-        self.limits.scan(&request.query)?;
-        let doc = async_graphql::parser::parse_query(&request.query)?;
-        self.limits.check(&doc)?;
+        let doc = match self.documents.get(&request.query) {
+            Some(doc) => ExecutableDocument::clone(&doc),
+            None => self.parse(&request.query)?,
+        };
         refuse_nul(&doc, &request.variables)?;
         let kind = observe::OperationKind::of(&doc, request.operation_name.as_deref());
         let cache_key = introspection_only(&doc).then(|| {
@@ -472,6 +489,19 @@ impl Gate {
         Ok(Admitted { kind, cache_key })
     }
 
+    /// Steps 1 and 2 on a document not in the cache; one that passes is
+    /// kept if it is small.
+    fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
+        // Before the engine parses anything.
+        self.limits.scan(query)?;
+        let doc = async_graphql::parser::parse_query(query)?;
+        self.limits.check(&doc)?;
+        if query.len() <= CACHED_DOCUMENT_BYTES {
+            self.documents.put(query.to_owned(), Arc::new(doc.clone()));
+        }
+        Ok(doc)
+    }
+
     /// Runs a query or mutation; `prepare` adds what the request needs
     /// once its operation is known.
     pub async fn execute(
@@ -484,7 +514,7 @@ impl Gate {
             Ok(admitted) => admitted,
             Err(refused) => return Response::from_errors(vec![refused]),
         };
-        if let Some(hit) = admitted.cache_key.as_deref().and_then(|key| self.cache.get(key)) {
+        if let Some(hit) = admitted.cache_key.as_deref().and_then(|key| self.answers.get(key)) {
             return Response::new(hit);
         }
         let request = prepare(request, admitted.kind);
@@ -494,7 +524,7 @@ impl Gate {
         if let Some(key) = admitted.cache_key
             && response.errors.is_empty()
         {
-            self.cache.put(key, response.data.clone());
+            self.answers.put(key, response.data.clone());
         }
         response
     }
@@ -564,6 +594,33 @@ mod tests {
                     |x| serde_json::to_value(x).unwrap()["limit"].as_str().unwrap_or("?").to_owned(),
                 )
             })
+    }
+
+    #[test]
+    fn a_bounded_cache_starts_again_when_full() {
+        let cache = Bounded::new(2);
+        cache.put("a".into(), 1);
+        cache.put("b".into(), 2);
+        assert_eq!((cache.get("a"), cache.get("b")), (Some(1), Some(2)));
+        cache.put("c".into(), 3);
+        assert_eq!((cache.get("a"), cache.get("b"), cache.get("c")), (None, None, Some(3)));
+    }
+
+    #[test]
+    fn a_document_is_cached_only_once_it_passed_the_limits() {
+        let gate = Gate::new(Limits::default());
+        let over = format!("{{ {} }}", (0..16).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "));
+        for _ in 0..2 {
+            let refused = gate.admit(&mut Request::new(over.clone())).err().expect("too many aliases");
+            assert!(is_refusal(&refused), "{refused:?}");
+        }
+        assert!(gate.documents.get(&over).is_none());
+        let fine = "{ __typename }";
+        gate.admit(&mut Request::new(fine)).unwrap();
+        assert!(gate.documents.get(fine).is_some());
+        let huge = format!("{{ __typename {} }}", "# padding\n".repeat(500));
+        gate.admit(&mut Request::new(huge.clone())).unwrap();
+        assert!(gate.documents.get(&huge).is_none(), "documents over 4 KiB are not kept");
     }
 
     #[test]
