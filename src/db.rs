@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 /// How many rows a statement reads (a list's page: one more than the page
-/// shows, see `service::page::Sort::page`), written into the statement's text as a number rather
-/// than bound as a parameter. PostgreSQL cannot cost a generic plan for a
+/// shows, see `service::page::Sort::page`), written into the statement's
+/// text as a number rather than bound as a parameter. PostgreSQL cannot cost a generic plan for a
 /// LIMIT it does not know (it guesses a tenth of the rows), so a prepared
 /// statement whose LIMIT is a parameter is planned anew on every execution:
 /// for a page of 50 referrals with their partners that planning was half of
@@ -27,8 +27,8 @@ use sea_orm::{
 pub struct Limit(pub u64);
 
 impl Limit {
-    /// The statement of `query` (which has no LIMIT of its own) reading at
-    /// most this many rows.
+    /// The statement of `query` reading at most this many rows; `query` has
+    /// no LIMIT, OFFSET or row lock of its own (the LIMIT goes last).
     pub fn statement(self, backend: DbBackend, query: &impl QueryTrait) -> Statement {
         let mut statement = query.build(backend);
         statement.sql.push_str(" LIMIT ");
