@@ -214,12 +214,10 @@ pub async fn get(ctx: &Ctx, principal: &Principal, id: i64) -> AppResult<import_
 
 /// The first rows as they will be applied.
 pub async fn sample(ctx: &Ctx, batch_id: i64, limit: u64) -> AppResult<Vec<(import_row::Model, String)>> {
-    let rows = import_row::Entity::find()
+    let first = import_row::Entity::find()
         .filter(import_row::Column::BatchId.eq(batch_id))
-        .order_by_asc(import_row::Column::RowNumber)
-        .limit(limit)
-        .all(&ctx.db)
-        .await?;
+        .order_by_asc(import_row::Column::RowNumber);
+    let rows = crate::db::Limit(limit).models(&ctx.db, first).await?;
     let refs: HashMap<i64, String> = referral::Entity::find()
         .filter(referral::Column::Id.is_in(rows.iter().map(|r| r.referral_id)))
         .all(&ctx.db)
