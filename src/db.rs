@@ -15,12 +15,12 @@ use sea_orm::{
 
 /// How many rows a statement reads (a list's page: one more than the page
 /// shows, see `service::page::Sort::page`), written into the statement's
-/// text as a number rather than bound as a parameter. PostgreSQL cannot cost a generic plan for a
-/// LIMIT it does not know (it guesses a tenth of the rows), so a prepared
-/// statement whose LIMIT is a parameter is planned anew on every execution:
-/// for a page of 50 referrals with their partners that planning was half of
-/// the database's time (pgbench of the statement: 2,958 tps with the LIMIT a
-/// parameter, 6,409 with it in the text). With the number in the text,
+/// text as a number rather than bound as a parameter. PostgreSQL cannot
+/// cost a generic plan for a LIMIT it does not know (it guesses a tenth of
+/// the rows), so a prepared statement whose LIMIT is a parameter is planned
+/// anew on every execution: for a page of 50 referrals with their partners
+/// that planning was half of the database's time (pgbench of the statement:
+/// 2,958 tps with the LIMIT a parameter, 6,409 with it in the text). With the number in the text,
 /// PostgreSQL keeps one plan after five executions; a client's few page
 /// sizes make a few statements in each connection's cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

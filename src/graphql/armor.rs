@@ -471,7 +471,10 @@ impl Gate {
     /// document it finds in the request. What depends on the variables is
     /// checked on every request.
     fn admit(&self, request: &mut Request) -> ServerResult<Admitted> {
-        let doc = match self.documents.get(&request.query) {
+        // Only a document small enough to be kept is looked up: a larger
+        // one is never hashed before the limits have read it.
+        let cached = (request.query.len() <= CACHED_DOCUMENT_BYTES).then(|| self.documents.get(&request.query));
+        let doc = match cached.flatten() {
             Some(doc) => ExecutableDocument::clone(&doc),
             None => self.parse(&request.query)?,
         };
