@@ -24,6 +24,7 @@ pub mod notification;
 pub mod notification_read;
 pub mod notification_read_mark;
 pub mod organization;
+pub mod partial;
 pub mod partner;
 pub mod partner_contact;
 pub mod program;

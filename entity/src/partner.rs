@@ -44,6 +44,36 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+// A page reads only the columns its query shows (`crate::partial`).
+crate::partial_model! {
+    id: Id,
+    program_id: ProgramId,
+    vendor_org_id: VendorOrgId,
+    partner_org_id: PartnerOrgId,
+    name: Name,
+    contact_name: ContactName,
+    contact_email: ContactEmail,
+    status: Status = crate::PartnerStatus::Live,
+    status_before_archive: StatusBeforeArchive,
+    archive_reason: ArchiveReason,
+    stage_editor: StageEditor = crate::StageEditor::Vendor,
+    invite_code: InviteCode,
+    referral_code: ReferralCode,
+    terms_sent_at: TermsSentAt,
+    terms_signed_at: TermsSignedAt,
+    first_lead_at: FirstLeadAt,
+    last_lead_at: LastLeadAt,
+    lapses_at: LapsesAt,
+    last_contacted_at: LastContactedAt,
+    ended_at: EndedAt,
+    archived_at: ArchivedAt,
+    assignments_paused_until: AssignmentsPausedUntil,
+    max_open_assignments: MaxOpenAssignments,
+    version: Version,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

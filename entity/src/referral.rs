@@ -59,6 +59,45 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+// A page reads only the columns its query shows (`crate::partial`).
+crate::partial_model! {
+    id: Id,
+    vendor_org_id: VendorOrgId,
+    program_id: ProgramId,
+    partner_id: PartnerId,
+    reference_id: ReferenceId,
+    external_id: ExternalId,
+    direction: Direction = crate::Direction::Inbound,
+    source: Source = crate::ReferralSource::Manual,
+    status: Status,
+    ever_qualified: EverQualified,
+    stage: Stage,
+    lead_name: LeadName,
+    lead_email: LeadEmail,
+    lead_phone: LeadPhone,
+    lead_company: LeadCompany,
+    details: Details,
+    sale_amount_minor: SaleAmountMinor,
+    currency: Currency,
+    recurring: Recurring,
+    payout_view: PayoutView = crate::PayoutView::None,
+    submitted_by: SubmittedBy,
+    outcome: Outcome,
+    invalid_reason: InvalidReason,
+    invalid_reason_text: InvalidReasonText,
+    report_back_due_at: ReportBackDueAt,
+    report_back_overdue_at: ReportBackOverdueAt,
+    tenant_id: TenantId,
+    tenant_source: TenantSource,
+    tenant_country: TenantCountry,
+    tenant_company_size: TenantCompanySize,
+    tenant_industry: TenantIndustry,
+    tenant_need: TenantNeed,
+    version: Version,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+}
+
 /// The joins a list may make (a page of referrals with its partners and
 /// programs is one statement).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

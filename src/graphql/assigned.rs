@@ -155,7 +155,7 @@ impl ReferralAssignment {
     /// The referral: its profile, contacts, active usage and notes.
     /// FORBIDDEN (`ACCESS_ENDED`) to a partner whose offer ended.
     async fn referral(&self, ctx: &Context<'_>) -> Result<Referral> {
-        Ok(Referral(assigned::referral_of(svc(ctx), principal(ctx)?, &self.0).await?))
+        Ok(Referral::from(assigned::referral_of(svc(ctx), principal(ctx)?, &self.0).await?))
     }
 
     /// The partnership the offer went to.
@@ -505,7 +505,7 @@ impl AssignedMutation {
                 .collect(),
             assign_now: input.assign_now,
         };
-        Ok(Referral(assigned::create(svc(ctx), principal(ctx)?, new).await?))
+        Ok(Referral::from(assigned::create(svc(ctx), principal(ctx)?, new).await?))
     }
 
     /// VENDOR: offers a referral from the pool to the named partner, or to
@@ -519,7 +519,7 @@ impl AssignedMutation {
         let id = ids::decode("Referral", &referral_id)?;
         let partner = partner_id.map(|p| ids::decode("Partner", &p)).transpose()?;
         let (r, offer) = offers::assign(svc(ctx), principal(ctx)?, id, partner).await?;
-        Ok(AssignmentResult { referral: Referral(r), assignment: offer.map(ReferralAssignment) })
+        Ok(AssignmentResult { referral: Referral::from(r), assignment: offer.map(ReferralAssignment) })
     }
 
     /// VENDOR: every candidate with the rule's inputs, in the rule's order,

@@ -42,16 +42,22 @@ impl<T> Parts<T> {
     }
 }
 
-/// Declares `XConnection` and `XEdge` for a node type.
+/// Declares `XConnection` and `XEdge` for a node type. Their fields are
+/// resolved in turn (`serial`): none of them waits on anything, and the
+/// engine's concurrent resolution of an object's fields costs a task set per
+/// object, 50 of them for a page's edges (the edges of a list, the nodes in
+/// them, are still resolved side by side, so loaders batch across a page).
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ty) => {
         #[derive(async_graphql::SimpleObject)]
+        #[graphql(serial)]
         pub struct $edge {
             pub cursor: String,
             pub node: $node,
         }
 
         #[derive(async_graphql::SimpleObject)]
+        #[graphql(serial)]
         pub struct $conn {
             pub edges: Vec<$edge>,
             pub page_info: $crate::graphql::connection::PageInfo,

@@ -79,11 +79,19 @@ pub fn internal(err: LoadError) -> crate::error::AppError {
     crate::error::AppError::Internal(err.to_string())
 }
 
-/// Hands a list's joined partners and programs to the request's loader.
+/// Hands a list's joined programs, and its partners when it read them
+/// whole, to the request's loader (a partner read in part stays with its
+/// referral: another field of the request could ask the loader for a
+/// column the page did not read).
 pub async fn feed_relations<'a>(
     loaders: &Loaders,
     rows: impl Iterator<Item = &'a crate::service::referrals::WithRelations> + Clone,
+    whole_partners: bool,
 ) {
-    loaders.feed_many(rows.clone().filter_map(|(_, p, _)| p.clone()).map(|p| (PartnerId(p.id), p))).await;
-    loaders.feed_many(rows.filter_map(|(_, _, p)| p.clone()).map(|p| (ProgramId(p.id), p))).await;
+    if whole_partners {
+        loaders
+            .feed_many(rows.clone().filter_map(|(_, p, _)| p.as_deref().cloned()).map(|p| (PartnerId(p.id), p)))
+            .await;
+    }
+    loaders.feed_many(rows.filter_map(|(_, _, p)| p.as_deref().cloned()).map(|p| (ProgramId(p.id), p))).await;
 }

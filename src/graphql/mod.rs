@@ -20,6 +20,7 @@ mod partner;
 mod program;
 mod query;
 mod rankings;
+mod reads;
 mod referral;
 mod scalars;
 

@@ -39,7 +39,7 @@ impl NodeQuery {
             "Organization" => Node::Organization(Organization(organizations::get(ctxs, p, row).await?)),
             "Program" => Node::Program(Program(programs::get(ctxs, p, row).await?)),
             "Partner" => Node::Partner(Partner(partners::get(ctxs, p, row).await?)),
-            "Referral" => Node::Referral(Referral(referrals::get(ctxs, p, row).await?)),
+            "Referral" => Node::Referral(Referral::from(referrals::get(ctxs, p, row).await?)),
             "Invoice" => Node::Invoice(Invoice(billing::get(ctxs, p, row).await?)),
             "Task" => Node::Task(Task(tasks::get(ctxs, p, row).await?)),
             "ImportBatch" => Node::ImportBatch(ImportBatch(imports::get(ctxs, p, row).await?)),

@@ -9,6 +9,7 @@ use super::enums::{
     ChangeSource, ContactChannel, PartnerEvent, PartnerStatus, Role, SortDirection, StageEditor, mirror,
 };
 use super::program::Program;
+use super::reads::FieldReads;
 use super::{ids, loader, loaders, principal, svc};
 use crate::domain::partner_status::PartnerEvent as Event;
 use crate::error::AppError;
@@ -19,6 +20,38 @@ use crate::service::{audit, partner_contacts, tasks};
 connection!(PartnerConnection, PartnerEdge, Partner);
 
 pub struct Partner(pub partner::Model);
+
+/// The columns each `Partner` field shows, for pages that read only those
+/// (`reads::columns`); a field not listed makes a page read whole rows.
+/// `tests/api/reads.rs` checks every field against the whole row.
+pub const READS: FieldReads<partner::Column> = {
+    use partner::Column as C;
+    &[
+        ("id", &[C::Id]),
+        ("name", &[C::Name]),
+        ("contactName", &[C::ContactName]),
+        ("contactEmail", &[C::ContactEmail]),
+        ("status", &[C::Status]),
+        ("statusBeforeArchive", &[C::StatusBeforeArchive]),
+        ("archiveReason", &[C::ArchiveReason]),
+        ("stageEditor", &[C::StageEditor]),
+        ("referralCode", &[C::ReferralCode]),
+        ("linked", &[C::PartnerOrgId]),
+        ("termsSentAt", &[C::TermsSentAt]),
+        ("termsSignedAt", &[C::TermsSignedAt]),
+        ("firstLeadAt", &[C::FirstLeadAt]),
+        ("lastLeadAt", &[C::LastLeadAt]),
+        ("lapsesAt", &[C::Status, C::LapsesAt]),
+        ("lastContactedAt", &[C::LastContactedAt]),
+        ("endedAt", &[C::EndedAt]),
+        ("archivedAt", &[C::ArchivedAt]),
+        ("assignmentsPausedUntil", &[C::AssignmentsPausedUntil]),
+        ("maxOpenAssignments", &[C::MaxOpenAssignments]),
+        ("version", &[C::Version]),
+        ("createdAt", &[C::CreatedAt]),
+        ("updatedAt", &[C::UpdatedAt]),
+    ]
+};
 
 #[Object]
 impl Partner {
@@ -106,7 +139,6 @@ impl Partner {
         self.0.archived_at
     }
 
-    /// Bumped by every change; pass it as `expectedVersion` to refuse stale writes.
     /// No assigned referrals are offered to it by the rule until then.
     async fn assignments_paused_until(&self) -> Option<DateTime<Utc>> {
         self.0.assignments_paused_until
@@ -117,6 +149,7 @@ impl Partner {
         self.0.max_open_assignments
     }
 
+    /// Bumped by every change; pass it as `expectedVersion` to refuse stale writes.
     async fn version(&self) -> i32 {
         self.0.version
     }

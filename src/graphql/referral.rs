@@ -4,7 +4,8 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{Role, note, referral, reward, status_change};
+use entity::partial::Columns;
+use entity::{Role, note, partner, referral, reward, status_change};
 
 use super::connection::{Parts, connection};
 use super::enums::{
@@ -13,6 +14,7 @@ use super::enums::{
 };
 use super::partner::Partner;
 use super::program::Program;
+use super::reads::{self, FieldReads};
 use super::{MinorUnits, ids, loader, loaders, principal, svc};
 use crate::error::{AppError, AppResult};
 use crate::ratelimit::{ClientIp, LinkLimits};
@@ -21,7 +23,7 @@ use crate::service::notes::{self, TimelineItem};
 use crate::service::outcomes::{self, OutcomeRequest};
 use crate::service::page::PageRequest;
 use crate::service::referrals::{
-    self, Joins, Lead, NewReferral, Overdue, ReferralFilter as Filter, ReferralSortField, StatusRequest,
+    self, Lead, NewReferral, Overdue, Reads, ReferralFilter as Filter, ReferralSortField, StatusRequest,
 };
 use crate::service::rewards::{self, RewardFilter as RFilter};
 
@@ -36,10 +38,57 @@ fn money<T>(ctx: &Context<'_>, value: T) -> AppResult<T> {
 connection!(ReferralConnection, ReferralEdge, Referral);
 connection!(RewardConnection, RewardEdge, Reward);
 
-pub struct Referral(pub referral::Model);
+/// A referral; a page that joined its partner carries it here (a partner
+/// read in part never goes to the request's loader, where a field it did
+/// not read could find it).
+pub struct Referral(pub referral::Model, Option<Box<partner::Model>>);
+
+impl From<referral::Model> for Referral {
+    fn from(row: referral::Model) -> Self {
+        Referral(row, None)
+    }
+}
+
+/// The columns each `Referral` field shows, for pages that read only those
+/// (`reads::columns`); a field not listed makes a page read whole rows.
+/// `tests/api/reads.rs` checks every field against the whole row.
+pub const READS: FieldReads<referral::Column> = {
+    use referral::Column as C;
+    &[
+        ("id", &[C::Id]),
+        ("referenceId", &[C::ReferenceId]),
+        ("externalId", &[C::ExternalId]),
+        ("direction", &[C::Direction]),
+        ("source", &[C::Source]),
+        ("status", &[C::Status]),
+        ("stage", &[C::Stage]),
+        ("stageUnlocked", &[C::Status]),
+        ("lead", &[C::LeadName, C::LeadEmail, C::LeadPhone, C::LeadCompany]),
+        ("details", &[C::Details]),
+        ("tenantId", &[C::TenantId]),
+        ("tenantSource", &[C::TenantSource]),
+        ("saleAmountMinor", &[C::SaleAmountMinor]),
+        ("currency", &[C::Currency]),
+        ("recurring", &[C::Recurring]),
+        ("outcome", &[C::Outcome]),
+        ("invalidReason", &[C::InvalidReason]),
+        ("invalidReasonText", &[C::InvalidReasonText]),
+        ("reportBackDueAt", &[C::ReportBackDueAt]),
+        ("reportBackOverdue", &[C::ReportBackDueAt]),
+        ("reportBackOverdueSince", &[C::ReportBackDueAt, C::ReportBackOverdueAt]),
+        ("payoutView", &[C::PayoutView]),
+        ("version", &[C::Version]),
+        ("createdAt", &[C::CreatedAt]),
+        ("updatedAt", &[C::UpdatedAt]),
+        ("partner", &[C::PartnerId]),
+        ("program", &[C::ProgramId]),
+    ]
+};
 
 /// The person or company referred.
+// Fields resolved in turn: none waits on anything (see `connection!`).
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct LeadDetails {
     pub name: String,
     pub email: Option<String>,
@@ -60,7 +109,7 @@ impl LeadConflict {
     async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Referral>> {
         let Some(id) = self.0.holder_referral_id else { return Ok(None) };
         let found = loader(ctx).load_one(loaders::ReferralId(id)).await.map_err(loaders::internal)?;
-        Ok(found.map(Referral))
+        Ok(found.map(Referral::from))
     }
 
     /// The key the two referrals share (the weightiest, if several).
@@ -280,6 +329,9 @@ impl Referral {
     /// The partnership the lead came through; null for a direct lead.
     async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
         let Some(id) = self.0.partner_id else { return Ok(None) };
+        if let Some(joined) = &self.1 {
+            return Ok(Some(Partner(partner::Model::clone(joined))));
+        }
         let found = loader(ctx).load_one(loaders::PartnerId(id)).await.map_err(loaders::internal)?;
         Ok(found.map(Partner))
     }
@@ -625,22 +677,24 @@ impl ReferralQuery {
         let page = PageRequest::new(first, after.as_deref())?;
         let descending = order.direction == SortDirection::Desc;
         let count = referrals::count(svc(ctx), p, &f);
-        // A page that shows partners or programs joins them (one statement
-        // for all three) and hands them to the request's loader.
+        // A page reads the columns its query shows, joined with the
+        // partners and programs it shows, in one statement.
         let node = ctx.look_ahead().field("edges").field("node");
-        let joins = Joins { partner: node.field("partner").exists(), program: node.field("program").exists() };
-        if joins.partner || joins.program {
-            let rows = referrals::list_with_relations(svc(ctx), p, &f, field, descending, &page, joins).await?;
-            loaders::feed_relations(loader(ctx), rows.items.iter().map(|(_, row)| row)).await;
-            return Ok(Parts::from_page(ctx, rows, |(r, _, _)| Referral(r), count).await?.into());
-        }
-        let rows = referrals::list(svc(ctx), p, &f, field, descending, &page).await?;
-        Ok(Parts::from_page(ctx, rows, Referral, count).await?.into())
+        let partner = node.field("partner");
+        let shown = Reads {
+            referral: reads::columns(&node, READS),
+            partner: partner.exists().then(|| reads::columns(&partner, super::partner::READS)),
+            program: node.field("program").exists(),
+        };
+        let rows = referrals::list_with_relations(svc(ctx), p, &f, field, descending, &page, shown).await?;
+        let whole = shown.partner.is_some_and(Columns::is_all);
+        loaders::feed_relations(loader(ctx), rows.items.iter().map(|(_, row)| row), whole).await;
+        Ok(Parts::from_page(ctx, rows, |(r, partner, _)| Referral(r, partner), count).await?.into())
     }
 
     async fn referral(&self, ctx: &Context<'_>, id: ID) -> Result<Referral> {
         let id = ids::decode("Referral", &id)?;
-        Ok(Referral(referrals::get(svc(ctx), principal(ctx)?, id).await?))
+        Ok(Referral::from(referrals::get(svc(ctx), principal(ctx)?, id).await?))
     }
 
     /// Notes and every status and stage change, oldest first; a caller sees
@@ -703,7 +757,7 @@ impl ReferralMutation {
             },
         )
         .await?;
-        Ok(Referral(created))
+        Ok(Referral::from(created))
     }
 
     /// Public: a lead through a partner's referral link, by its code. Needs
@@ -731,7 +785,7 @@ impl ReferralMutation {
         expected_version: Option<i32>,
     ) -> Result<Referral> {
         let id = ids::decode("Referral", &id)?;
-        Ok(Referral(referrals::edit(svc(ctx), principal(ctx)?, id, lead.into(), expected_version).await?))
+        Ok(Referral::from(referrals::edit(svc(ctx), principal(ctx)?, id, lead.into(), expected_version).await?))
     }
 
     /// The vendor's qualification decision. REQUIRES_INFO needs a note (it is
@@ -757,7 +811,7 @@ impl ReferralMutation {
             override_reason,
             source: None,
         };
-        Ok(Referral(referrals::set_status(svc(ctx), principal(ctx)?, id, req).await?))
+        Ok(Referral::from(referrals::set_status(svc(ctx), principal(ctx)?, id, req).await?))
     }
 
     /// The vendor's report back (seed 002): SOLD approves the referral (a
@@ -769,7 +823,7 @@ impl ReferralMutation {
     /// this customer" (it names no one); an unbilled reward is voided.
     async fn deny_as_duplicate(&self, ctx: &Context<'_>, referral_id: ID) -> Result<Referral> {
         let id = ids::decode("Referral", &referral_id)?;
-        Ok(Referral(lead_claims::deny_as_duplicate(svc(ctx), principal(ctx)?, id).await?))
+        Ok(Referral::from(lead_claims::deny_as_duplicate(svc(ctx), principal(ctx)?, id).await?))
     }
 
     /// Clears a lead conflict the vendor judges wrong (audited with the
@@ -778,7 +832,7 @@ impl ReferralMutation {
         let id = ids::decode("Referral", &referral_id)?;
         let p = principal(ctx)?;
         lead_claims::clear_conflict(svc(ctx), p, id, &reason).await?;
-        Ok(Referral(referrals::get(svc(ctx), p, id).await?))
+        Ok(Referral::from(referrals::get(svc(ctx), p, id).await?))
     }
 
     async fn report_outcome(&self, ctx: &Context<'_>, id: ID, input: ReportOutcomeInput) -> Result<Referral> {
@@ -791,7 +845,7 @@ impl ReferralMutation {
             sale_amount_minor: input.sale_amount_minor.map(i64::from),
             expected_version: input.expected_version,
         };
-        Ok(Referral(outcomes::report(svc(ctx), principal(ctx)?, id, req).await?))
+        Ok(Referral::from(outcomes::report(svc(ctx), principal(ctx)?, id, req).await?))
     }
 
     /// Sets the stage once unlocked, by the side the partnership's stageEditor allows.
@@ -806,7 +860,7 @@ impl ReferralMutation {
         let id = ids::decode("Referral", &id)?;
         let updated =
             referrals::set_stage(svc(ctx), principal(ctx)?, id, &stage, note.as_deref(), expected_version).await?;
-        Ok(Referral(updated))
+        Ok(Referral::from(updated))
     }
 
     /// Marks (or unmarks) a referral for recurring commissions.
@@ -817,7 +871,7 @@ impl ReferralMutation {
         #[graphql(default = true)] recurring: bool,
     ) -> Result<Referral> {
         let id = ids::decode("Referral", &id)?;
-        Ok(Referral(referrals::mark_recurring(svc(ctx), principal(ctx)?, id, recurring).await?))
+        Ok(Referral::from(referrals::mark_recurring(svc(ctx), principal(ctx)?, id, recurring).await?))
     }
 
     /// A RECURRING commission for one invoice of a recurring referral;
@@ -873,7 +927,7 @@ impl ReferralMutation {
             idempotency_key.or(header),
         )
         .await?;
-        Ok(Referral(updated))
+        Ok(Referral::from(updated))
     }
 
     /// A timeline note: SHARED (both sides) or INTERNAL (your organization only).

@@ -144,7 +144,7 @@ impl ReferralEventDetails {
             },
             _ => referrals::get(c, p, id).await.ok(),
         };
-        Ok(found.map(Referral))
+        Ok(found.map(Referral::from))
     }
 }
 

@@ -22,6 +22,7 @@ mod partners;
 mod payloads;
 mod plans;
 mod rankings;
+mod reads;
 mod referrals;
 mod schema;
 mod subscriptions;

@@ -1,0 +1,127 @@
+//! Models read from rows that hold only some of their columns: a page
+//! selects only the columns its query reads (64 columns a row for a page of
+//! referrals with their partners, where the page showed five).
+
+use std::marker::PhantomData;
+
+use sea_orm::Iterable;
+
+/// A table's column with its place in the table's `Column` enum
+/// (implemented by `partial_model!`).
+pub trait Indexed: Copy + Iterable {
+    fn index(self) -> u32;
+}
+
+/// A set of a table's columns (at most 64).
+#[derive(Debug)]
+pub struct Columns<C> {
+    bits: u64,
+    column: PhantomData<C>,
+}
+
+impl<C> Clone for Columns<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Columns<C> {}
+
+impl<C> PartialEq for Columns<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits == other.bits
+    }
+}
+
+impl<C: Indexed> Columns<C> {
+    pub fn none() -> Self {
+        Columns { bits: 0, column: PhantomData }
+    }
+
+    pub fn all() -> Self {
+        C::iter().fold(Self::none(), Self::with)
+    }
+
+    pub fn of(columns: &[C]) -> Self {
+        columns.iter().copied().fold(Self::none(), Self::with)
+    }
+
+    #[must_use]
+    pub fn with(self, column: C) -> Self {
+        Columns { bits: self.bits | 1 << column.index(), column: PhantomData }
+    }
+
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Columns { bits: self.bits | other.bits, column: PhantomData }
+    }
+
+    pub fn has(self, column: C) -> bool {
+        self.bits & 1 << column.index() != 0
+    }
+
+    /// How many columns of the set there are.
+    pub fn len(self) -> usize {
+        self.bits.count_ones() as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// Where `column` is among the set's columns in the table's order (a
+    /// statement selecting `iter()` returns it at this index).
+    pub fn rank(self, column: C) -> usize {
+        (self.bits & ((1 << column.index()) - 1)).count_ones() as usize
+    }
+
+    pub fn is_all(self) -> bool {
+        self == Self::all()
+    }
+
+    /// The columns in the table's order.
+    pub fn iter(self) -> impl Iterator<Item = C> {
+        C::iter().filter(move |c| self.has(*c))
+    }
+}
+
+/// Declares `Model::from_columns(row, offset, columns)`, the model from a
+/// row holding only `columns`, in the table's order from index `offset`
+/// (read by index: a look-up by name cost as much as the decoding), and
+/// `Column`'s `Indexed`. Every other field is a placeholder: its type's default, or
+/// the value after `=`. What keeps placeholders out of answers is the
+/// caller's table of which columns each of its fields reads, checked
+/// field by field against the whole row by a test. Every field of the
+/// model is listed: one left out does not compile.
+#[macro_export]
+macro_rules! partial_model {
+    ($($field:ident: $column:ident $(= $placeholder:expr)?),* $(,)?) => {
+        impl $crate::partial::Indexed for Column {
+            fn index(self) -> u32 {
+                self as u32
+            }
+        }
+
+        impl Model {
+            pub fn from_columns(
+                row: &sea_orm::QueryResult,
+                offset: usize,
+                columns: $crate::partial::Columns<Column>,
+            ) -> Result<Self, sea_orm::DbErr> {
+                Ok(Self {
+                    $($field: if columns.has(Column::$column) {
+                        row.try_get_by_index(offset + columns.rank(Column::$column))?
+                    } else {
+                        $crate::partial_model!(@placeholder $($placeholder)?)
+                    },)*
+                })
+            }
+        }
+    };
+    (@placeholder) => {
+        Default::default()
+    };
+    (@placeholder $value:expr) => {
+        $value
+    };
+}

@@ -1,0 +1,232 @@
+//! A page of referrals reads only the columns its query shows (and only
+//! those of the partners it shows): every field must show on a page what it
+//! shows when the whole row is read. The rows here set every column to a
+//! value no placeholder has, so a field that reads a column the page left
+//! out shows a difference.
+
+use crate::common::{self, *};
+use chrono::Duration;
+use entity::{
+    Direction, InvalidReason, LeadKeyKind, PartnerStatus, PayoutView, ReferralOutcome, ReferralSource, ReferralStatus,
+    StageEditor, TenantSource, lead_conflict, partner, referral,
+};
+use sea_orm::{ActiveValue::NotSet, EntityTrait, IntoActiveModel};
+use serde_json::{Value, json};
+
+/// Two partners, ACTIVE (so `lapsesAt` shows) and ARCHIVED (with the status
+/// before), every column set.
+async fn partners(w: &common::World, org: i64) -> Vec<i64> {
+    let program = row_id(&json!(w.program));
+    let at = |days: i64| Some(start_time() - Duration::days(days));
+    let mut ids = Vec::new();
+    for (n, status) in [(1, PartnerStatus::Active), (2, PartnerStatus::Archived)] {
+        let row = partner::Model {
+            id: 0,
+            program_id: program,
+            vendor_org_id: w.vendor_org,
+            partner_org_id: Some(org),
+            name: format!("Every column {n}"),
+            contact_name: Some(format!("Contact {n}")),
+            contact_email: Some(format!("c{n}@example.com")),
+            status,
+            status_before_archive: Some(PartnerStatus::Lapsed),
+            archive_reason: Some(format!("reason {n}")),
+            stage_editor: StageEditor::Both,
+            invite_code: format!("INV{n}"),
+            referral_code: format!("REF{n}"),
+            terms_sent_at: at(40),
+            terms_signed_at: at(39),
+            first_lead_at: at(38),
+            last_lead_at: at(37),
+            lapses_at: at(-30),
+            last_contacted_at: at(36),
+            ended_at: at(35),
+            archived_at: at(34),
+            assignments_paused_until: at(-5),
+            max_open_assignments: Some(9),
+            version: 7,
+            created_at: start_time() - Duration::days(50),
+            updated_at: start_time() - Duration::days(2),
+        };
+        let mut row = row.into_active_model();
+        row.id = NotSet;
+        ids.push(partner::Entity::insert(row).exec(&w.app.ctx.db).await.unwrap().last_insert_id);
+    }
+    ids
+}
+
+/// An inbound referral and an assigned one, every column set.
+async fn referrals(w: &common::World, partners: &[i64]) -> Vec<i64> {
+    let program = row_id(&json!(w.program));
+    let time = |days: i64| start_time() - Duration::days(days);
+    let mut ids = Vec::new();
+    for (n, direction) in [(1, Direction::Inbound), (2, Direction::Assigned)] {
+        let row = referral::Model {
+            id: 0,
+            vendor_org_id: w.vendor_org,
+            program_id: program,
+            partner_id: Some(partners[n - 1]),
+            reference_id: format!("R-EVERY{n}"),
+            external_id: Some(format!("ext-{n}")),
+            direction,
+            source: ReferralSource::Import,
+            status: Some(ReferralStatus::Approved),
+            ever_qualified: true,
+            stage: Some("Demo".into()),
+            lead_name: format!("Lead {n}"),
+            lead_email: Some(format!("lead{n}@example.com")),
+            lead_phone: Some("+14155550100".into()),
+            lead_company: Some("Lead Co".into()),
+            details: Some("details".into()),
+            sale_amount_minor: Some(12_345),
+            currency: "EUR".into(),
+            recurring: true,
+            payout_view: PayoutView::ReadyForPayout,
+            submitted_by: None,
+            outcome: Some(ReferralOutcome::NoSale),
+            invalid_reason: Some(InvalidReason::Other),
+            invalid_reason_text: Some("other".into()),
+            report_back_due_at: Some(time(3)),
+            report_back_overdue_at: Some(time(1)),
+            tenant_id: Some(format!("tenant-{n}")),
+            tenant_source: Some(TenantSource::Marketplace),
+            tenant_country: Some("DE".into()),
+            tenant_company_size: Some("50-200".into()),
+            tenant_industry: Some("Retail".into()),
+            tenant_need: Some("CRM".into()),
+            version: 5,
+            created_at: time(20 - n as i64),
+            updated_at: time(10),
+        };
+        let mut row = row.into_active_model();
+        row.id = NotSet;
+        ids.push(referral::Entity::insert(row).exec(&w.app.ctx.db).await.unwrap().last_insert_id);
+    }
+    ids
+}
+
+/// Every field of `type_name` a query can select without arguments, with
+/// the scalar fields of an object field as its selection.
+async fn selections(app: &TestApp, token: &str, type_name: &str) -> Vec<(String, String)> {
+    const FIELDS: &str = "query($t: String!) { __type(name: $t) { fields { name
+        args { type { kind } }
+        type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let named = |mut t: &Value| {
+        while t["name"].is_null() {
+            t = &t["ofType"];
+        }
+        (t["kind"].as_str().unwrap().to_owned(), t["name"].as_str().unwrap().to_owned())
+    };
+    let no_required_args = |f: &Value| f["args"].as_array().unwrap().iter().all(|a| a["type"]["kind"] != "NON_NULL");
+    let data = app.ok(token, FIELDS, json!({ "t": type_name })).await;
+    let mut out = Vec::new();
+    for field in data["__type"]["fields"].as_array().unwrap().iter().filter(|f| no_required_args(f)) {
+        let name = field["name"].as_str().unwrap().to_owned();
+        let (kind, inner) = named(&field["type"]);
+        let selection = match kind.as_str() {
+            "OBJECT" => {
+                let inner = app.ok(token, FIELDS, json!({ "t": inner })).await;
+                let scalars: Vec<&str> = inner["__type"]["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| no_required_args(f) && matches!(named(&f["type"]).0.as_str(), "SCALAR" | "ENUM"))
+                    .map(|f| f["name"].as_str().unwrap())
+                    .collect();
+                format!("{name} {{ {} }}", scalars.join(" "))
+            }
+            "SCALAR" | "ENUM" => name.clone(),
+            _ => continue,
+        };
+        out.push((name, selection));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_field_shows_on_a_page_what_the_whole_row_shows() {
+    let w = common::World::build().done().await;
+    let org = w.app.organization("Every Column Inc", "PARTNER").await;
+    let ids = partners(&w, org).await;
+    referrals(&w, &ids).await;
+    const PAGE: &str = "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { id SELECTION } } } }";
+    const ONE: &str = "query($id: ID!) { referral(id: $id) { id SELECTION } }";
+    let compare = |page: &Value, field: &str, whole: &[Value], selection: &str| {
+        let nodes: Vec<&Value> = page["referrals"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+        assert_eq!(nodes.len(), 2, "{selection}: {page}");
+        for (node, whole) in nodes.iter().zip(whole) {
+            assert_eq!(node["id"], whole["id"]);
+            assert_eq!(node[field], whole[field], "`{selection}` shows on a page what the whole row does");
+        }
+    };
+    let mut checked = 0;
+    let mut ids = Vec::new();
+    for (field, selection) in selections(&w.app, &w.vendor, "Referral").await {
+        let page = w.app.ok(&w.vendor, &PAGE.replace("SELECTION", &selection), json!({})).await;
+        if ids.is_empty() {
+            let edges = page["referrals"]["edges"].as_array().unwrap();
+            ids = edges.iter().map(|e| e["node"]["id"].clone()).collect();
+        }
+        let mut whole = Vec::new();
+        for id in &ids {
+            whole.push(
+                w.app.ok(&w.vendor, &ONE.replace("SELECTION", &selection), json!({ "id": id })).await["referral"]
+                    .clone(),
+            );
+        }
+        compare(&page, &field, &whole, &selection);
+        checked += 1;
+    }
+    for (field, selection) in selections(&w.app, &w.vendor, "Partner").await {
+        let selection = format!("partner {{ id {selection} }}");
+        let page = w.app.ok(&w.vendor, &PAGE.replace("SELECTION", &selection), json!({})).await;
+        let mut whole = Vec::new();
+        for id in &ids {
+            let one = w.app.ok(&w.vendor, &ONE.replace("SELECTION", &selection), json!({ "id": id })).await;
+            whole.push(one["referral"]["partner"].clone());
+        }
+        let shown = page["referrals"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["partner"]);
+        for (shown, whole) in shown.zip(&whole) {
+            assert_eq!(shown["id"], whole["id"]);
+            assert_eq!(shown[&field], whole[&field], "`{selection}` shows on a page what the whole row does");
+        }
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} fields checked");
+}
+
+/// Placeholders never reach the request's loader: on a page showing only
+/// its partners' names, a referral whose lead another one holds shows the
+/// holder's partner (read through the loader) with its real status.
+#[tokio::test]
+async fn a_partner_read_in_part_is_not_what_the_rest_of_the_request_sees() {
+    let w = common::World::build().done().await;
+    let org = w.app.organization("Every Column Inc", "PARTNER").await;
+    let partners = partners(&w, org).await;
+    let ids = referrals(&w, &partners).await;
+    let conflict = lead_conflict::Model {
+        referral_id: ids[1],
+        vendor_org_id: w.vendor_org,
+        holder_referral_id: Some(ids[0]),
+        kind: LeadKeyKind::Email,
+        key_value: "lead1@example.com".into(),
+        claimed_at: Some(start_time()),
+        found_at: start_time(),
+        cleared_at: None,
+        cleared_by: None,
+        clear_reason: None,
+    };
+    lead_conflict::Entity::insert(conflict.into_active_model()).exec(&w.app.ctx.db).await.unwrap();
+    let q = "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node {
+        referenceId partner { name } conflict { holder { referenceId partner { name status } } } } } } }";
+    let data = w.app.ok(&w.vendor, q, json!({})).await;
+    let held = data["referrals"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["referenceId"] == "R-EVERY2")
+        .map(|e| e["node"]["conflict"]["holder"].clone())
+        .unwrap();
+    assert_eq!(held["referenceId"], "R-EVERY1");
+    assert_eq!(held["partner"], json!({ "name": "Every column 1", "status": "ACTIVE" }));
+}
