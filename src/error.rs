@@ -55,11 +55,20 @@ pub enum AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
         match e {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => Self::Unavailable(e.to_string()),
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(e.to_string()),
+            DbErr::Query(ref r) | DbErr::Exec(ref r) if connection_lost(r) => Self::Unavailable(e.to_string()),
             e => Self::Database(e),
         }
     }
+}
+
+/// A statement failed because its connection did (the database went away
+/// while the pool still held the connection): an outage, not a fault.
+fn connection_lost(e: &sea_orm::RuntimeErr) -> bool {
+    use sea_orm::sqlx::Error;
+    matches!(e, sea_orm::RuntimeErr::SqlxError(e) if matches!(**e, Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed))
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -195,6 +204,20 @@ mod tests {
         let ext = serde_json::to_value(err.extensions.unwrap()).unwrap();
         assert_eq!(ext["code"], "INTERNAL");
         assert_eq!(ext["requestId"], "req-123");
+    }
+
+    #[test]
+    fn a_statement_whose_connection_is_lost_is_an_outage_and_other_failures_are_not() {
+        use sea_orm::{DbErr, RuntimeErr, sqlx};
+        use std::sync::Arc;
+        let sqlx = |e: sqlx::Error| RuntimeErr::SqlxError(Arc::new(e));
+        let eof = || sqlx(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)));
+        assert!(matches!(DbErr::Query(eof()).into(), AppError::Unavailable(_)));
+        assert!(matches!(DbErr::Exec(eof()).into(), AppError::Unavailable(_)));
+        assert!(matches!(DbErr::Query(sqlx(sqlx::Error::PoolTimedOut)).into(), AppError::Unavailable(_)));
+        let bad = DbErr::Query(sqlx(sqlx::Error::Protocol("bad message".into())));
+        assert!(matches!(bad.into(), AppError::Database(_)));
+        assert!(matches!(DbErr::Custom("x".into()).into(), AppError::Database(_)));
     }
 
     #[test]
