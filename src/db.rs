@@ -20,9 +20,10 @@ use sea_orm::{
 /// the rows), so a prepared statement whose LIMIT is a parameter is planned
 /// anew on every execution: for a page of 50 referrals with their partners
 /// that planning was half of the database's time (pgbench of the statement:
-/// 2,958 tps with the LIMIT a parameter, 6,409 with it in the text). With the number in the text,
-/// PostgreSQL keeps one plan after five executions; a client's few page
-/// sizes make a few statements in each connection's cache.
+/// 2,958 tps with the LIMIT a parameter, 6,409 with it in the text). With
+/// the number in the text, PostgreSQL keeps one plan after five executions;
+/// a client's few page sizes make a few statements in each connection's
+/// cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub u64);
 
