@@ -177,3 +177,14 @@ pub(crate) fn shared_principal(ctx: &Context<'_>) -> AppResult<Arc<Principal>> {
 pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a loaders::Loaders {
     ctx.data_unchecked::<Arc<loaders::Loaders>>()
 }
+
+/// A field's database work, in an allocation of its own. async-graphql
+/// boxes one future per selected field of every object it resolves, each as
+/// large as the type's largest field future, and moves it into place: while
+/// `Referral`'s loader and service fields awaited inline, each of its
+/// fields took 3 KB (a page of 50 referrals with six fields moved 900 KB).
+/// The fields of listed types that go to the database run through this,
+/// so that the plain ones stay small.
+pub(crate) fn apart<F: std::future::Future>(work: F) -> std::pin::Pin<Box<F>> {
+    Box::pin(work)
+}

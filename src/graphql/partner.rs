@@ -10,7 +10,7 @@ use super::enums::{
 };
 use super::program::Program;
 use super::reads::FieldReads;
-use super::{ids, loader, loaders, principal, svc};
+use super::{apart, ids, loader, loaders, principal, svc};
 use crate::domain::partner_status::PartnerEvent as Event;
 use crate::error::AppError;
 use crate::service::page::PageRequest;
@@ -163,8 +163,7 @@ impl Partner {
     }
 
     async fn program(&self, ctx: &Context<'_>) -> Result<Program> {
-        let found = loader(ctx)
-            .load_one(loaders::ProgramId(self.0.program_id))
+        let found = apart(loader(ctx).load_one(loaders::ProgramId(self.0.program_id)))
             .await
             .map_err(loaders::internal)?
             .ok_or_else(|| AppError::Internal("partner without program".into()))?;
@@ -188,20 +187,20 @@ impl Partner {
 
     /// The contact log, newest first (vendor side only).
     async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<PartnerContact>> {
-        let rows = partner_contacts::list(svc(ctx), principal(ctx)?, self.0.id).await?;
+        let rows = apart(partner_contacts::list(svc(ctx), principal(ctx)?, self.0.id)).await?;
         Ok(rows.into_iter().map(PartnerContact).collect())
     }
 
     /// Reminders: open ones by due date, then completed ones (vendor side only).
     async fn tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
-        let rows = tasks::for_partner(svc(ctx), principal(ctx)?, self.0.id).await?;
+        let rows = apart(tasks::for_partner(svc(ctx), principal(ctx)?, self.0.id)).await?;
         Ok(rows.into_iter().map(Task).collect())
     }
 
     /// Every change of this record, oldest first (vendor side only).
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<StatusChange>> {
         partner_contacts::require_vendor_side(principal(ctx)?)?;
-        let rows = audit::history(&svc(ctx).db, Subject::Partner, self.0.id).await?;
+        let rows = apart(audit::history(&svc(ctx).db, Subject::Partner, self.0.id)).await?;
         Ok(rows.into_iter().map(StatusChange).collect())
     }
 }

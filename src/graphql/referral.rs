@@ -15,7 +15,7 @@ use super::enums::{
 use super::partner::Partner;
 use super::program::Program;
 use super::reads::{self, FieldReads};
-use super::{MinorUnits, ids, loader, loaders, principal, svc};
+use super::{MinorUnits, apart, ids, loader, loaders, principal, svc};
 use crate::error::{AppError, AppResult};
 use crate::ratelimit::{ClientIp, LinkLimits};
 use crate::service::lead_claims;
@@ -85,15 +85,29 @@ pub const READS: FieldReads<referral::Column> = {
     ]
 };
 
+/// The lead columns of a referral, borrowed (a page of 50 referrals used
+/// to copy four strings each).
+pub struct LeadDetails<'a>(&'a referral::Model);
+
 /// The person or company referred.
 // Fields resolved in turn: none waits on anything (see `connection!`).
-#[derive(SimpleObject)]
-#[graphql(serial)]
-pub struct LeadDetails {
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub company: Option<String>,
+#[Object(serial)]
+impl LeadDetails<'_> {
+    async fn name(&self) -> &str {
+        &self.0.lead_name
+    }
+
+    async fn email(&self) -> Option<&str> {
+        self.0.lead_email.as_deref()
+    }
+
+    async fn phone(&self) -> Option<&str> {
+        self.0.lead_phone.as_deref()
+    }
+
+    async fn company(&self) -> Option<&str> {
+        self.0.lead_company.as_deref()
+    }
 }
 
 /// Another referral has priority for this referral's customer (or the lead
@@ -193,13 +207,8 @@ impl Referral {
         crate::domain::stage::unlocked(self.0.status)
     }
 
-    async fn lead(&self) -> LeadDetails {
-        LeadDetails {
-            name: self.0.lead_name.clone(),
-            email: self.0.lead_email.clone(),
-            phone: self.0.lead_phone.clone(),
-            company: self.0.lead_company.clone(),
-        }
+    async fn lead(&self) -> LeadDetails<'_> {
+        LeadDetails(&self.0)
     }
 
     async fn details(&self) -> Option<&str> {
@@ -224,7 +233,7 @@ impl Referral {
     /// ASSIGNED: the customer's contacts; before acceptance a partner sees
     /// job titles only.
     async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<super::assigned::ReferralContact>> {
-        super::assigned::contacts(ctx, &self.0).await
+        apart(super::assigned::contacts(ctx, &self.0)).await
     }
 
     /// ASSIGNED: active usage (AU%): the latest, the value at assignment,
@@ -233,18 +242,18 @@ impl Referral {
         if self.0.direction != entity::Direction::Assigned {
             return Ok(None);
         }
-        Ok(Some(super::assigned::active_usage(ctx, &self.0).await?))
+        Ok(Some(apart(super::assigned::active_usage(ctx, &self.0)).await?))
     }
 
     /// ASSIGNED: the offer in force (a partner sees its own); null in the
     /// vendor's pool.
     async fn current_assignment(&self, ctx: &Context<'_>) -> Result<Option<super::assigned::ReferralAssignment>> {
-        super::assigned::current(ctx, &self.0).await
+        apart(super::assigned::current(ctx, &self.0)).await
     }
 
     /// ASSIGNED: every offer, oldest first (vendor only).
     async fn assignments(&self, ctx: &Context<'_>) -> Result<Vec<super::assigned::ReferralAssignment>> {
-        super::assigned::history(ctx, &self.0).await
+        apart(super::assigned::history(ctx, &self.0)).await
     }
 
     /// Sale amount in minor units (money field).
@@ -275,7 +284,7 @@ impl Referral {
         if !(p.is_vendor_side() || p.is_admin()) {
             return Ok(None);
         }
-        let found = loader(ctx).load_one(loaders::ConflictOf(self.0.id)).await.map_err(loaders::internal)?;
+        let found = apart(loader(ctx).load_one(loaders::ConflictOf(self.0.id))).await.map_err(loaders::internal)?;
         Ok(found.map(LeadConflict))
     }
 
@@ -332,13 +341,12 @@ impl Referral {
         if let Some(joined) = &self.1 {
             return Ok(Some(Partner(partner::Model::clone(joined))));
         }
-        let found = loader(ctx).load_one(loaders::PartnerId(id)).await.map_err(loaders::internal)?;
+        let found = apart(loader(ctx).load_one(loaders::PartnerId(id))).await.map_err(loaders::internal)?;
         Ok(found.map(Partner))
     }
 
     async fn program(&self, ctx: &Context<'_>) -> Result<Program> {
-        let found = loader(ctx)
-            .load_one(loaders::ProgramId(self.0.program_id))
+        let found = apart(loader(ctx).load_one(loaders::ProgramId(self.0.program_id)))
             .await
             .map_err(loaders::internal)?
             .ok_or_else(|| AppError::Internal("referral without program".into()))?;
@@ -348,8 +356,7 @@ impl Referral {
     /// The status moves and whether the caller may make each now.
     async fn available_transitions(&self, ctx: &Context<'_>) -> Result<Vec<ReferralTransition>> {
         let p = principal(ctx)?;
-        let program = loader(ctx)
-            .load_one(loaders::ProgramId(self.0.program_id))
+        let program = apart(loader(ctx).load_one(loaders::ProgramId(self.0.program_id)))
             .await
             .map_err(loaders::internal)?
             .ok_or_else(|| AppError::Internal("referral without program".into()))?;
@@ -366,7 +373,7 @@ impl Referral {
 
     /// The rewards of this referral (money field).
     async fn rewards(&self, ctx: &Context<'_>) -> Result<Vec<Reward>> {
-        let rows = rewards::for_referral(svc(ctx), principal(ctx)?, self.0.id).await?;
+        let rows = apart(rewards::for_referral(svc(ctx), principal(ctx)?, self.0.id)).await?;
         Ok(rows.into_iter().map(Reward).collect())
     }
 }
