@@ -239,18 +239,24 @@ impl TestApp {
 
     /// The database's plan of a statement, one line per step.
     pub async fn plan(&self, statement: &sea_orm::Statement) -> String {
-        use sea_orm::DbBackend;
-        let backend = self.ctx.db.get_database_backend();
-        let (prefix, column) =
-            if backend == DbBackend::Postgres { ("EXPLAIN ", "QUERY PLAN") } else { ("EXPLAIN QUERY PLAN ", "detail") };
-        let explain = sea_orm::Statement {
-            sql: format!("{prefix}{}", statement.sql),
-            values: statement.values.clone(),
-            db_backend: backend,
-        };
-        let rows = self.ctx.db.query_all_raw(explain).await.unwrap();
-        rows.iter().map(|row| row.try_get::<String>("", column).unwrap()).collect::<Vec<_>>().join("\n")
+        plan_on(&self.ctx.db, statement).await
     }
+}
+
+/// The plan `db` makes for `statement` (EXPLAIN on PostgreSQL, EXPLAIN
+/// QUERY PLAN on SQLite), one line per step.
+pub async fn plan_on(db: &sea_orm::DatabaseConnection, statement: &sea_orm::Statement) -> String {
+    use sea_orm::DbBackend;
+    let backend = db.get_database_backend();
+    let (prefix, column) =
+        if backend == DbBackend::Postgres { ("EXPLAIN ", "QUERY PLAN") } else { ("EXPLAIN QUERY PLAN ", "detail") };
+    let explain = sea_orm::Statement {
+        sql: format!("{prefix}{}", statement.sql),
+        values: statement.values.clone(),
+        db_backend: backend,
+    };
+    let rows = db.query_all_raw(explain).await.unwrap();
+    rows.iter().map(|row| row.try_get::<String>("", column).unwrap()).collect::<Vec<_>>().join("\n")
 }
 
 /// Fails unless the plan reads `table` as one index range in the order
