@@ -377,9 +377,9 @@ async fn import(rows: usize, sold: bool) {
 /// them all on one invoice, a payment pays them out, and a `rank` run
 /// snapshots the vendor and its partners.
 async fn jobs(referrals: usize) {
-    use entity::{JobTrigger, RewardKind, RewardStatus};
+    use entity::{RewardKind, RewardStatus};
     use referral_hub::domain::invoice_status::InvoiceEvent;
-    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use referral_hub::jobs::JobName;
     use sea_orm::{EntityTrait, QueryFilter, QuerySelect, Set};
     let f = Fixture::new(Some(1_000), 100).await;
     f.referrals(referrals, entity::ReferralStatus::Approved).await;
@@ -414,15 +414,9 @@ async fn jobs(referrals: usize) {
         });
         entity::reward::Entity::insert_many(rewards).exec(&f.ctx.db).await.unwrap();
     }
-    let time_job = |job: JobName, as_of| {
-        let ctx = f.ctx.clone();
-        async move {
-            let started = Instant::now();
-            let outcome = run(&ctx, job, manual_slot(), JobTrigger::Manual, as_of, None).await.unwrap();
-            let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
-            assert_eq!(done.error, None);
-            (started.elapsed(), done.items_touched)
-        }
+    let time_job = async |job: JobName, as_of| {
+        let (took, done) = timed_job(&f.ctx, job, as_of).await;
+        (took, done.items_touched)
     };
     let month_end = now + chrono::Duration::days(32);
     let (billing, lines) = time_job(JobName::BillMonthEnd, month_end).await;
@@ -550,6 +544,22 @@ fn numbers(db: sea_orm::DbBackend, n: usize) -> String {
     }
 }
 
+/// Runs `job` as of `as_of` on a manual slot of its own; the run (which
+/// must not have failed) and how long it took.
+async fn timed_job(
+    ctx: &referral_hub::context::Ctx,
+    job: referral_hub::jobs::JobName,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> (Duration, entity::job_run::Model) {
+    use referral_hub::jobs::{RunOutcome, manual_slot, run};
+    let started = Instant::now();
+    let outcome = run(ctx, job, manual_slot(), entity::JobTrigger::Manual, as_of, None).await.unwrap();
+    let took = started.elapsed();
+    let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
+    assert_eq!(done.error, None, "{}", job.as_str());
+    (took, done)
+}
+
 /// `lapse-partners` over `partners` ACTIVE partners, every other one due,
 /// against the raw SQL of the same writes: time, the bench process's
 /// memory growth, and a rerun.
@@ -562,8 +572,7 @@ fn numbers(db: sea_orm::DbBackend, n: usize) -> String {
 /// committed run's checkpoint copies them into); the rolled-back ratio is
 /// printed too.
 async fn lapse(partners: usize) {
-    use entity::JobTrigger;
-    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use referral_hub::jobs::JobName;
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let f = Fixture::new(None, 0).await;
     let db = f.ctx.db.get_database_backend();
@@ -580,8 +589,7 @@ async fn lapse(partners: usize) {
     };
     seed("A").await;
     let raw = raw_lapse_sql(db);
-    let mut raw_times = Vec::new();
-    for commit in [false, true] {
+    let time_raw = async |commit: bool| {
         let tx = f.ctx.db.begin().await.unwrap();
         let started = Instant::now();
         for sql in &raw {
@@ -592,29 +600,20 @@ async fn lapse(partners: usize) {
         } else {
             tx.rollback().await.unwrap();
         }
-        raw_times.push(started.elapsed());
-    }
+        started.elapsed()
+    };
+    let rolled_back = time_raw(false).await;
+    let committed = time_raw(true).await;
     seed("B").await;
     let rss_before = rss_self_kib();
-    let started = Instant::now();
-    let outcome = run(&f.ctx, JobName::LapsePartners, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
-    let job_time = started.elapsed();
+    let (job_time, done) = timed_job(&f.ctx, JobName::LapsePartners, now).await;
     let rss_after = rss_self_kib();
-    let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
-    assert_eq!(done.error, None);
     assert_eq!(done.items_touched as usize, partners / 2, "the job lapses the second set's due partners");
-    let started = Instant::now();
-    let rerun = run(&f.ctx, JobName::LapsePartners, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
-    let rerun_time = started.elapsed();
-    let RunOutcome::Ran(rerun) = rerun else { panic!("a manual slot is never taken") };
+    let (rerun_time, rerun) = timed_job(&f.ctx, JobName::LapsePartners, now).await;
     let ratio = |raw: std::time::Duration| job_time.as_secs_f64() / raw.as_secs_f64();
     println!("lapse-partners:  {job_time:?} ({} partners lapsed, batches of {})", done.items_touched, f.ctx.job_batch);
-    println!(
-        "raw SQL, same writes in one transaction, committed: {:?} (ratio {:.2})",
-        raw_times[1],
-        ratio(raw_times[1])
-    );
-    println!("raw SQL, same writes, rolled back: {:?} (ratio {:.2})", raw_times[0], ratio(raw_times[0]));
+    println!("raw SQL, same writes in one transaction, committed: {committed:?} (ratio {:.2})", ratio(committed));
+    println!("raw SQL, same writes, rolled back: {rolled_back:?} (ratio {:.2})", ratio(rolled_back));
     println!("memory growth:   {} KiB", rss_after.saturating_sub(rss_before));
     println!("rerun:           {rerun_time:?} ({} touched)", rerun.items_touched);
 }
@@ -671,8 +670,7 @@ fn raw_lapse_sql(db: sea_orm::DbBackend) -> [String; 3] {
 /// `reassign-expired` over `offers` expired offers among `partners`
 /// partners, against the raw SQL of the same writes (rolled back).
 async fn assign(offers: usize, partners: usize) {
-    use entity::JobTrigger;
-    use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run};
+    use referral_hub::jobs::JobName;
     use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect, TransactionTrait};
     let f = Fixture::new(None, partners).await;
     let orgs = link_all(&f).await;
@@ -689,12 +687,8 @@ async fn assign(offers: usize, partners: usize) {
     let raw_time = started.elapsed();
     tx.rollback().await.unwrap();
     let rss_before = rss_self_kib();
-    let started = Instant::now();
-    let outcome = run(&f.ctx, JobName::ReassignExpired, manual_slot(), JobTrigger::Manual, now, None).await.unwrap();
-    let job_time = started.elapsed();
+    let (job_time, done) = timed_job(&f.ctx, JobName::ReassignExpired, now).await;
     let rss_after = rss_self_kib();
-    let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
-    assert_eq!(done.error, None);
     let loads: Vec<(i64, i64)> = entity::referral_assignment::Entity::find()
         .select_only()
         .column(entity::referral_assignment::Column::PartnerId)

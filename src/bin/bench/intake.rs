@@ -11,12 +11,11 @@
 use std::time::Instant;
 
 use chrono::Duration;
-use entity::JobTrigger;
 use referral_hub::db::stmt;
-use referral_hub::jobs::{JobName, RunOutcome, manual_slot, run as run_job};
+use referral_hub::jobs::JobName;
 use sea_orm::ConnectionTrait;
 
-use super::{Fixture, numbers, rss_self_kib};
+use super::{Fixture, numbers, rss_self_kib, timed_job};
 
 pub async fn run(vendors: usize, referrals: usize) {
     let f = Fixture::new(None, 0).await;
@@ -97,13 +96,7 @@ pub async fn run(vendors: usize, referrals: usize) {
         async move {
             let statements = ctx.statements.count();
             let rss = rss_self_kib();
-            let started = Instant::now();
-            let outcome = run_job(&ctx, JobName::EnforceIntakePolicy, manual_slot(), JobTrigger::Manual, now, None)
-                .await
-                .unwrap();
-            let took = started.elapsed();
-            let RunOutcome::Ran(done) = outcome else { panic!("a manual slot is never taken") };
-            assert_eq!(done.error, None, "{label}");
+            let (took, done) = timed_job(&ctx, JobName::EnforceIntakePolicy, now).await;
             let suspended = ctx
                 .db
                 .query_one_raw(stmt(db, "SELECT COUNT(*) AS n FROM intake_suspension", vec![]))
