@@ -203,9 +203,10 @@ impl Batch<'_> {
         values.extend(constants(self.now, self.run));
         let batch_ids = "(SELECT value AS id FROM json_each($1))";
         let source = format!("(SELECT p.id, p.vendor_org_id FROM {batch_ids} k JOIN partner p ON p.id = k.id)");
-        // `+status`: SQLite would otherwise walk the status index through
-        // every ACTIVE partner and test each against the list (190 ms a
-        // batch at 1M partners) instead of looking the ids up.
+        // `+status`: without statistics (a server's SQLite database has
+        // none) SQLite would walk the status index through every ACTIVE
+        // partner and test each against the list (190 ms a batch at 1M
+        // partners) instead of looking the ids up.
         for sql in [lapse_sql(&format!("id IN {batch_ids} AND +status = $4"), ""), audit_sql(&source, 2)] {
             tx.execute_raw(stmt(db, &sql, values.clone())).await?;
         }
