@@ -24,6 +24,9 @@ pub const INBOX_RETENTION_DAYS: i64 = 90;
 #[derive(Clone)]
 pub struct Ctx {
     pub db: DatabaseConnection,
+    /// A second, read-only connection to a SQLite file (`db::connect_sqlite_reader`);
+    /// `None` on PostgreSQL, where `db` is a pool of many.
+    pub sqlite_reader: Option<DatabaseConnection>,
     pub clock: Arc<dyn Clock>,
     /// Statements run on `db` so far.
     pub statements: Arc<crate::db::StatementLog>,
@@ -55,8 +58,10 @@ impl Ctx {
         let statements = Arc::new(crate::db::StatementLog::default());
         let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
+        let sqlite_reader = crate::db::connect_sqlite_reader(url, acquire_timeout, statements.clone()).await?;
         Ok(Self {
             db,
+            sqlite_reader,
             clock,
             statements,
             channels: Arc::new(crate::outbound::Channels::none()),
@@ -79,6 +84,16 @@ impl Ctx {
     pub fn with_event_retention_days(mut self, days: i64) -> Self {
         self.event_retention_days = days.clamp(1, INBOX_RETENTION_DAYS);
         self
+    }
+
+    /// A connection that reads committed data while a transaction of `db`
+    /// runs, at the same time: another of PostgreSQL's pooled connections,
+    /// or SQLite's reader. `None` for an in-memory SQLite database.
+    pub fn beside_writer(&self) -> Option<&DatabaseConnection> {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => Some(&self.db),
+            _ => self.sqlite_reader.as_ref(),
+        }
     }
 
     pub fn statement_count(&self) -> u64 {

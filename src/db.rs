@@ -1,7 +1,8 @@
 //! Connecting and migrating. SQLite gets one pooled connection (writes are
 //! serialized by SQLite anyway, and one connection can never see
 //! SQLITE_BUSY), foreign keys on, and WAL so readers of the file from other
-//! processes are not blocked.
+//! processes are not blocked; a read-only second connection
+//! (`connect_sqlite_reader`) reads beside the writer's transactions.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,12 +68,42 @@ pub async fn connect_counted(
     log: Arc<StatementLog>,
 ) -> Result<DatabaseConnection, String> {
     let mut db = connect_with(url, acquire_timeout).await?;
+    count_into(&mut db, log);
+    Ok(db)
+}
+
+fn count_into(db: &mut DatabaseConnection, log: Arc<StatementLog>) {
     db.set_metric_callback(move |info| {
         log.saw(info.statement);
         metrics::counter!("db_statements_total", "failed" => if info.failed { "true" } else { "false" }).increment(1);
         metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
     });
-    Ok(db)
+}
+
+/// A read-only connection to a SQLite file beside the one pooled writer,
+/// counted into `log` too: WAL lets it read the last committed state while
+/// the writer holds a transaction, on its own thread. `None` for an
+/// in-memory database (another connection would open another, empty
+/// database) and for PostgreSQL, whose pool already has more connections.
+pub async fn connect_sqlite_reader(
+    url: &str,
+    acquire_timeout: Duration,
+    log: Arc<StatementLog>,
+) -> Result<Option<DatabaseConnection>, String> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        .max_connections(1)
+        .min_connections(0)
+        .map_sqlx_sqlite_opts(|o| o.read_only(true).busy_timeout(Duration::from_secs(5)));
+    let mut db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
+    count_into(&mut db, log);
+    Ok(Some(db))
 }
 
 /// The statements run on a connection: their number (tests prove that a

@@ -211,6 +211,28 @@ async fn outcomes_and_invalid_reasons_import_like_report_backs() {
     );
 }
 
+/// A commit names the report-back due time in its UPDATE only when a row
+/// clears it; either way the due times it does not clear stay as they were.
+#[tokio::test]
+async fn report_back_due_times_change_only_where_a_row_clears_them() {
+    let w = world().await;
+    let q = "query($id: ID!) { referral(id: $id) { status reportBackDueAt } }";
+    let read = |i: usize| {
+        let (app, vendor, id) = (&w.app, &w.vendor, w.refs[i].0.clone());
+        async move { app.ok(vendor, q, json!({ "id": id })).await["referral"].clone() }
+    };
+    let (a, b) = (read(0).await, read(1).await);
+    assert!(a["reportBackDueAt"].is_string() && b["reportBackDueAt"].is_string(), "{a} {b}");
+    let qualify = format!("referralkey_ID,status\n{},QUALIFIED\n{},QUALIFIED\n", w.refs[0].1, w.refs[1].1);
+    w.commit(&w.preview(&qualify).await).await;
+    assert_eq!(read(0).await, json!({ "status": "QUALIFIED", "reportBackDueAt": a["reportBackDueAt"] }));
+    let approve = format!("referralkey_ID,status\n{},APPROVED\n{},PENDING\n", w.refs[0].1, w.refs[1].1);
+    let done = w.commit(&w.preview(&approve).await).await;
+    assert_eq!(done["result"]["applied"], 2, "{done}");
+    assert_eq!(read(0).await, json!({ "status": "APPROVED", "reportBackDueAt": null }));
+    assert_eq!(read(1).await, json!({ "status": "PENDING", "reportBackDueAt": b["reportBackDueAt"] }));
+}
+
 #[tokio::test]
 async fn imports_earn_void_and_reinstate_rewards_set_based() {
     let w = world().await;
@@ -315,7 +337,9 @@ async fn commits_apply_once_even_when_repeated_or_racing() {
 #[tokio::test]
 async fn stale_and_expired_previews_are_refused() {
     let w = world().await;
-    let csv = format!("referralkey_ID,status\n{},QUALIFIED\n", w.refs[0].1);
+    let set = "mutation($id: ID!, $s: ReferralStatus!) { setReferralStatus(id: $id, status: $s) { status } }";
+    w.app.ok(&w.vendor, set, json!({ "id": w.refs[1].0, "s": "QUALIFIED" })).await;
+    let csv = format!("referralkey_ID,status,note\n{},PENDING,back\n{},QUALIFIED,\n", w.refs[1].1, w.refs[0].1);
     let batch = w.preview(&csv).await;
     w.app
         .ok(
@@ -326,8 +350,19 @@ async fn stale_and_expired_previews_are_refused() {
         .await;
     let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": batch["id"] })).await;
     assert_eq!(err["extensions"]["code"], "CONFLICT");
-    assert!(err["message"].as_str().unwrap().contains("changed since the preview (lines 2)"), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("changed since the preview (lines 3)"), "{err}");
     assert_eq!(w.status(0).await["status"], "DENIED");
+    // Nothing of the refused batch stays: not line 2's change, not its audit.
+    assert_eq!(w.status(1).await["status"], "QUALIFIED");
+    let q = "query($id: ID!) { referralTimeline(id: $id) { source } }";
+    let timeline = w.app.ok(&w.vendor, q, json!({ "id": w.refs[1].0 })).await["referralTimeline"].clone();
+    assert!(timeline.as_array().unwrap().iter().all(|e| e["source"] != "IMPORT"), "{timeline}");
+    // A line that changes nothing is stale too once its referral moves.
+    let unchanged = w.preview(&format!("referralkey_ID,status\n{},QUALIFIED\n", w.refs[1].1)).await;
+    assert_eq!(unchanged["sample"][0]["changes"], false, "{unchanged}");
+    w.app.ok(&w.vendor, set, json!({ "id": w.refs[1].0, "s": "DENIED" })).await;
+    let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": unchanged["id"] })).await;
+    assert!(err["message"].as_str().unwrap().contains("changed since the preview (lines 2)"), "{err}");
     let fresh = w.preview(&csv).await;
     w.app.clock.advance(Duration::minutes(61));
     let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": fresh["id"] })).await;

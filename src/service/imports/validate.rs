@@ -96,17 +96,23 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
     // table (it estimated one referral for a vendor with 20,000) it did so
     // (25 s per 10,000 keys): a LATERAL subquery that cannot be flattened
     // (`OFFSET 0`) is run once per key.
+    //
+    // Each branch reads the columns validation needs with the key's index
+    // look-up (joining the matches to the referrals again by id took
+    // PostgreSQL 110 ms per 10,000 keys, this 60 ms).
+    let columns = "r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage, r.sale_amount_minor,
+        r.outcome, r.invalid_reason, r.version, r.partner_id, r.reference_id, r.external_id, r.lead_email";
     let branch = |on: &str, kind: &str| {
         let matches = format!("r.vendor_org_id = ${v} AND r.direction = 'INBOUND' AND {on}");
         if backend == DbBackend::Postgres {
             format!(
-                "SELECT k.line AS line, r.id AS id
-                 FROM k CROSS JOIN LATERAL (SELECT r.id FROM referral r WHERE {matches} OFFSET 0) r
+                "SELECT k.line AS line, r.*
+                 FROM k CROSS JOIN LATERAL (SELECT {columns} FROM referral r WHERE {matches} OFFSET 0) r
                  WHERE k.kind = '{kind}'"
             )
         } else {
             format!(
-                "SELECT k.line AS line, r.id AS id FROM k CROSS JOIN referral r WHERE k.kind = '{kind}' AND {matches}"
+                "SELECT k.line AS line, {columns} FROM k CROSS JOIN referral r WHERE k.kind = '{kind}' AND {matches}"
             )
         }
     };
@@ -125,14 +131,14 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
         "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
          m AS ({})
          {}
-         FROM m JOIN referral r ON r.id = m.id LEFT JOIN partner p ON p.id = r.partner_id",
+         FROM m LEFT JOIN partner p ON p.id = m.partner_id",
         bulk.sql,
         branches.join(" UNION ALL "),
         json_rows_select(
             backend,
-            "m.line, r.id, r.program_id, r.direction, r.status, r.ever_qualified, r.stage, r.sale_amount_minor,
-             r.outcome, r.invalid_reason, r.version, p.partner_org_id, p.stage_editor,
-             r.reference_id, r.external_id, r.lead_email"
+            "m.line, m.id, m.program_id, m.direction, m.status, m.ever_qualified, m.stage, m.sale_amount_minor,
+             m.outcome, m.invalid_reason, m.version, p.partner_org_id, p.stage_editor,
+             m.reference_id, m.external_id, m.lead_email"
         ),
     );
     let mut values = bulk.values;
