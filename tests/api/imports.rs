@@ -233,6 +233,20 @@ async fn report_back_due_times_change_only_where_a_row_clears_them() {
     assert_eq!(read(1).await, json!({ "status": "PENDING", "reportBackDueAt": b["reportBackDueAt"] }));
 }
 
+/// The payout view an import's rewards give is the one a single change
+/// gives: a referral marked recurring stays RECURRING when it earns.
+#[tokio::test]
+async fn an_import_that_earns_keeps_a_recurring_referrals_payout_view() {
+    let w = world().await;
+    let mark = "mutation($id: ID!) { markRecurring(id: $id) { payoutView } }";
+    w.app.ok(&w.vendor, mark, json!({ "id": w.refs[0].0 })).await;
+    let csv = format!("referralkey_ID,status\n{},APPROVED\n{},APPROVED\n", w.refs[0].1, w.refs[1].1);
+    let done = w.commit(&w.preview(&csv).await).await;
+    assert_eq!(done["result"]["rewardsEarned"], 2, "{done}");
+    assert_eq!(w.status(0).await["payoutView"], "RECURRING");
+    assert_eq!(w.status(1).await["payoutView"], "READY_FOR_PAYOUT");
+}
+
 #[tokio::test]
 async fn imports_earn_void_and_reinstate_rewards_set_based() {
     let w = world().await;
