@@ -204,9 +204,28 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), String> {
 }
 
 /// SQL written with `$1…` placeholders; SQLite takes them as `?1…`.
+///
+/// Debug builds check that every placeholder has a value: SQLite binds a
+/// missing one as NULL without a word (an UPDATE that lost its `$3` passed
+/// every SQLite test; only PostgreSQL refused it).
 pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    debug_assert!(
+        highest_placeholder(sql) <= values.len(),
+        "${} without a value ({} bound) in: {sql}",
+        highest_placeholder(sql),
+        values.len()
+    );
     let sql = if backend == DbBackend::Sqlite { sql.replace('$', "?") } else { sql.to_owned() };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The highest `$n` in `sql` (0 for none).
+fn highest_placeholder(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 /// SQL written with named placeholders (`:now`, `:vendor`), for statements
@@ -417,6 +436,20 @@ pub fn stored_bool(value: &serde_json::Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_highest_placeholder_is_found_wherever_it_stands() {
+        assert_eq!(highest_placeholder("SELECT 1"), 0);
+        assert_eq!(highest_placeholder("WHERE a = $2 AND b = $10 AND c = $3"), 10);
+        assert_eq!(highest_placeholder("SELECT $1::int[], ($12)"), 12);
+    }
+
+    #[test]
+    #[should_panic(expected = "$3 without a value")]
+    #[cfg(debug_assertions)]
+    fn a_placeholder_without_a_value_is_caught_in_debug_builds() {
+        stmt(DbBackend::Sqlite, "UPDATE t SET a = $1 WHERE b = $3", vec![1.into(), 2.into()]);
+    }
 
     #[test]
     fn only_a_database_on_this_host_goes_without_tls() {
