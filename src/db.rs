@@ -93,11 +93,8 @@ pub async fn connect_sqlite_reader(
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
-    let mut options = ConnectOptions::new(url.to_owned());
+    let mut options = pool_options(url, acquire_timeout);
     options
-        .sqlx_logging(false)
-        .acquire_timeout(acquire_timeout)
-        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .max_connections(1)
         .min_connections(0)
         .map_sqlx_sqlite_opts(|o| o.read_only(true).busy_timeout(Duration::from_secs(5)));
@@ -156,15 +153,7 @@ pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Databa
     {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
-    let mut options = ConnectOptions::new(url.to_owned());
-    // A connection is pinged before use only after 30 s idle (when a
-    // server, proxy or firewall may have dropped it): pinging on every
-    // checkout, the default, is a round trip more per statement. A hot
-    // connection that broke fails its statement and leaves the pool.
-    options
-        .sqlx_logging(false)
-        .acquire_timeout(acquire_timeout)
-        .test_before_acquire_if_idle_for(Duration::from_secs(30));
+    let mut options = pool_options(url, acquire_timeout);
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {
@@ -180,6 +169,20 @@ pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Databa
         db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await.map_err(|e| e.to_string())?;
     }
     Ok(db)
+}
+
+/// What every pool of ours shares. A connection is pinged before use only
+/// after 30 s idle (when a server, proxy or firewall may have dropped it):
+/// pinging on every checkout, the default, is a round trip more per
+/// statement. A hot connection that broke fails its statement and leaves
+/// the pool.
+fn pool_options(url: &str, acquire_timeout: Duration) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
+    options
 }
 
 /// Whether the deployer chose a TLS mode (in the URL or `PGSSLMODE`).

@@ -22,13 +22,16 @@ use crate::service::rewards;
 /// Referrals per reward look-up.
 const CHUNK: usize = 5000;
 
+/// The rows of batch `$1` whose referral's version moved since the preview.
+const STALE_ROWS: &str = "FROM import_row r JOIN referral f ON f.id = r.referral_id
+    WHERE r.batch_id = $1 AND f.version <> r.referral_version";
+
 /// The refusal of a batch some of whose referrals changed since the
 /// preview, naming the first lines whose referral's version moved.
 async fn stale(tx: &DatabaseTransaction, batch_id: i64) -> AppResult<AppError> {
     let db = tx.get_database_backend();
-    let sql = "SELECT r.row_number AS row_number FROM import_row r JOIN referral f ON f.id = r.referral_id
-               WHERE r.batch_id = $1 AND f.version <> r.referral_version ORDER BY r.row_number LIMIT 11";
-    let rows = tx.query_all_raw(stmt(db, sql, vec![batch_id.into()])).await?;
+    let sql = format!("SELECT r.row_number AS row_number {STALE_ROWS} ORDER BY r.row_number LIMIT 11");
+    let rows = tx.query_all_raw(stmt(db, &sql, vec![batch_id.into()])).await?;
     let lines = rows.iter().map(|r| r.try_get::<i32>("", "row_number")).collect::<Result<Vec<_>, _>>()?;
     let named: Vec<String> = lines.iter().take(10).map(i32::to_string).collect();
     Ok(AppError::Conflict(format!(
@@ -108,9 +111,8 @@ pub(super) async fn apply(
     let db = tx.get_database_backend();
     let holds = Holds::of(tx, batch.id).await?;
     if holds.changes < i64::from(batch.valid_count) {
-        let sql = "SELECT r.id FROM import_row r JOIN referral f ON f.id = r.referral_id
-                   WHERE r.batch_id = $1 AND r.changes = FALSE AND f.version <> r.referral_version LIMIT 1";
-        if tx.query_one_raw(stmt(db, sql, vec![batch.id.into()])).await?.is_some() {
+        let sql = format!("SELECT r.id {STALE_ROWS} AND r.changes = FALSE LIMIT 1");
+        if tx.query_one_raw(stmt(db, &sql, vec![batch.id.into()])).await?.is_some() {
             return Err(stale(tx, batch.id).await?);
         }
     }
