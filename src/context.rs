@@ -27,6 +27,9 @@ pub struct Ctx {
     /// A second, read-only connection to a SQLite file (`db::connect_sqlite_reader`);
     /// `None` on PostgreSQL, where `db` is a pool of many.
     pub sqlite_reader: Option<DatabaseConnection>,
+    /// A SQLite file's checkpoints, in the background while any clone of
+    /// this context lives (`db::SqliteCheckpoints`).
+    pub sqlite_checkpoints: Option<Arc<crate::db::SqliteCheckpoints>>,
     pub clock: Arc<dyn Clock>,
     /// Statements run on `db` so far.
     pub statements: Arc<crate::db::StatementLog>,
@@ -59,9 +62,11 @@ impl Ctx {
         let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
         let sqlite_reader = crate::db::connect_sqlite_reader(url, acquire_timeout, statements.clone()).await?;
+        let sqlite_checkpoints = crate::db::start_sqlite_checkpoints(url).await?.map(Arc::new);
         Ok(Self {
             db,
             sqlite_reader,
+            sqlite_checkpoints,
             clock,
             statements,
             channels: Arc::new(crate::outbound::Channels::none()),

@@ -4,7 +4,9 @@
 //! pages and the machine make noisy; this one is exact and repeatable, so a
 //! change to the subscription stream can be weighed byte by byte.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::task::{Context, Poll};
 
@@ -15,7 +17,8 @@ use referral_hub::ratelimit::LinkLimits;
 
 use super::Fixture;
 
-/// The system allocator, counting the bytes it has out.
+/// The server's allocator (mimalloc, see `main.rs`), counting the bytes it
+/// has out: every bench in this binary runs on the allocator users run.
 pub struct Counting;
 
 static HELD: AtomicIsize = AtomicIsize::new(0);
@@ -26,17 +29,17 @@ static HELD: AtomicIsize = AtomicIsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
+        unsafe { MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         HELD.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 

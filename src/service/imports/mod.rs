@@ -36,7 +36,7 @@ pub const PREVIEW_LIFETIME_MINUTES: i64 = 60;
 /// Largest CSV accepted as text.
 pub const MAX_CSV_BYTES: usize = 50 * 1024 * 1024;
 /// Lines validated and written per round trip.
-const CHUNK_LINES: usize = 10_000;
+const CHUNK_LINES: usize = 5_000;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RowError {
