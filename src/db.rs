@@ -2,7 +2,8 @@
 //! serialized by SQLite anyway, and one connection can never see
 //! SQLITE_BUSY), foreign keys on, and WAL so readers of the file from other
 //! processes are not blocked; a read-only second connection
-//! (`connect_sqlite_reader`) reads beside the writer's transactions.
+//! (`connect_sqlite_reader`) reads beside the writer's transactions, and a
+//! third copies the log back into the file (`SqliteCheckpoints`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
