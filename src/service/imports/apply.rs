@@ -258,7 +258,9 @@ pub(super) async fn apply(
     if holds.denials > 0 {
         pass_on_claims(tx, batch, &programs, now).await?;
     }
-    digest(tx, batch, now).await?;
+    if holds.changes > 0 {
+        digest(tx, batch, now).await?;
+    }
     Ok(serde_json::json!({
         "applied": applied,
         "unchanged": batch.valid_count as u64 - applied,
