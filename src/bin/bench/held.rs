@@ -5,12 +5,11 @@
 //! change to the subscription stream can be weighed byte by byte.
 
 use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
+use mimalloc::MiMalloc;
 use referral_hub::events::Hub;
 use referral_hub::graphql::build_api;
 use referral_hub::ratelimit::LinkLimits;

@@ -35,7 +35,9 @@ use crate::error::{AppError, AppResult};
 pub const PREVIEW_LIFETIME_MINUTES: i64 = 60;
 /// Largest CSV accepted as text.
 pub const MAX_CSV_BYTES: usize = 50 * 1024 * 1024;
-/// Lines validated and written per round trip.
+/// Lines validated and written per round trip. 5,000 held the import's
+/// memory growth to 40–54 MiB on mimalloc where 10,000 grew 62–78 MiB, at
+/// the same speed (README, "CSV import").
 const CHUNK_LINES: usize = 5_000;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
