@@ -109,9 +109,7 @@ pub async fn start_sqlite_checkpoints(url: &str) -> Result<Option<SqliteCheckpoi
     if !is_sqlite_file(url) {
         return Ok(None);
     }
-    let mut options = pool_options(url, Duration::from_secs(5));
-    options.max_connections(1).min_connections(0);
-    let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
+    let db = connect_beside(pool_options(url, Duration::from_secs(5))).await?;
     Ok(Some(SqliteCheckpoints(tokio::spawn(async move {
         let mut every = tokio::time::interval(CHECKPOINT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -152,13 +150,17 @@ pub async fn connect_sqlite_reader(
         return Ok(None);
     }
     let mut options = pool_options(url, acquire_timeout);
-    options
-        .max_connections(1)
-        .min_connections(0)
-        .map_sqlx_sqlite_opts(|o| o.read_only(true).busy_timeout(Duration::from_secs(5)));
-    let mut db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
+    options.map_sqlx_sqlite_opts(|o| o.read_only(true).busy_timeout(Duration::from_secs(5)));
+    let mut db = connect_beside(options).await?;
     count_into(&mut db, log);
     Ok(Some(db))
+}
+
+/// A pool of one connection to a SQLite file beside the writer's, opened
+/// when first used.
+async fn connect_beside(mut options: ConnectOptions) -> Result<DatabaseConnection, String> {
+    options.max_connections(1).min_connections(0);
+    Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))
 }
 
 /// The statements run on a connection: their number (tests prove that a

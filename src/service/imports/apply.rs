@@ -67,13 +67,13 @@ struct Holds {
     extends: i64,
     denials: i64,
     /// The first and last `import_row` id whose status change can touch
-    /// rewards (`RewardRows`); none when no row can.
+    /// rewards (`reward_rows`); none when no row can.
     first_reward_row: Option<i64>,
     last_reward_row: Option<i64>,
 }
 
 impl Holds {
-    async fn of(tx: &DatabaseTransaction, batch_id: i64, rewards: &RewardRows) -> AppResult<Holds> {
+    async fn of(tx: &DatabaseTransaction, batch_id: i64, reward_rows: Option<&str>) -> AppResult<Holds> {
         let mut columns: Vec<String> = [
             ("changes", CHANGES),
             ("stage_changes", STAGE_CHANGE),
@@ -86,7 +86,7 @@ impl Holds {
         .iter()
         .map(|(name, cond)| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS {name}"))
         .collect();
-        let touching = rewards.condition().unwrap_or_else(|| "FALSE".into());
+        let touching = reward_rows.unwrap_or("FALSE");
         columns.push(format!("MIN(CASE WHEN {touching} THEN r.id END) AS first_reward_row"));
         columns.push(format!("MAX(CASE WHEN {touching} THEN r.id END) AS last_reward_row"));
         let sql = format!("SELECT {} FROM import_row r WHERE r.batch_id = $1", columns.join(", "));
@@ -106,31 +106,22 @@ impl Holds {
     }
 }
 
-/// Which rows of a batch can touch rewards: a status change to DENIED or
-/// to a status that reaches its program's reward trigger.
-struct RewardRows(Vec<String>);
-
-impl RewardRows {
-    fn of(programs: &HashMap<i64, program::Model>) -> RewardRows {
-        // Names and ids are our own, not input.
-        RewardRows(
-            programs
-                .values()
-                .map(|p| {
-                    let statuses: Vec<String> = ReferralStatus::iter()
-                        .filter(|s| *s == ReferralStatus::Denied || reward_rule::reaches(p.reward_trigger, *s))
-                        .map(|s| format!("'{}'", s.as_str()))
-                        .collect();
-                    format!("(r.program_id = {} AND r.status_to IN ({}))", p.id, statuses.join(", "))
-                })
-                .collect(),
-        )
-    }
-
-    /// The condition on `import_row r`; `None` when no row can.
-    fn condition(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| format!("({STATUS_CHANGE} AND ({}))", self.0.join(" OR ")))
-    }
+/// The rows of a batch that can touch rewards, as a condition on
+/// `import_row r`: a status change to DENIED or to a status that reaches
+/// its program's reward trigger. `None` when no program has such a status.
+fn reward_rows(programs: &HashMap<i64, program::Model>) -> Option<String> {
+    // Names and ids are our own, not input.
+    let per_program: Vec<String> = programs
+        .values()
+        .map(|p| {
+            let statuses: Vec<String> = ReferralStatus::iter()
+                .filter(|s| *s == ReferralStatus::Denied || reward_rule::reaches(p.reward_trigger, *s))
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            format!("(r.program_id = {} AND r.status_to IN ({}))", p.id, statuses.join(", "))
+        })
+        .collect();
+    (!per_program.is_empty()).then(|| format!("({STATUS_CHANGE} AND ({}))", per_program.join(" OR ")))
 }
 
 /// Runs `statement` when `rows` of the batch call for it; the rows it wrote.
@@ -162,8 +153,8 @@ pub(super) async fn apply(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    let reward_rows = RewardRows::of(&programs);
-    let holds = Holds::of(tx, batch.id, &reward_rows).await?;
+    let reward_rows = reward_rows(&programs);
+    let holds = Holds::of(tx, batch.id, reward_rows.as_deref()).await?;
     if holds.changes < i64::from(batch.valid_count) {
         let sql = format!("SELECT r.id {STALE_ROWS} AND r.changes = FALSE LIMIT 1");
         if tx.query_one_raw(stmt(db, &sql, vec![batch.id.into()])).await?.is_some() {
@@ -217,7 +208,7 @@ pub(super) async fn apply(
     // the one UPDATE of the referrals below also sets the payout view the
     // new rewards give (a second UPDATE of every referral took 3 s on
     // PostgreSQL for 100,000 rows).
-    let (earned, voided, written) = apply_rewards(tx, batch, &programs, &reward_rows, &holds, now).await?;
+    let (earned, voided, written) = apply_rewards(tx, batch, &programs, reward_rows.as_deref(), &holds, now).await?;
     let payout_view = if written > 0 { rewards::payout_view_case(3) } else { "referral.payout_view".into() };
     // SQLite rewrites the entries of every index on a column the SET names,
     // changed or not: the report-back due time (in three indexes) is named
@@ -338,12 +329,12 @@ async fn apply_rewards(
     tx: &DatabaseTransaction,
     batch: &import_batch::Model,
     programs: &HashMap<i64, program::Model>,
-    reward_rows: &RewardRows,
+    reward_rows: Option<&str>,
     holds: &Holds,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<(u64, u64, usize)> {
     let db = tx.get_database_backend();
-    let Some(touching) = reward_rows.condition() else { return Ok((0, 0, 0)) };
+    let Some(touching) = reward_rows else { return Ok((0, 0, 0)) };
     let live = |kind: &str| {
         format!(
             "(SELECT COUNT(*) FROM reward c WHERE c.referral_id = f.id AND c.kind = '{kind}' AND c.status <> 'VOID')"
