@@ -23,7 +23,7 @@ pub struct Counting;
 static HELD: AtomicIsize = AtomicIsize::new(0);
 
 // The one unsafe code in the workspace: a GlobalAlloc is an unsafe trait.
-// Each method only counts and hands the call to the system allocator.
+// Each method only counts and hands the call to mimalloc.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
