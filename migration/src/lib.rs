@@ -19,6 +19,8 @@ mod m20261201_000013_list_indexes;
 mod m20261201_000014_lead_conflicts;
 mod m20261201_000015_event_positions;
 mod m20261202_000016_intake_policy;
+mod m20261203_000017_unlogged_import_rows;
+mod m20261203_000018_audit_job_key;
 
 pub struct Migrator;
 
@@ -42,6 +44,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_lead_conflicts::Migration),
             Box::new(m20261201_000015_event_positions::Migration),
             Box::new(m20261202_000016_intake_policy::Migration),
+            Box::new(m20261203_000017_unlogged_import_rows::Migration),
+            Box::new(m20261203_000018_audit_job_key::Migration),
         ]
     }
 }

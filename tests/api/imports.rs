@@ -383,6 +383,31 @@ async fn stale_and_expired_previews_are_refused() {
     assert!(err["message"].as_str().unwrap().contains("preview the file again"));
 }
 
+/// On PostgreSQL a preview's rows are in an unlogged table, which a crash
+/// empties: a batch whose rows are gone is refused, never committed as a
+/// batch that applied nothing.
+#[tokio::test]
+async fn a_preview_whose_rows_are_gone_must_be_previewed_again() {
+    use sea_orm::ConnectionTrait;
+    let w = world().await;
+    let csv = format!("referralkey_ID,status\n{},QUALIFIED\n{},DENIED\n", w.refs[0].1, w.refs[1].1);
+    let batch = w.preview(&csv).await;
+    assert_eq!(batch["validCount"], 2);
+    if w.app.ctx.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let sql = "SELECT relpersistence::text AS p FROM pg_class WHERE relname = 'import_row'";
+        let row = w.app.ctx.db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql));
+        assert_eq!(row.await.unwrap().unwrap().try_get::<String>("", "p").unwrap(), "u", "unlogged");
+    }
+    // What a crash does to an unlogged table.
+    w.app.ctx.db.execute_unprepared("DELETE FROM import_row").await.unwrap();
+    let err = w.app.error(Some(&w.vendor), COMMIT, json!({ "id": batch["id"] })).await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("preview the file again"), "{err}");
+    assert_eq!(w.status(0).await["status"], "PENDING");
+    let again = w.preview(&csv).await;
+    assert_eq!(w.commit(&again).await["result"]["applied"], 2);
+}
+
 #[tokio::test]
 async fn another_vendors_referrals_are_unknown_and_partners_cannot_import() {
     let w = world().await;
@@ -799,7 +824,11 @@ async fn the_import_staging_migration_goes_down_and_up_keeping_every_row() {
     let first = w.preview(&format!("referralkey_ID,status,note\n{a},QUALIFIED,First note\n")).await;
     w.commit(&first).await;
     let second = w.preview(&format!("referralkey_ID,status,note\n{b},QUALIFIED,Second note\n")).await;
-    migration::Migrator::down(&w.app.ctx.db, Some(1)).await.unwrap();
+    // Down to before 000008 (and the migrations after it, 000017's
+    // unlogged table among them), then up again.
+    let newer =
+        migration::Migrator::migrations().iter().rev().position(|m| m.name() == "m20261123_000008_import_staging");
+    migration::Migrator::down(&w.app.ctx.db, Some(newer.unwrap() as u32 + 1)).await.unwrap();
     migration::Migrator::up(&w.app.ctx.db, None).await.unwrap();
     let done = w.commit(&second).await;
     assert_eq!((done["status"].as_str(), done["result"]["applied"].as_i64()), (Some("COMMITTED"), Some(1)));

@@ -59,6 +59,9 @@ const DENIAL: &str = "r.changes = TRUE AND r.status_to = 'DENIED' AND COALESCE(r
 /// span had a scan of its own, 20 ms of a 100,000-row commit on SQLite).
 #[derive(Debug, FromQueryResult)]
 struct Holds {
+    /// Every row the preview kept (fewer than it counted: the rows are
+    /// gone, see `apply`).
+    kept: i64,
     changes: i64,
     stage_changes: i64,
     outcomes: i64,
@@ -86,6 +89,7 @@ impl Holds {
         .iter()
         .map(|(name, cond)| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS {name}"))
         .collect();
+        columns.push("COUNT(*) AS kept".into());
         let touching = reward_rows.unwrap_or("FALSE");
         columns.push(format!("MIN(CASE WHEN {touching} THEN r.id END) AS first_reward_row"));
         columns.push(format!("MAX(CASE WHEN {touching} THEN r.id END) AS last_reward_row"));
@@ -155,6 +159,13 @@ pub(super) async fn apply(
         .collect();
     let reward_rows = reward_rows(&programs);
     let holds = Holds::of(tx, batch.id, reward_rows.as_deref()).await?;
+    // PostgreSQL keeps previewed rows in an unlogged table, which a crash
+    // empties (migration 000017): such a batch is not applied as empty.
+    if holds.kept < i64::from(batch.valid_count) {
+        return Err(AppError::Conflict(
+            "this preview's rows were lost when the database restarted: preview the file again".into(),
+        ));
+    }
     if holds.changes < i64::from(batch.valid_count) {
         let sql = format!("SELECT r.id {STALE_ROWS} AND r.changes = FALSE LIMIT 1");
         if tx.query_one_raw(stmt(db, &sql, vec![batch.id.into()])).await?.is_some() {
