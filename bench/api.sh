@@ -107,7 +107,8 @@ done
 # The SQL limit: pgbench of the statement our server sends for (a) (the
 # page joined with its partners, the columns the query shows and those the
 # page needs) and for (b) (the row); the caller is known from the principal
-# cache, so nothing else is sent.
+# cache, so nothing else is sent. With our connections' settings
+# (`db::open`: no Memoize).
 cat >"$work/sql-a.sql" <<SQL
 SELECT r.id, r.vendor_org_id, r.program_id, r.partner_id, r.reference_id, r.status, r.lead_name, r.lead_email,
        r.lead_phone, r.lead_company, r.created_at, p.id, p.name
@@ -120,7 +121,7 @@ SQL
 echo
 for q in a b; do
   for round in $(seq 1 "$rounds"); do
-    tps=$(pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$work/sql-$q.sql" "$url" 2>/dev/null |
+    tps=$(PGOPTIONS="-c enable_memoize=off" pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$work/sql-$q.sql" "$url" 2>/dev/null |
       awk '/^tps/ {print $3; exit}')
     echo "pgbench ($q) round $round: $tps tps (our statements for one request)"
   done

@@ -226,11 +226,28 @@ async fn open(url: &str, acquire_timeout: Duration, checkpoints_apart: bool) -> 
             options.map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"));
         }
     } else {
-        if !names_ssl_mode(url) {
-            options.map_sqlx_postgres_opts(|o| {
-                if is_loopback(o.get_host()) { o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable) } else { o }
-            });
-        }
+        // Our PostgreSQL connections run without the planner's Memoize step
+        // (`enable_memoize=off`, sent at connection start). It caches the inner
+        // side of a nested loop per key, which pays when keys repeat; PostgreSQL
+        // picks it for a page of referrals joined to their partners, costing the
+        // repeats over all the vendor's 100,000 rows instead of the page's 51, and
+        // builds a cache sized for 10,000 partners on every execution. Measured at
+        // a million referrals (`bench/api.sh`'s statement (a), pgbench, two runs
+        // each): 7,000–9,300 tps with it, 10,700 without; the list request (a)
+        // through our server, six alternating runs, a median of 2,270 req/s
+        // against 1,990. It pays only where a nested loop meets the same key
+        // many times; the import, whose look-up joins every key of a file to
+        // one partner, ran as fast without it (three alternating runs), and
+        // the plan tests (tests/api/plans.rs) refuse it on every page.
+        let choose_tls = !names_ssl_mode(url);
+        options.map_sqlx_postgres_opts(move |o| {
+            let o = if choose_tls && is_loopback(o.get_host()) {
+                o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+            } else {
+                o
+            };
+            o.options([("enable_memoize", "off")])
+        });
         options.max_connections(16).min_connections(1);
     }
     let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;

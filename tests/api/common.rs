@@ -265,6 +265,7 @@ pub fn assert_index_range(plan: &str, table: &str, what: &str) {
     if is_postgres() {
         assert!(!plan.contains("Sort"), "{what}: a sort step\n{plan}");
         assert!(!plan.contains(&format!("Seq Scan on {table}")), "{what}: a sequential scan\n{plan}");
+        assert!(!plan.contains("Memoize"), "{what}: a Memoize step\n{plan}");
     } else {
         assert!(!plan.contains("TEMP B-TREE"), "{what}: a sort step\n{plan}");
         assert!(plan.contains(&format!("SEARCH {table} USING ")), "{what}: not an index range of {table}\n{plan}");

@@ -196,6 +196,21 @@ async fn every_referral_order_reads_an_index_range_of_the_vendors_rows() {
     every_order(&s, "referrals", "referral", query, &REFERRAL_ORDER_FIELDS, &NULLABLE_REFERRAL_ORDERS).await;
 }
 
+/// PostgreSQL's Memoize step, which it puts between a page and the
+/// partners it joins, is off on our connections (`db::pool_options`): a page
+/// of 50 referrals never repeats enough partners to pay for the cache it
+/// builds on every execution. The page plans below are checked without it.
+#[tokio::test]
+async fn postgresql_pages_join_without_a_memoize_step() {
+    if !is_postgres() {
+        return;
+    }
+    let app = spawn_app().await;
+    let show = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW enable_memoize");
+    let row = app.ctx.db.query_one_raw(show).await.unwrap().unwrap();
+    assert_eq!(row.try_get::<String>("", "enable_memoize").unwrap(), "off");
+}
+
 /// PostgreSQL plans a prepared statement whose LIMIT is a parameter anew on
 /// every execution (it cannot cost a generic plan for an unknown number of
 /// rows); with the number in the text it may keep one generic plan, which
