@@ -3,6 +3,14 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// Runs `sql` on PostgreSQL only: a change SQLite has no counterpart for.
+pub(crate) async fn on_postgres(m: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+        m.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 mod m20261122_000001_foundation;
 mod m20261122_000002_referrals;
 mod m20261122_000003_delivery;

@@ -14,7 +14,8 @@
 //! SQLite has no such table: there this migration does nothing.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,16 +23,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE import_row SET UNLOGGED").await?;
-        }
-        Ok(())
+        on_postgres(m, "ALTER TABLE import_row SET UNLOGGED").await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE import_row SET LOGGED").await?;
-        }
-        Ok(())
+        on_postgres(m, "ALTER TABLE import_row SET LOGGED").await
     }
 }

@@ -14,7 +14,8 @@
 //! means rebuilding the table, the largest of the schema: it keeps the key.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,20 +23,15 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection()
-                .execute_unprepared("ALTER TABLE status_change DROP CONSTRAINT fk_status_change_job_run")
-                .await?;
-        }
-        Ok(())
+        on_postgres(m, "ALTER TABLE status_change DROP CONSTRAINT fk_status_change_job_run").await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == DbBackend::Postgres {
-            let sql = "ALTER TABLE status_change ADD CONSTRAINT fk_status_change_job_run
-                       FOREIGN KEY (job_run_id) REFERENCES job_run (id)";
-            m.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        on_postgres(
+            m,
+            "ALTER TABLE status_change ADD CONSTRAINT fk_status_change_job_run
+             FOREIGN KEY (job_run_id) REFERENCES job_run (id)",
+        )
+        .await
     }
 }
