@@ -15,9 +15,9 @@ use referral_hub::{App, demo, graphql};
 /// mimalloc: a GraphQL response is thousands of small allocations, and
 /// glibc's malloc spent a quarter of a list request's CPU on them, much of
 /// it waiting on its arena locks across worker threads (measured with
-/// `bench/api.sh` and perf). Its version 2 line (the crate's `v2` feature),
-/// which hands freed pages back to the system after 10 ms where version 3
-/// keeps them for a second: a 100,000-row import grew the process 10–12 MiB
+/// `bench/api.sh` and perf). Its version 2 line (the crate's `v2` feature)
+/// hands freed pages back to the system after 10 ms, where version 3 keeps
+/// them for a second: a 100,000-row import grew the process 10–12 MiB
 /// instead of 33–75 MiB, at the same speed, and the list request (a) ran as
 /// fast (README, "CSV import").
 #[global_allocator]

@@ -59,8 +59,8 @@ const DENIAL: &str = "r.changes = TRUE AND r.status_to = 'DENIED' AND COALESCE(r
 /// span had a scan of its own, 20 ms of a 100,000-row commit on SQLite).
 #[derive(Debug, FromQueryResult)]
 struct Holds {
-    /// Every row the preview kept (fewer than it counted: the rows are
-    /// gone, see `apply`).
+    /// Every row the preview kept (fewer than the batch's valid count:
+    /// its rows are gone, see `apply`).
     kept: i64,
     changes: i64,
     stage_changes: i64,
