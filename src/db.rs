@@ -232,8 +232,8 @@ async fn open(url: &str, acquire_timeout: Duration, checkpoints_apart: bool) -> 
         // picks it for a page of referrals joined to their partners, costing the
         // repeats over all the vendor's 100,000 rows instead of the page's 51, and
         // builds a cache sized for 10,000 partners on every execution. Measured at
-        // a million referrals (`bench/api.sh`'s statement (a), pgbench, two runs
-        // each): 7,000–9,300 tps with it, 10,700 without; the list request (a)
+        // a million referrals (`bench/api.sh`'s statement (a), pgbench, six runs
+        // with it, two without): 7,000–9,300 tps with it, 10,700 without; the list request (a)
         // through our server, six alternating runs, a median of 2,270 req/s
         // against 1,990. It pays only where a nested loop meets the same key
         // many times; the import, whose look-up joins every key of a file to
