@@ -127,29 +127,38 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
     .filter(|(kind, _)| keys.iter().any(|k| k.kind == *kind))
     .map(|(kind, on)| branch(on, kind))
     .collect();
+    // The matches come back as rows on PostgreSQL and as one JSON array on
+    // SQLite: sqlx-sqlite hands each row from its thread to the task, which
+    // cost more than the query, while PostgreSQL spent 40 % of the
+    // statement building the JSON (17 of 43 ms per 5,000 keys, EXPLAIN
+    // ANALYZE) and its binary rows decode by position.
+    let shown = "m.line, m.id, m.program_id, m.direction, m.status, m.ever_qualified, m.stage, m.sale_amount_minor,
+        m.outcome, m.invalid_reason, m.version, p.partner_org_id, p.stage_editor,
+        m.reference_id, m.external_id, m.lead_email";
+    let select =
+        if backend == DbBackend::Postgres { format!("SELECT {shown}") } else { json_rows_select(backend, shown) };
     let sql = format!(
         "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
          m AS ({})
-         {}
+         {select}
          FROM m LEFT JOIN partner p ON p.id = m.partner_id",
         bulk.sql,
         branches.join(" UNION ALL "),
-        json_rows_select(
-            backend,
-            "m.line, m.id, m.program_id, m.direction, m.status, m.ever_qualified, m.stage, m.sale_amount_minor,
-             m.outcome, m.invalid_reason, m.version, p.partner_org_id, p.stage_editor,
-             m.reference_id, m.external_id, m.lead_email"
-        ),
     );
     let mut values = bulk.values;
     values.push(vendor.into());
-    let rows: Vec<MatchTuple> = read_json_rows(db, stmt(backend, &sql, values)).await?;
+    let statement = stmt(backend, &sql, values);
+    let rows: Vec<MatchTuple> = if backend == DbBackend::Postgres {
+        db.query_all_raw(statement).await?.iter().map(match_tuple).collect::<Result<_, _>>()?
+    } else {
+        read_json_rows(db, statement).await?
+    };
     let mut found = rows.into_iter().map(Match::try_from).collect::<Result<Vec<_>, _>>()?;
     found.sort_by_key(|m| (m.line, m.id));
     Ok(found)
 }
 
-/// A match as the aggregated look-up returns it, column by column.
+/// A match as the look-up returns it, column by column.
 type MatchTuple = (
     i32,
     i64,
@@ -168,6 +177,28 @@ type MatchTuple = (
     Option<String>,
     Option<String>,
 );
+
+/// A match as a row of the look-up, read by position (PostgreSQL).
+fn match_tuple(row: &sea_orm::QueryResult) -> Result<MatchTuple, sea_orm::DbErr> {
+    Ok((
+        row.try_get_by_index(0)?,
+        row.try_get_by_index(1)?,
+        row.try_get_by_index(2)?,
+        row.try_get_by_index(3)?,
+        row.try_get_by_index(4)?,
+        serde_json::Value::Bool(row.try_get_by_index(5)?),
+        row.try_get_by_index(6)?,
+        row.try_get_by_index(7)?,
+        row.try_get_by_index(8)?,
+        row.try_get_by_index(9)?,
+        row.try_get_by_index(10)?,
+        row.try_get_by_index(11)?,
+        row.try_get_by_index(12)?,
+        row.try_get_by_index(13)?,
+        row.try_get_by_index(14)?,
+        row.try_get_by_index(15)?,
+    ))
+}
 
 impl TryFrom<MatchTuple> for Match {
     type Error = AppError;
