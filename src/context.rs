@@ -59,14 +59,13 @@ impl Ctx {
         acquire_timeout: std::time::Duration,
     ) -> Result<Self, String> {
         let statements = Arc::new(crate::db::StatementLog::default());
-        let db = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
+        let (db, sqlite_checkpoints) = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
         crate::db::migrate(&db).await?;
         let sqlite_reader = crate::db::connect_sqlite_reader(url, acquire_timeout, statements.clone()).await?;
-        let sqlite_checkpoints = crate::db::start_sqlite_checkpoints(url).await?.map(Arc::new);
         Ok(Self {
             db,
             sqlite_reader,
-            sqlite_checkpoints,
+            sqlite_checkpoints: sqlite_checkpoints.map(Arc::new),
             clock,
             statements,
             channels: Arc::new(crate::outbound::Channels::none()),

@@ -62,15 +62,17 @@ impl Limit {
 }
 
 /// Connects, counting every statement into `log` (and the
-/// `db_statements_total` metric).
+/// `db_statements_total` metric). A SQLite file's writer leaves its
+/// checkpoints to `SqliteCheckpoints`, returned with it: the one is never
+/// opened without the other, or the log would grow without end.
 pub async fn connect_counted(
     url: &str,
     acquire_timeout: Duration,
     log: Arc<StatementLog>,
-) -> Result<DatabaseConnection, String> {
+) -> Result<(DatabaseConnection, Option<SqliteCheckpoints>), String> {
     let mut db = open(url, acquire_timeout, true).await?;
     count_into(&mut db, log);
-    Ok(db)
+    Ok((db, start_sqlite_checkpoints(url).await?))
 }
 
 /// Whether `url` names a SQLite database in a file (not in memory): one
@@ -105,7 +107,7 @@ impl Drop for SqliteCheckpoints {
 
 /// Starts `SqliteCheckpoints` for a SQLite file; `None` for an in-memory
 /// database (no log) and for PostgreSQL.
-pub async fn start_sqlite_checkpoints(url: &str) -> Result<Option<SqliteCheckpoints>, String> {
+async fn start_sqlite_checkpoints(url: &str) -> Result<Option<SqliteCheckpoints>, String> {
     if !is_sqlite_file(url) {
         return Ok(None);
     }
@@ -586,6 +588,8 @@ mod tests {
         assert!(file_size(&file) >= 5 << 20, "not copied back: {} bytes", file_size(&file));
         drop(checkpoints);
         assert!(start_sqlite_checkpoints("sqlite::memory:").await.unwrap().is_none());
+        let (_app, paired) = connect_counted(&url, Duration::from_secs(5), Arc::default()).await.unwrap();
+        assert!(paired.is_some(), "the application's writer comes with its checkpoints");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
