@@ -484,19 +484,16 @@ pub fn sql_date(backend: DbBackend, column: &str) -> String {
     }
 }
 
-/// `SELECT` list that returns every row of a query as one JSON array of
-/// arrays in a single text column `found`: thousands of rows cross sqlx as
-/// one (sqlx-sqlite hands each row from its worker thread to the task,
+/// `SELECT` list that returns every row of a SQLite query as one JSON array
+/// of arrays in a single text column `found`: thousands of rows cross sqlx
+/// as one (sqlx-sqlite hands each row from its worker thread to the task,
 /// which cost more than the query: 1.2 s → 0.6 s for a 100,000-line
-/// import preview). Read it back with `read_json_rows`. PostgreSQL's
-/// binary rows cross cheaply and building the JSON is the dearer part
-/// there (40 % of the import's look-up), so callers read rows from it.
-pub fn json_rows_select(backend: DbBackend, columns: &str) -> String {
-    let (aggregate, array) = match backend {
-        DbBackend::Postgres => ("json_agg", "json_build_array"),
-        _ => ("json_group_array", "json_array"),
-    };
-    format!("SELECT CAST({aggregate}({array}({columns})) AS TEXT) AS found")
+/// import preview). Read it back with `read_json_rows`. SQLite only:
+/// PostgreSQL's binary rows cross cheaply and building the JSON was the
+/// dearer part there (40 % of the import's look-up), so its callers read
+/// rows.
+pub fn json_rows_select(columns: &str) -> String {
+    format!("SELECT CAST(json_group_array(json_array({columns})) AS TEXT) AS found")
 }
 
 /// Runs a query built with `json_rows_select` and parses its rows.
@@ -507,7 +504,7 @@ pub async fn read_json_rows<T: serde::de::DeserializeOwned>(
     let row = db.query_one_raw(statement).await?;
     let json: Option<String> = row.map(|r| r.try_get("", "found")).transpose()?.flatten();
     match json {
-        // PostgreSQL aggregates no rows to NULL, SQLite to "[]".
+        // No row at all, or a NULL aggregate: nothing found.
         None => Ok(Vec::new()),
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| crate::error::AppError::Internal(format!("reading aggregated rows: {e}"))),

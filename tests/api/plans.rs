@@ -197,7 +197,7 @@ async fn every_referral_order_reads_an_index_range_of_the_vendors_rows() {
 }
 
 /// PostgreSQL's Memoize step, which it puts between a page and the
-/// partners it joins, is off on our connections (`db::pool_options`): a page
+/// partners it joins, is off on our connections (`db::open`): a page
 /// of 50 referrals never repeats enough partners to pay for the cache it
 /// builds on every execution. The page plans below are checked without it.
 #[tokio::test]

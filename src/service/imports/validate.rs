@@ -135,8 +135,7 @@ async fn look_up_keys(db: &impl ConnectionTrait, vendor: i64, keys: &[Key<'_>]) 
     let shown = "m.line, m.id, m.program_id, m.direction, m.status, m.ever_qualified, m.stage, m.sale_amount_minor,
         m.outcome, m.invalid_reason, m.version, p.partner_org_id, p.stage_editor,
         m.reference_id, m.external_id, m.lead_email";
-    let select =
-        if backend == DbBackend::Postgres { format!("SELECT {shown}") } else { json_rows_select(backend, shown) };
+    let select = if backend == DbBackend::Postgres { format!("SELECT {shown}") } else { json_rows_select(shown) };
     let sql = format!(
         "WITH k(line, kind, key, id) AS MATERIALIZED ({}),
          m AS ({})
