@@ -5,6 +5,9 @@
 #   (a) a vendor's latest 50 referrals with each partner's name,
 #   (b) one referral by id,
 #   (c) { __typename }.
+# Also (a) without GraphQL (examples/api_floor.rs: the statement pgbench
+# runs, on the server's pool, written as JSON by serde): the floor of this
+# stack, which our server's (a) is compared with too.
 # Each is `wrk -t1 -c32` for DURATION (after a 5 s warm-up), ours then the
 # peer's, ROUNDS times; the ratios are per round.
 #
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 export CARGO_TARGET_DIR=$target
-cargo build -q --release --bin referral-hub
+cargo build -q --release --bin referral-hub --example api_floor
 bin=$target/release/referral-hub
 admin=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 db=${BENCH_DB:-rh_bench_api}
@@ -90,20 +93,6 @@ measure() { # URL BODY TOKEN -> "req/s p99"
   echo "$out" | awk '/Requests\/sec/ {rps=$2} / 99%/ {p99=$2} END {print rps, p99}'
 }
 
-ours="http://127.0.0.1:$ours_port/graphql"
-peer="http://127.0.0.1:$peer_port/graphql"
-printf '\n%-5s %-6s %12s %10s %12s %10s %8s\n' round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
-for round in $(seq 1 "$rounds"); do
-  for q in a b c; do
-    # (c) is anonymous on both sides, as a browser's first request is.
-    auth=$token; [ "$q" = c ] && auth=
-    read -r o_rps o_p99 < <(measure "$ours" "$work/ours-$q.json" "$auth")
-    read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
-    ratio=$(python3 -c "print(f'{$o_rps / $p_rps:.2f}')")
-    printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
-  done
-done
-
 # The SQL limit: pgbench of the statement our server sends for (a) (the
 # page joined with its partners, the columns the query shows and those the
 # page needs) and for (b) (the row); the caller is known from the principal
@@ -118,6 +107,33 @@ SQL
 cat >"$work/sql-b.sql" <<SQL
 SELECT * FROM referral WHERE id = $row AND vendor_org_id = 1;
 SQL
+# The floor: request (a) without GraphQL, on the statement above.
+floor_port=$(free_port)
+"$target/release/examples/api_floor" "$url" "$work/sql-a.sql" "127.0.0.1:$floor_port" >"$work/floor.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST --data '{}' "http://127.0.0.1:$floor_port/graphql" 2>/dev/null && break; sleep 0.2; done
+
+ours="http://127.0.0.1:$ours_port/graphql"
+peer="http://127.0.0.1:$peer_port/graphql"
+floor="http://127.0.0.1:$floor_port/graphql"
+printf '\n%-5s %-6s %12s %10s %12s %10s %8s\n' round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
+echo "(rows 'floor': the right-hand columns are (a) without GraphQL, the ratio ours / floor)"
+for round in $(seq 1 "$rounds"); do
+  for q in a b c; do
+    # (c) is anonymous on both sides, as a browser's first request is.
+    auth=$token; [ "$q" = c ] && auth=
+    read -r o_rps o_p99 < <(measure "$ours" "$work/ours-$q.json" "$auth")
+    read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
+    ratio=$(python3 -c "print(f'{$o_rps / $p_rps:.2f}')")
+    printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
+    if [ "$q" = a ]; then
+      read -r f_rps f_p99 < <(measure "$floor" "$work/ours-a.json" "")
+      ratio=$(python3 -c "print(f'{$o_rps / $f_rps:.2f}')")
+      printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "floor" "$o_rps" "$o_p99" "$f_rps" "$f_p99" "$ratio"
+    fi
+  done
+done
+
 echo
 for q in a b; do
   for round in $(seq 1 "$rounds"); do
