@@ -85,6 +85,9 @@ pub async fn preview(ctx: &Ctx, principal: &Principal, csv_text: &str) -> AppRes
     match read::Sheet::open(csv_text) {
         Err(refused) => errors = refused,
         Ok(mut sheet) => {
+            // On its own connection: the look-ups beside this transaction
+            // must see the statistics it writes.
+            crate::db::refresh_misjudged_statistics(&ctx.db, "referral", "vendor_org_id", vendor).await?;
             let programs: HashMap<i64, program::Model> = program::Entity::find()
                 .filter(program::Column::VendorOrgId.eq(vendor))
                 .all(&tx)
