@@ -692,8 +692,6 @@ async fn an_update_applies_whole_or_not_at_all_and_reports_outcomes() {
 /// caught, and every valid row is kept and applied.
 #[tokio::test]
 async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
-    use entity::{Direction, PayoutView, ReferralSource, ReferralStatus};
-    use sea_orm::{EntityTrait, Set};
     let app = spawn_app().await;
     let (vendor_org, vendor, program) = app.vendor("Acme").await;
     let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
@@ -705,45 +703,19 @@ async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
         json!({ "id": program }),
     )
     .await;
-    let now = app.clock.now_utc();
     const N: usize = 10_050;
-    let rows: Vec<_> = (0..N)
-        .map(|i| entity::referral::ActiveModel {
-            vendor_org_id: Set(vendor_org),
-            program_id: Set(row_id(&json!(program))),
-            partner_id: Set(Some(row_id(&json!(partner)))),
-            reference_id: Set(format!("R-T{i:05}")),
-            direction: Set(Direction::Inbound),
-            source: Set(ReferralSource::Api),
-            status: Set(Some(ReferralStatus::Pending)),
-            ever_qualified: Set(false),
-            lead_name: Set(format!("Lead {i}")),
-            currency: Set("USD".into()),
-            recurring: Set(false),
-            payout_view: Set(PayoutView::None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        entity::referral::Entity::insert_many(chunk.to_vec()).exec(&app.ctx.db).await.unwrap();
-    }
+    load_referrals(&app, vendor_org, &program, &partner, N).await;
     let mut csv = String::from("referralkey_ID,status,note\n");
     for i in 0..N {
-        csv.push_str(&format!("R-T{i:05},QUALIFIED,Line {i}\n"));
+        csv.push_str(&format!("R-B{i:07},QUALIFIED,Line {i}\n"));
     }
-    csv.push_str("R-T00000,DENIED,\n");
+    csv.push_str("R-B0000000,DENIED,\n");
     app.ctx.statements.record();
     let batch = app.ok(&vendor, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone();
     // Each key is one index probe, whatever the statistics of the freshly
     // loaded table say: PostgreSQL once joined every referral of the vendor
     // to every key (25 s per 10,000 keys).
-    let look_ups: Vec<_> = app.ctx.statements.take().into_iter().filter(|s| s.sql.contains("CROSS JOIN")).collect();
-    assert!(!look_ups.is_empty());
-    for statement in &look_ups {
-        let plan = app.plan(statement).await;
+    for plan in look_up_plans(&app).await {
         assert!(!plan.contains("Join Filter"), "every referral joined to every key\n{plan}");
         assert!(!plan.lines().any(|l| l.trim() == "SCAN r"), "the vendor's referrals scanned per key\n{plan}");
         assert!(finds_by_key(&plan, "reference_id"), "a range of the vendor's referrals read per key\n{plan}");
@@ -771,14 +743,31 @@ async fn a_file_larger_than_a_chunk_is_validated_and_applied_whole() {
 /// The preview refreshes the statistics that misjudge the vendor first.
 #[tokio::test]
 async fn a_first_file_after_loading_finds_each_referral_by_its_key() {
-    use entity::{Direction, PayoutView, ReferralSource, ReferralStatus};
-    use sea_orm::{EntityTrait, Set};
     let app = spawn_app().await;
     let (vendor_org, vendor, program) = app.vendor("Acme").await;
     let partner = app.partner(&vendor, &program, "Realty", "LIVE").await;
-    let now = app.clock.now_utc();
     const N: usize = 5_000;
-    let rows: Vec<_> = (0..N)
+    load_referrals(&app, vendor_org, &program, &partner, N).await;
+    let mut csv = String::from("referralkey_ID,status\n");
+    for i in 0..N {
+        csv.push_str(&format!("R-B{i:07},QUALIFIED\n"));
+    }
+    app.ctx.statements.record();
+    let batch = app.ok(&vendor, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone();
+    assert_eq!(batch["validCount"].as_i64(), Some(N as i64));
+    for plan in look_up_plans(&app).await {
+        assert!(finds_by_key(&plan, "reference_id"), "a range of the vendor's referrals read per key\n{plan}");
+    }
+}
+
+/// `n` PENDING referrals `R-B0000000…` of the vendor through `partner`,
+/// with external ids and e-mails, written straight to the table, as a
+/// vendor moving from another system brings them.
+async fn load_referrals(app: &TestApp, vendor_org: i64, program: &str, partner: &str, n: usize) {
+    use entity::{Direction, PayoutView, ReferralSource, ReferralStatus};
+    use sea_orm::{EntityTrait, Set};
+    let now = app.clock.now_utc();
+    let rows: Vec<_> = (0..n)
         .map(|i| entity::referral::ActiveModel {
             vendor_org_id: Set(vendor_org),
             program_id: Set(row_id(&json!(program))),
@@ -803,19 +792,17 @@ async fn a_first_file_after_loading_finds_each_referral_by_its_key() {
     for chunk in rows.chunks(500) {
         entity::referral::Entity::insert_many(chunk.to_vec()).exec(&app.ctx.db).await.unwrap();
     }
-    let mut csv = String::from("referralkey_ID,status\n");
-    for i in 0..N {
-        csv.push_str(&format!("R-B{i:07},QUALIFIED\n"));
-    }
-    app.ctx.statements.record();
-    let batch = app.ok(&vendor, PREVIEW, json!({ "csv": csv })).await["previewReferralImport"].clone();
-    assert_eq!(batch["validCount"].as_i64(), Some(N as i64));
+}
+
+/// The plans of the preview's look-ups among the statements recorded.
+async fn look_up_plans(app: &TestApp) -> Vec<String> {
     let look_ups: Vec<_> = app.ctx.statements.take().into_iter().filter(|s| s.sql.contains("CROSS JOIN")).collect();
-    assert!(!look_ups.is_empty());
+    assert!(!look_ups.is_empty(), "no look-up was recorded");
+    let mut plans = Vec::new();
     for statement in &look_ups {
-        let plan = app.plan(statement).await;
-        assert!(finds_by_key(&plan, "reference_id"), "a range of the vendor's referrals read per key\n{plan}");
+        plans.push(app.plan(statement).await);
     }
+    plans
 }
 
 /// Whether each key's referral is found through an index on the key's
