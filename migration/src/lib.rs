@@ -29,6 +29,7 @@ mod m20261201_000015_event_positions;
 mod m20261202_000016_intake_policy;
 mod m20261203_000017_unlogged_import_rows;
 mod m20261203_000018_audit_job_key;
+mod m20261203_000019_analyze_tenants_sooner;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_intake_policy::Migration),
             Box::new(m20261203_000017_unlogged_import_rows::Migration),
             Box::new(m20261203_000018_audit_job_key::Migration),
+            Box::new(m20261203_000019_analyze_tenants_sooner::Migration),
         ]
     }
 }

@@ -211,6 +211,25 @@ async fn postgresql_pages_join_without_a_memoize_step() {
     assert_eq!(row.try_get::<String>("", "enable_memoize").unwrap(), "off");
 }
 
+/// A vendor that brings its referrals or partners to an established
+/// database is in PostgreSQL's statistics once a hundredth of the table
+/// changed, not autovacuum's tenth (migration 000019): until then every
+/// index that starts with the vendor looks alike to the planner.
+#[tokio::test]
+async fn tenant_tables_are_analysed_after_a_hundredth_of_them_changes() {
+    if !is_postgres() {
+        return;
+    }
+    let app = spawn_app().await;
+    for table in ["referral", "partner"] {
+        let sql = format!("SELECT array_to_string(reloptions, ',') AS o FROM pg_class WHERE oid = '{table}'::regclass");
+        let show = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        let row = app.ctx.db.query_one_raw(show).await.unwrap().unwrap();
+        let options = row.try_get::<Option<String>>("", "o").unwrap().unwrap_or_default();
+        assert!(options.split(',').any(|o| o == "autovacuum_analyze_scale_factor=0.01"), "{table}: {options}");
+    }
+}
+
 /// PostgreSQL plans a prepared statement whose LIMIT is a parameter anew on
 /// every execution (it cannot cost a generic plan for an unknown number of
 /// rows); with the number in the text it may keep one generic plan, which
