@@ -867,3 +867,25 @@ async fn a_suspended_vendor_receives_no_new_referrals_until_lifted() {
     assert_eq!(data["suspendVendorIntake"]["intakeSuspended"], false);
     assert_eq!(w.submit(&w.partner_user, "Welcome Back").await["status"], "PENDING");
 }
+
+#[tokio::test]
+async fn an_answer_lists_fields_in_the_order_the_query_asks_for_them() {
+    // GraphQL orders a response's fields as the query selects them (spec
+    // §7.2.2), even when an earlier field waits on the database.
+    let w = world().await;
+    let id = w.submit(&w.vendor, "Ordered Lead").await["id"].as_str().unwrap().to_owned();
+    let query = "query($id: ID!) { referral(id: $id) { program { name } referenceId partner { name } id } }";
+    let res = w
+        .app
+        .client
+        .post(format!("{}/graphql", w.app.base))
+        .bearer_auth(&w.vendor)
+        .json(&json!({ "query": query, "variables": { "id": id } }))
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} in {text}"));
+    let order = [at("program"), at("referenceId"), at("partner"), at("id")];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "fields out of the query's order: {text}");
+}
