@@ -847,7 +847,7 @@ async fn assigned_list(rows: usize) {
                 let started = Instant::now();
                 let rows = list(&f.ctx, &partner, &AssignedFilter::default(), field, descending, &page).await.unwrap();
                 times.push(started.elapsed());
-                after = rows.items.last().map(|(c, _)| c.clone());
+                after = rows.items.last().map(|(c, _)| c.encode());
             }
             times.sort();
             println!(

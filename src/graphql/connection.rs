@@ -4,7 +4,7 @@
 use async_graphql::{Context, SimpleObject};
 
 use crate::error::AppResult;
-use crate::service::page::Page;
+use crate::service::page::{Cursor, Page};
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct PageInfo {
@@ -16,7 +16,7 @@ pub struct PageInfo {
 
 /// What every connection is made of, before it takes its GraphQL name.
 pub struct Parts<T> {
-    pub edges: Vec<(String, T)>,
+    pub edges: Vec<(Cursor, T)>,
     pub page_info: PageInfo,
     pub total_count: i64,
 }
@@ -33,8 +33,8 @@ impl<T> Parts<T> {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 has_previous_page: page.has_previous_page,
-                start_cursor: page.items.first().map(|(c, _)| c.clone()),
-                end_cursor: page.items.last().map(|(c, _)| c.clone()),
+                start_cursor: page.items.first().map(|(c, _)| c.encode()),
+                end_cursor: page.items.last().map(|(c, _)| c.encode()),
             },
             edges: page.items.into_iter().map(|(cursor, m)| (cursor, node(m))).collect(),
             total_count,
@@ -50,10 +50,21 @@ impl<T> Parts<T> {
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ty) => {
         #[derive(async_graphql::SimpleObject)]
-        #[graphql(serial)]
+        #[graphql(serial, complex)]
         pub struct $edge {
-            pub cursor: String,
+            #[graphql(skip)]
+            pub cursor: $crate::service::page::Cursor,
             pub node: $node,
+        }
+
+        #[async_graphql::ComplexObject]
+        impl $edge {
+            /// This edge's place in the list: pass it as `after` for the
+            /// items that follow it.
+            // Encoded here, when a query asks for it (see `Page`).
+            async fn cursor(&self) -> String {
+                self.cursor.encode()
+            }
         }
 
         #[derive(async_graphql::SimpleObject)]

@@ -162,7 +162,7 @@ async fn next_page(s: &mut State) -> AppResult<Bytes> {
     let rows = referrals::list(&s.ctx, &s.principal, &s.filter, s.sort, s.descending, &page).await?;
     s.done = !rows.has_next_page;
     if let Some((cursor, _)) = rows.items.last() {
-        s.after = Some(super::page::Cursor::decode(cursor)?);
+        s.after = Some(cursor.clone());
     }
     let partner_ids: Vec<i64> = rows.items.iter().filter_map(|(_, r)| r.partner_id).collect();
     let names: HashMap<i64, String> = partner::Entity::find()

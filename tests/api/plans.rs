@@ -164,7 +164,7 @@ impl Ordered<'_> {
         let after = json!({ "o": order, "a": cursor });
         seeded.check(&format!("{what}, after a cursor"), query, after, table, indexed).await;
         if let Some(sort) = self.null_cursor {
-            let among_nulls = Cursor { sort: sort.to_owned(), value: SortValue::Null, id: ROWS / 2 }.encode();
+            let among_nulls = Cursor { sort: sort.to_owned().into(), value: SortValue::Null, id: ROWS / 2 }.encode();
             let what = format!("{what}, among the NULLs");
             seeded.check(&what, query, json!({ "o": order, "a": among_nulls }), table, indexed).await;
         }

@@ -224,7 +224,7 @@ pub fn export(
         match list(&s.ctx, &s.principal, &s.filter, field, descending, &page).await {
             Ok(rows) => {
                 s.done = !rows.has_next_page;
-                s.after = rows.items.last().and_then(|(c, _)| crate::service::page::Cursor::decode(c).ok());
+                s.after = rows.items.last().map(|(c, _)| c.clone());
                 let bytes: Vec<u8> = rows.items.iter().flat_map(|(_, o)| export_line(o)).collect();
                 Some((Ok(bytes.into()), s))
             }
