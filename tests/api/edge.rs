@@ -397,6 +397,65 @@ async fn a_lost_database_fails_fast_and_the_server_recovers_by_itself() {
     assert_eq!(app.client.get(format!("{}/readyz", app.base)).send().await.unwrap().status(), 200);
 }
 
+/// A connection goes back to the pool without a round trip of its own
+/// (`vendor/README.md`, sqlx-core), so whatever its last user left half
+/// done must be finished before the next user gets it: a result read in
+/// part, a transaction dropped without a commit.
+#[tokio::test]
+async fn a_pooled_connection_comes_back_ready_after_a_dropped_read_or_transaction() {
+    use futures_util::StreamExt;
+    use sea_orm::{ConnectionTrait, Statement, StreamTrait, TransactionTrait};
+
+    let app = spawn_app().await;
+    // One connection, as our pools have it: no test before it is handed out.
+    let mut options = sea_orm::ConnectOptions::new(app.url.clone());
+    options.max_connections(1).min_connections(1).test_before_acquire(false).sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    let backend = db.get_database_backend();
+    let sql = |s: &str| Statement::from_string(backend, s);
+    let many = if is_postgres() {
+        "SELECT CAST(n AS BIGINT) AS n FROM generate_series(1, 100000) AS n"
+    } else {
+        "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100000) SELECT n FROM s"
+    };
+    for round in 0..3 {
+        {
+            let mut rows = db.stream_raw(sql(many)).await.unwrap();
+            let first = rows.next().await.unwrap().unwrap();
+            assert_eq!(first.try_get::<i64>("", "n").unwrap(), 1);
+        }
+        let row = db.query_one_raw(sql("SELECT CAST(7 AS BIGINT) AS n")).await.unwrap().unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 7, "round {round}: the next statement reads its own answer");
+    }
+
+    db.execute_unprepared("CREATE TABLE pool_probe (n INTEGER)").await.unwrap();
+    let other = sea_orm::Database::connect(app.url.clone()).await.unwrap();
+    if is_postgres() {
+        other.execute_unprepared("SET statement_timeout = '5s'").await.unwrap();
+    }
+    let count = |db: &sea_orm::DatabaseConnection| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(sql("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pool_probe")).await.unwrap();
+            row.unwrap().try_get::<i64>("", "n").unwrap()
+        }
+    };
+    for round in 0..3 {
+        let txn = db.begin().await.unwrap();
+        if is_postgres() {
+            txn.execute_unprepared("LOCK TABLE pool_probe IN EXCLUSIVE MODE").await.unwrap();
+        }
+        txn.execute_unprepared("INSERT INTO pool_probe (n) VALUES (1)").await.unwrap();
+        drop(txn);
+        // The rollback goes out as the connection is released, not when it
+        // is next used: until then its locks would keep other writers out.
+        let started = Instant::now();
+        other.execute_unprepared("INSERT INTO pool_probe (n) VALUES (2)").await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(4), "round {round}: waited {:?}", started.elapsed());
+        assert_eq!(count(&db).await, round + 1, "the dropped transaction was rolled back");
+    }
+}
+
 #[tokio::test]
 async fn control_characters_are_refused_and_prose_keeps_its_line_breaks() {
     let app = spawn_app().await;

@@ -311,7 +311,17 @@ impl<DB: Database> Floating<DB, Live<DB>> {
         // returned to the pool; also of course, if it was dropped due to an error
         // this is simply a band-aid as SQLx-next connections should be able
         // to recover from cancellations
-        if let Err(error) = self.raw.ping().await {
+        //
+        // referral-hub patch: `flush` instead of `ping`. Both finish what a
+        // connection's last user left half done (a result read in part, the
+        // rollback of a dropped transaction, which must not wait for the
+        // connection's next user while its locks keep other writers out);
+        // `flush` sends nothing when there is nothing to finish, where `ping`
+        // sent PostgreSQL a Sync and waited for its answer after every
+        // statement (SQLite: a round trip to the worker thread). A connection
+        // that broke without a word fails its next statement and leaves the
+        // pool, as one that broke while idle does.
+        if let Err(error) = self.raw.flush().await {
             tracing::warn!(
                 %error,
                 "error occurred while testing the connection on-release",
