@@ -49,6 +49,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 3, global = true)]
     pub database_acquire_timeout_secs: u64,
 
+    /// Most connections the server opens to PostgreSQL (SQLite has one
+    /// writer and one reader whatever this says).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = crate::db::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub database_max_connections: u32,
+
     /// The address of the frontend, for links in e-mail
     /// (`{PUBLIC_APP_URL}/referrals/{id}`). Unset: e-mails carry no links.
     #[arg(long, env = "PUBLIC_APP_URL", global = true)]
@@ -181,6 +186,7 @@ impl Config {
             metrics_bind: None,
             metrics_token: None,
             database_acquire_timeout_secs: 3,
+            database_max_connections: crate::db::DEFAULT_MAX_CONNECTIONS,
             public_app_url: None,
             request_timeout_secs: 30,
             body_limit_bytes: 1_048_576,

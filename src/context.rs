@@ -48,20 +48,16 @@ impl Ctx {
     /// Connects and migrates (tools: a statement waits up to 30 s for a
     /// connection).
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        Self::connect_with(url, clock, std::time::Duration::from_secs(30)).await
+        Self::connect_with(url, clock, crate::db::PoolSettings::TOOLS).await
     }
 
-    /// Connects and migrates; a statement waits at most `acquire_timeout`
-    /// for a connection (the server: fail fast while the database is down).
-    pub async fn connect_with(
-        url: &str,
-        clock: Arc<dyn Clock>,
-        acquire_timeout: std::time::Duration,
-    ) -> Result<Self, String> {
+    /// Connects and migrates with the given pool (the server: its
+    /// configured size, and failing fast while the database is down).
+    pub async fn connect_with(url: &str, clock: Arc<dyn Clock>, pool: crate::db::PoolSettings) -> Result<Self, String> {
         let statements = Arc::new(crate::db::StatementLog::default());
-        let (db, sqlite_checkpoints) = crate::db::connect_counted(url, acquire_timeout, statements.clone()).await?;
+        let (db, sqlite_checkpoints) = crate::db::connect_counted(url, pool, statements.clone()).await?;
         crate::db::migrate(&db).await?;
-        let sqlite_reader = crate::db::connect_sqlite_reader(url, acquire_timeout, statements.clone()).await?;
+        let sqlite_reader = crate::db::connect_sqlite_reader(url, pool, statements.clone()).await?;
         Ok(Self {
             db,
             sqlite_reader,

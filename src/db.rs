@@ -67,10 +67,10 @@ impl Limit {
 /// opened without the other, or the log would grow without end.
 pub async fn connect_counted(
     url: &str,
-    acquire_timeout: Duration,
+    pool: PoolSettings,
     log: Arc<StatementLog>,
 ) -> Result<(DatabaseConnection, Option<SqliteCheckpoints>), String> {
-    let mut db = open(url, acquire_timeout, true).await?;
+    let mut db = open(url, pool, true).await?;
     count_into(&mut db, log);
     Ok((db, start_sqlite_checkpoints(url).await?))
 }
@@ -145,13 +145,13 @@ fn count_into(db: &mut DatabaseConnection, log: Arc<StatementLog>) {
 /// database) and for PostgreSQL, whose pool already has more connections.
 pub async fn connect_sqlite_reader(
     url: &str,
-    acquire_timeout: Duration,
+    pool: PoolSettings,
     log: Arc<StatementLog>,
 ) -> Result<Option<DatabaseConnection>, String> {
     if !is_sqlite_file(url) {
         return Ok(None);
     }
-    let mut options = pool_options(url, acquire_timeout);
+    let mut options = pool_options(url, pool.acquire_timeout);
     options.map_sqlx_sqlite_opts(|o| o.read_only(true).busy_timeout(Duration::from_secs(5)));
     let mut db = connect_beside(options).await?;
     count_into(&mut db, log);
@@ -200,28 +200,58 @@ impl StatementLog {
     }
 }
 
-/// Connects with a 30 s acquire timeout (tools and benches, which wait).
-pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
-    connect_with(url, Duration::from_secs(30)).await
+/// How long a statement waits for a connection, and how many connections
+/// a PostgreSQL pool opens (SQLite always has one writer, and one reader
+/// beside it for a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// A statement waits at most this long for a connection, so requests
+    /// fail fast while the database is down; the pool reconnects by itself
+    /// once it is back.
+    pub acquire_timeout: Duration,
+    /// Most connections to PostgreSQL.
+    pub max_connections: u32,
 }
 
-/// Connects; a statement waits at most `acquire_timeout` for a connection,
-/// so requests fail fast while the database is down, and the pool
-/// reconnects by itself once it is back.
-pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<DatabaseConnection, String> {
-    open(url, acquire_timeout, false).await
+impl PoolSettings {
+    /// Tools and benches: they wait up to 30 s for a connection.
+    pub const TOOLS: PoolSettings =
+        PoolSettings { acquire_timeout: Duration::from_secs(30), max_connections: DEFAULT_MAX_CONNECTIONS };
+}
+
+/// Connections a PostgreSQL pool opens unless configured
+/// (`DATABASE_MAX_CONNECTIONS`). PostgreSQL does the most work per second
+/// with a few busy connections per core, not with many: on the 2-core
+/// bench machine, a look-up by id (`bench/api.sh` (b)) served 9,400–9,900
+/// req/s on 16 connections, 10,500–10,800 on 8 and 11,400–11,800 on 4.
+/// Eight, because the event relay's LISTEN holds one for good, and the
+/// three jobs that fire together every quarter hour with the e-mail and
+/// webhook dispatcher hold up to four while they run: requests keep at
+/// least three, and queue (up to `DATABASE_ACQUIRE_TIMEOUT_SECS`) rather
+/// than fail. A database host with more cores, or one
+/// far enough away that each connection waits on the network, wants more.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+/// Connects with `PoolSettings::TOOLS` (tools and benches, which wait).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+    connect_with(url, PoolSettings::TOOLS).await
+}
+
+/// Connects with the given pool settings.
+pub async fn connect_with(url: &str, pool: PoolSettings) -> Result<DatabaseConnection, String> {
+    open(url, pool, false).await
 }
 
 /// Connects; with `checkpoints_apart`, a SQLite writer leaves checkpoints
 /// to `SqliteCheckpoints`.
-async fn open(url: &str, acquire_timeout: Duration, checkpoints_apart: bool) -> Result<DatabaseConnection, String> {
+async fn open(url: &str, pool: PoolSettings, checkpoints_apart: bool) -> Result<DatabaseConnection, String> {
     if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
     {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
-    let mut options = pool_options(url, acquire_timeout);
+    let mut options = pool_options(url, pool.acquire_timeout);
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
         if checkpoints_apart {
@@ -250,7 +280,7 @@ async fn open(url: &str, acquire_timeout: Duration, checkpoints_apart: bool) -> 
             };
             o.options([("enable_memoize", "off")])
         });
-        options.max_connections(16).min_connections(1);
+        options.max_connections(pool.max_connections).min_connections(1);
     }
     let db = Database::connect(options).await.map_err(|e| format!("connecting to the database: {e}"))?;
     if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
@@ -596,7 +626,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let file = dir.join("db.sqlite");
         let url = format!("sqlite://{}?mode=rwc", file.display());
-        let writer = open(&url, Duration::from_secs(5), true).await.unwrap();
+        let writer = open(&url, PoolSettings::TOOLS, true).await.unwrap();
         let tool = connect(&url).await.unwrap();
         let autocheckpoint = |db: &DatabaseConnection| {
             let db = db.clone();
@@ -629,7 +659,7 @@ mod tests {
         assert!(file_size(&file) >= 5 << 20, "not copied back: {} bytes", file_size(&file));
         drop(checkpoints);
         assert!(start_sqlite_checkpoints("sqlite::memory:").await.unwrap().is_none());
-        let (_app, paired) = connect_counted(&url, Duration::from_secs(5), Arc::default()).await.unwrap();
+        let (_app, paired) = connect_counted(&url, PoolSettings::TOOLS, Arc::default()).await.unwrap();
         assert!(paired.is_some(), "the application's writer comes with its checkpoints");
         let _ = std::fs::remove_dir_all(&dir);
     }

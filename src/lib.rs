@@ -42,8 +42,11 @@ impl App {
         let channels =
             outbound::Channels::new(config.smtp_url.as_deref(), &config.smtp_from, config.webhook_private_targets)?
                 .with_app_url(config.public_app_url.clone());
-        let acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
-        let ctx = Ctx::connect_with(&config.database_url(), clock, acquire_timeout)
+        let pool = db::PoolSettings {
+            acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs),
+            max_connections: config.database_max_connections,
+        };
+        let ctx = Ctx::connect_with(&config.database_url(), clock, pool)
             .await?
             .with_channels(channels)
             .with_job_batch(config.job_batch_size)

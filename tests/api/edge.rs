@@ -523,3 +523,24 @@ fn run_job_help_lists_every_job() {
         assert!(help.contains(job.as_str()), "{} missing from:\n{help}", job.as_str());
     }
 }
+
+/// `DATABASE_MAX_CONNECTIONS` sizes the PostgreSQL pool; requests beyond
+/// it wait their turn instead of failing.
+#[tokio::test]
+async fn the_pool_has_the_configured_size_and_requests_queue_for_it() {
+    let app = spawn_app_with(|c| c.database_max_connections = 2).await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+    let requests =
+        (0..40).map(|_| app.post(Some(&vendor), "{ programs { name } referrals(first: 5) { totalCount } }", json!({})));
+    for (status, body) in futures_util::future::join_all(requests).await {
+        assert_eq!((status, &body["data"]["programs"][0]["name"]), (200, &json!("Main")), "{body}");
+    }
+    if is_postgres() {
+        let pool = app.ctx.db.get_postgres_connection_pool();
+        assert_eq!(pool.options().get_max_connections(), 2);
+        assert!(pool.size() <= 2, "{} connections", pool.size());
+    } else {
+        // SQLite's writer is one connection whatever the setting says.
+        assert_eq!(app.ctx.db.get_sqlite_connection_pool().options().get_max_connections(), 1);
+    }
+}
