@@ -2,12 +2,14 @@
 //! keeps, beside its resolvers, a table of its fields and the columns each
 //! reads; a page selects only those (`entity::partial`).
 
-use async_graphql::Lookahead;
+use async_graphql::{Lookahead, SelectionField};
 use entity::partial::{Columns, Indexed};
 
 /// A node type's fields and the columns each reads. A field not in the
 /// table (one that reads more than columns of its own row, or whose
-/// columns nobody listed) makes a page read whole rows.
+/// columns nobody listed) makes a page read whole rows. An object made of
+/// the row's own columns lists each of its fields as `object.field`, so
+/// that `lead { name }` reads the one column it shows.
 pub type FieldReads<C> = &'static [(&'static str, &'static [C])];
 
 /// The columns `node` reads (every place the query selects it, fragments
@@ -19,11 +21,33 @@ pub fn columns<C: Indexed>(node: &Lookahead<'_>, table: FieldReads<C>) -> Column
             if field.name() == "__typename" {
                 continue;
             }
-            match table.iter().find(|(name, _)| *name == field.name()) {
-                Some((_, columns)) => read = read.union(Columns::of(columns)),
+            let found = match table.iter().find(|(name, _)| *name == field.name()) {
+                Some((_, columns)) => Some(Columns::of(columns)),
+                None => object_columns(field, table),
+            };
+            match found {
+                Some(columns) => read = read.union(columns),
                 None => return Columns::all(),
             }
         }
     }
     read
+}
+
+/// The columns the fields selected under `object` read, from the table's
+/// `object.field` entries; `None` when one of them is not listed.
+fn object_columns<C: Indexed>(object: SelectionField<'_>, table: FieldReads<C>) -> Option<Columns<C>> {
+    let under = |name: &'static str| name.strip_prefix(object.name()).and_then(|rest| rest.strip_prefix('.'));
+    if !table.iter().any(|(name, _)| under(name).is_some()) {
+        return None;
+    }
+    let mut read = Columns::none();
+    for field in object.selection_set() {
+        if field.name() == "__typename" {
+            continue;
+        }
+        let (_, columns) = table.iter().find(|(name, _)| under(name) == Some(field.name()))?;
+        read = read.union(Columns::of(columns));
+    }
+    Some(read)
 }

@@ -105,8 +105,9 @@ async fn referrals(w: &common::World, partners: &[i64]) -> Vec<i64> {
     ids
 }
 
-/// Every field of `type_name` a query can select without arguments, with
-/// the scalar fields of an object field as its selection.
+/// Every field of `type_name` a query can select without arguments; an
+/// object field with all its scalar fields as its selection, then with each
+/// one alone (a page reads the columns of the ones it shows).
 async fn selections(app: &TestApp, token: &str, type_name: &str) -> Vec<(String, String)> {
     const FIELDS: &str = "query($t: String!) { __type(name: $t) { fields { name
         args { type { kind } }
@@ -133,6 +134,9 @@ async fn selections(app: &TestApp, token: &str, type_name: &str) -> Vec<(String,
                     .filter(|f| no_required_args(f) && matches!(named(&f["type"]).0.as_str(), "SCALAR" | "ENUM"))
                     .map(|f| f["name"].as_str().unwrap())
                     .collect();
+                if scalars.len() > 1 {
+                    out.extend(scalars.iter().map(|scalar| (name.clone(), format!("{name} {{ {scalar} }}"))));
+                }
                 format!("{name} {{ {} }}", scalars.join(" "))
             }
             "SCALAR" | "ENUM" => name.clone(),
