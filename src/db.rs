@@ -228,8 +228,8 @@ impl PoolSettings {
 /// three jobs that fire together every quarter hour with the e-mail and
 /// webhook dispatcher hold up to four while they run: requests keep at
 /// least three, and queue (up to `DATABASE_ACQUIRE_TIMEOUT_SECS`) rather
-/// than fail. A database host with more cores, or one
-/// far enough away that each connection waits on the network, wants more.
+/// than fail. A database host with more cores, or one far enough away that
+/// each connection waits on the network, wants more.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 
 /// Connects with `PoolSettings::TOOLS` (tools and benches, which wait).

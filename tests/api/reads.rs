@@ -179,6 +179,19 @@ async fn every_field_shows_on_a_page_what_the_whole_row_shows() {
         }
     }
     assert!(checked > 40, "only {checked} fields checked");
+
+    // An object's fields reached through fragments are read too.
+    let fragments = "query { referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { ...R } } } }
+        fragment R on Referral { lead { name ... on LeadDetails { ...L } } }
+        fragment L on LeadDetails { company email }";
+    let page = w.app.ok(&w.vendor, fragments, json!({})).await;
+    let leads: Vec<&Value> =
+        page["referrals"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["lead"]).collect();
+    assert_eq!(leads.len(), 2, "{page}");
+    for lead in leads {
+        assert_eq!(lead["company"], "Lead Co", "{page}");
+        assert!(lead["email"].as_str().unwrap().ends_with("@example.com"), "{page}");
+    }
 }
 
 /// Placeholders never reach the request's loader: on a page showing only
