@@ -17,18 +17,13 @@ pub type FieldReads<C> = &'static [(&'static str, &'static [C])];
 pub fn columns<C: Indexed>(node: &Lookahead<'_>, table: FieldReads<C>) -> Columns<C> {
     let mut read = Columns::none();
     for selected in node.selection_fields() {
-        for field in selected.selection_set() {
-            if field.name() == "__typename" {
-                continue;
-            }
-            let found = match table.iter().find(|(name, _)| *name == field.name()) {
-                Some((_, columns)) => Some(Columns::of(columns)),
-                None => object_columns(field, table),
-            };
-            match found {
-                Some(columns) => read = read.union(columns),
-                None => return Columns::all(),
-            }
+        let found = selected_columns(selected, |field| match table.iter().find(|(name, _)| *name == field.name()) {
+            Some((_, columns)) => Some(Columns::of(columns)),
+            None => object_columns(field, table),
+        });
+        match found {
+            Some(columns) => read = read.union(columns),
+            None => return Columns::all(),
         }
     }
     read
@@ -41,13 +36,22 @@ fn object_columns<C: Indexed>(object: SelectionField<'_>, table: FieldReads<C>) 
     if !table.iter().any(|(name, _)| under(name).is_some()) {
         return None;
     }
-    let mut read = Columns::none();
+    selected_columns(object, |field| {
+        table.iter().find(|(name, _)| under(name) == Some(field.name())).map(|(_, columns)| Columns::of(columns))
+    })
+}
+
+/// The union of what `read` finds for each field selected under `object`
+/// (`__typename` reads nothing); `None` as soon as it finds nothing for one.
+fn selected_columns<'a, C: Indexed>(
+    object: SelectionField<'a>,
+    read: impl Fn(SelectionField<'a>) -> Option<Columns<C>>,
+) -> Option<Columns<C>> {
+    let mut all = Columns::none();
     for field in object.selection_set() {
-        if field.name() == "__typename" {
-            continue;
+        if field.name() != "__typename" {
+            all = all.union(read(field)?);
         }
-        let (_, columns) = table.iter().find(|(name, _)| under(name) == Some(field.name()))?;
-        read = read.union(Columns::of(columns));
     }
-    Some(read)
+    Some(all)
 }
