@@ -9,7 +9,21 @@ use entity::Subject;
 
 /// The global id of row `id` of GraphQL type `kind`.
 pub fn encode(kind: &str, id: i64) -> String {
-    STANDARD.encode(format!("{kind}:{id}"))
+    // Written into a buffer on the stack: a page shows fifty of them, and
+    // `format!` cost as much again as the encoding.
+    let mut text = [0u8; 64];
+    let mut digits = itoa::Buffer::new();
+    let parts = [kind.as_bytes(), b":", digits.format(id).as_bytes()];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > text.len() {
+        return STANDARD.encode(format!("{kind}:{id}"));
+    }
+    let mut at = 0;
+    for part in parts {
+        text[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    STANDARD.encode(&text[..len])
 }
 
 /// The SQL of `encode` on PostgreSQL, over the SQL of a row id (a job's

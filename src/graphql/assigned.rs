@@ -27,6 +27,9 @@ connection!(ReferralAssignmentConnection, ReferralAssignmentEdge, ReferralAssign
 /// list, and the partner's own view of the referral while it holds it.
 pub struct ReferralAssignment(pub referral_assignment::Model);
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for ReferralAssignment {}
+
 /// A move of the acceptance machine.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfferMove {

@@ -18,6 +18,9 @@ connection!(InvoiceLineConnection, InvoiceLineEdge, InvoiceLine);
 
 pub struct Invoice(pub invoice::Model);
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for Invoice {}
+
 #[Object]
 impl Invoice {
     pub async fn id(&self) -> ID {
@@ -98,6 +101,9 @@ impl Invoice {
 }
 
 pub struct InvoiceLine(invoice_line::Model);
+
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for InvoiceLine {}
 
 #[Object]
 impl InvoiceLine {

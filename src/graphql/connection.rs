@@ -67,10 +67,26 @@ macro_rules! connection {
             }
         }
 
+        impl $crate::graphql::at_once::AtOnce for $edge {
+            fn at_once(field: &str) -> bool {
+                field == "cursor"
+            }
+
+            fn object(
+                &self,
+                field: &str,
+                show: &mut dyn FnMut(&dyn $crate::graphql::at_once::Answer) -> Option<async_graphql::Value>,
+            ) -> Option<async_graphql::Value> {
+                (field == "node").then(|| show(&self.node)).flatten()
+            }
+        }
+
         #[derive(async_graphql::SimpleObject)]
         #[graphql(serial)]
         pub struct $conn {
-            pub edges: Vec<$edge>,
+            // Answered at once when its nodes' selected fields can be
+            // (`graphql::at_once`), else by the engine.
+            pub edges: $crate::graphql::at_once::Edges<$edge>,
             pub page_info: $crate::graphql::connection::PageInfo,
             /// The number of items matching the filter, over all pages.
             pub total_count: i64,
@@ -79,7 +95,9 @@ macro_rules! connection {
         impl From<$crate::graphql::connection::Parts<$node>> for $conn {
             fn from(p: $crate::graphql::connection::Parts<$node>) -> Self {
                 Self {
-                    edges: p.edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
+                    edges: $crate::graphql::at_once::Edges(
+                        p.edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
+                    ),
                     page_info: p.page_info,
                     total_count: p.total_count,
                 }

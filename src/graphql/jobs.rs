@@ -14,6 +14,9 @@ connection!(JobRunConnection, JobRunEdge, JobRun);
 
 pub struct JobRun(pub job_run::Model);
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for JobRun {}
+
 #[Object]
 impl JobRun {
     async fn id(&self) -> ID {

@@ -4,6 +4,7 @@
 
 pub mod armor;
 mod assigned;
+mod at_once;
 mod billing;
 mod connection;
 mod enums;
@@ -135,7 +136,8 @@ impl Api {
 /// of the text are `armor`'s; complexity is async-graphql's, with list costs
 /// declared on the list fields. Without introspection (production) there
 /// are no "Did you mean …" suggestions either: they would spell out the
-/// schema.
+/// schema. No engine extensions either: the limits wrap the engine, and a
+/// list answered at once (`at_once`) calls no hook around its fields.
 pub fn build_api(ctx: Ctx, introspection: bool, limits: Limits, link_limits: LinkLimits, hub: Hub) -> Api {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(hub)

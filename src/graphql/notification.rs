@@ -16,6 +16,9 @@ pub struct Notification {
     read_at: Option<DateTime<Utc>>,
 }
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for Notification {}
+
 impl Notification {
     /// A new item as a subscription delivers it: unread.
     pub fn unread(row: notification::Model) -> Self {

@@ -21,6 +21,14 @@ connection!(PartnerConnection, PartnerEdge, Partner);
 
 pub struct Partner(pub partner::Model);
 
+/// A page's partners answer the fields `READS` lists at once: those read
+/// only the row's columns.
+impl super::at_once::AtOnce for Partner {
+    fn at_once(field: &str) -> bool {
+        READS.iter().any(|(name, _)| *name == field)
+    }
+}
+
 /// The columns each `Partner` field shows, for pages that read only those
 /// (`reads::columns`); a field not listed makes a page read whole rows.
 /// `tests/api/reads.rs` checks every field against the whole row.

@@ -59,6 +59,9 @@ impl Ranking {
 
 pub struct RankingRow(ranking_row::Model, Kind);
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for RankingRow {}
+
 #[Object]
 impl RankingRow {
     /// 1 is best.

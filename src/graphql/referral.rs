@@ -2,11 +2,12 @@
 //! rewards. Money fields resolve to FORBIDDEN for REPORT_VIEWER, never to a
 //! silent zero.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Value};
 use chrono::{DateTime, Utc};
 use entity::partial::Columns;
 use entity::{Role, note, partner, referral, reward, status_change};
 
+use super::at_once::{Answer, AtOnce};
 use super::connection::{Parts, connection};
 use super::enums::{
     ChangeSource, Direction, InvalidReason, LeadKeyKind, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
@@ -88,9 +89,47 @@ pub const READS: FieldReads<referral::Column> = {
     ]
 };
 
+impl Referral {
+    /// The partner the page joined: `Some(None)` for a direct lead, `None`
+    /// when the partner was not joined (it is the loader's).
+    fn joined_partner(&self) -> Option<Option<&partner::Model>> {
+        match (self.0.partner_id, &self.1) {
+            (None, _) => Some(None),
+            (Some(_), Some(joined)) => Some(Some(joined)),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+/// A page's referrals answer the fields `READS` lists at once: those read
+/// only the row's columns (objects among them are answered here or, like
+/// `program`, by the engine).
+impl AtOnce for Referral {
+    fn at_once(field: &str) -> bool {
+        READS.iter().any(|(name, _)| *name == field)
+    }
+
+    fn object(&self, field: &str, show: &mut dyn FnMut(&dyn Answer) -> Option<Value>) -> Option<Value> {
+        match field {
+            "lead" => show(&LeadDetails(&self.0)),
+            "partner" => match self.joined_partner()? {
+                Some(joined) => show(&Partner(partner::Model::clone(joined))),
+                None => Some(Value::Null),
+            },
+            _ => None,
+        }
+    }
+}
+
 /// The lead columns of a referral, borrowed (a page of 50 referrals used
 /// to copy four strings each).
 pub struct LeadDetails<'a>(&'a referral::Model);
+
+impl AtOnce for LeadDetails<'_> {
+    fn at_once(field: &str) -> bool {
+        READS.iter().any(|(name, _)| name.strip_prefix("lead.") == Some(field))
+    }
+}
 
 /// The person or company referred.
 // Fields resolved in turn: none waits on anything (see `connection!`).
@@ -340,10 +379,10 @@ impl Referral {
 
     /// The partnership the lead came through; null for a direct lead.
     async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
-        let Some(id) = self.0.partner_id else { return Ok(None) };
-        if let Some(joined) = &self.1 {
-            return Ok(Some(Partner(partner::Model::clone(joined))));
+        if let Some(joined) = self.joined_partner() {
+            return Ok(joined.cloned().map(Partner));
         }
+        let Some(id) = self.0.partner_id else { return Ok(None) };
         let found = apart(loader(ctx).load_one(loaders::PartnerId(id))).await.map_err(loaders::internal)?;
         Ok(found.map(Partner))
     }
@@ -382,6 +421,9 @@ impl Referral {
 }
 
 pub struct Reward(pub reward::Model);
+
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for Reward {}
 
 #[Object]
 impl Reward {

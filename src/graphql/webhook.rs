@@ -65,6 +65,9 @@ pub struct CreatedWebhookEndpoint {
 
 pub struct Delivery(delivery::Model);
 
+// Its lists go to the engine whole (`at_once`).
+impl super::at_once::AtOnce for Delivery {}
+
 #[Object]
 impl Delivery {
     async fn id(&self) -> ID {

@@ -52,6 +52,10 @@ fn describe() {
         "GraphQL operation execution time by operation type"
     );
     describe_counter!("graphql_operations_total", "GraphQL operations executed, by type and whether they had errors");
+    describe_counter!(
+        "graphql_lists_total",
+        "connection pages resolved, by whether their items were answered at once or field by field by the engine"
+    );
     describe_counter!("db_statements_total", "database statements run, by whether they failed");
     describe_histogram!("db_statement_duration_seconds", Unit::Seconds, "database statement latency");
     describe_gauge!("db_pool_connections", "database pool connections, by state (idle or in use)");

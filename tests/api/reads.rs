@@ -229,3 +229,92 @@ async fn a_partner_read_in_part_is_not_what_the_rest_of_the_request_sees() {
     assert_eq!(held["referenceId"], "R-EVERY1");
     assert_eq!(held["partner"], json!({ "name": "Every column 1", "status": "ACTIVE" }));
 }
+
+/// How many pages were answered each way (`graphql_lists_total`).
+async fn lists_answered(app: &TestApp) -> (u64, u64) {
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let count = |how: &str| {
+        let prefix = format!("graphql_lists_total{{answered=\"{how}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
+    };
+    (count("at_once"), count("by_engine"))
+}
+
+/// Sends a query with one page in it; returns its body and how the page
+/// was answered: `at_once` or `by_engine`.
+async fn answered(app: &TestApp, token: &str, query: &str) -> (Value, &'static str) {
+    let before = lists_answered(app).await;
+    let (_, body) = app.post(Some(token), query, json!({})).await;
+    let after = lists_answered(app).await;
+    let how = match (after.0 - before.0, after.1 - before.1) {
+        (1, 0) => "at_once",
+        (0, 1) => "by_engine",
+        counts => panic!("one page, answered {counts:?} (at once, by the engine): {body:#}"),
+    };
+    (body, how)
+}
+
+/// The scalar and enum fields of `type_name` a query can select alone.
+async fn scalars(app: &TestApp, token: &str, type_name: &str) -> String {
+    let fields = selections(app, token, type_name).await;
+    fields.into_iter().filter(|(name, selection)| name == selection).map(|(name, _)| name).collect::<Vec<_>>().join(" ")
+}
+
+/// A page whose fields all read its rows' own columns is answered at once
+/// (`graphql::at_once`), and answers what the engine answers, field by
+/// field, for the same page: with aliases, `__typename`, fragments and
+/// cursors; anything else sends the whole page to the engine.
+#[tokio::test]
+async fn a_page_of_its_rows_own_fields_is_answered_at_once_as_the_engine_answers_it() {
+    let w = common::World::build().done().await;
+    let org = w.app.organization("Every Column Inc", "PARTNER").await;
+    let ids = partners(&w, org).await;
+    referrals(&w, &ids).await;
+    let referral = scalars(&w.app, &w.vendor, "Referral").await;
+    let lead = scalars(&w.app, &w.vendor, "LeadDetails").await;
+    // `inviteCode` is not among the columns a page reads (`partner::READS`).
+    let partner = scalars(&w.app, &w.vendor, "Partner").await.replace("inviteCode", "");
+    let page = |more: &str| {
+        format!(
+            "query {{ referrals(first: 10, filter: {{ search: \"R-EVERY\" }}) {{ __typename edges {{ cursor __typename
+                node {{ __typename ...R ... on Referral {{ again: referenceId }} ... on Node {{ nodeId: id }}
+                    lead {{ {lead} }} partner {{ __typename {partner} }} {more} }} }} }} }}
+            fragment R on Referral {{ {referral} }}"
+        )
+    };
+    let (at_once, how) = answered(&w.app, &w.vendor, &page("")).await;
+    assert_eq!(how, "at_once", "{at_once:#}");
+    assert!(at_once.get("errors").is_none(), "{at_once:#}");
+    let edges = at_once["data"]["referrals"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2, "{at_once:#}");
+    assert_eq!(edges[0]["node"]["again"], edges[0]["node"]["referenceId"]);
+    assert_eq!(edges[0]["node"]["partner"]["__typename"], "Partner");
+
+    // A field that waits (here on the program's loader) sends the page to
+    // the engine; everything else in it answers the same.
+    let (mut by_engine, how) = answered(&w.app, &w.vendor, &page("program { name }")).await;
+    assert_eq!(how, "by_engine");
+    for edge in by_engine["data"]["referrals"]["edges"].as_array_mut().unwrap() {
+        let program = edge["node"].as_object_mut().unwrap().remove("program").unwrap();
+        assert!(program["name"].is_string(), "{program}");
+    }
+    assert_eq!(at_once, by_engine, "a page answers at once what the engine answers");
+
+    // An error (money hidden from a report viewer) is the engine's, with
+    // its path.
+    let viewer = w.app.token("REPORT_VIEWER", Some(w.vendor_org), "viewer");
+    let query =
+        "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { referenceId saleAmountMinor } } } }";
+    let (body, how) = answered(&w.app, &viewer, query).await;
+    assert_eq!(how, "by_engine");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body:#}");
+    assert_eq!(body["errors"][0]["path"], json!(["referrals", "edges", 0, "node", "saleAmountMinor"]), "{body:#}");
+
+    // A response key selected twice is merged, by the engine.
+    let query =
+        "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { lead { name } lead { email } } } } }";
+    let (body, how) = answered(&w.app, &w.vendor, query).await;
+    assert_eq!(how, "by_engine");
+    let lead = &body["data"]["referrals"]["edges"][0]["node"]["lead"];
+    assert!(lead["name"].is_string() && lead["email"].is_string(), "{body:#}");
+}
