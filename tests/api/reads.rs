@@ -105,6 +105,15 @@ async fn referrals(w: &common::World, partners: &[i64]) -> Vec<i64> {
     ids
 }
 
+/// A world with the partners and referrals above; the referrals' ids.
+async fn every_column() -> (common::World, Vec<i64>) {
+    let w = common::World::build().done().await;
+    let org = w.app.organization("Every Column Inc", "PARTNER").await;
+    let partners = partners(&w, org).await;
+    let ids = referrals(&w, &partners).await;
+    (w, ids)
+}
+
 /// Every field of `type_name` a query can select without arguments; an
 /// object field with all its scalar fields as its selection, then with each
 /// one alone (a page reads the columns of the ones it shows).
@@ -149,10 +158,7 @@ async fn selections(app: &TestApp, token: &str, type_name: &str) -> Vec<(String,
 
 #[tokio::test]
 async fn every_field_shows_on_a_page_what_the_whole_row_shows() {
-    let w = common::World::build().done().await;
-    let org = w.app.organization("Every Column Inc", "PARTNER").await;
-    let ids = partners(&w, org).await;
-    referrals(&w, &ids).await;
+    let (w, _) = every_column().await;
     const PAGE: &str = "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { id SELECTION } } } }";
     const ONE: &str = "query($id: ID!) { referral(id: $id) { id SELECTION } }";
     let first = w.app.ok(&w.vendor, &PAGE.replace("SELECTION", ""), json!({})).await;
@@ -199,10 +205,7 @@ async fn every_field_shows_on_a_page_what_the_whole_row_shows() {
 /// holder's partner (read through the loader) with its real status.
 #[tokio::test]
 async fn a_partner_read_in_part_is_not_what_the_rest_of_the_request_sees() {
-    let w = common::World::build().done().await;
-    let org = w.app.organization("Every Column Inc", "PARTNER").await;
-    let partners = partners(&w, org).await;
-    let ids = referrals(&w, &partners).await;
+    let (w, ids) = every_column().await;
     let conflict = lead_conflict::Model {
         referral_id: ids[1],
         vendor_org_id: w.vendor_org,
@@ -266,10 +269,7 @@ async fn scalars(app: &TestApp, token: &str, type_name: &str) -> String {
 /// cursors; anything else sends the whole page to the engine.
 #[tokio::test]
 async fn a_page_of_its_rows_own_fields_is_answered_at_once_as_the_engine_answers_it() {
-    let w = common::World::build().done().await;
-    let org = w.app.organization("Every Column Inc", "PARTNER").await;
-    let ids = partners(&w, org).await;
-    referrals(&w, &ids).await;
+    let (w, _) = every_column().await;
     let referral = scalars(&w.app, &w.vendor, "Referral").await;
     let lead = scalars(&w.app, &w.vendor, "LeadDetails").await;
     // `inviteCode` is not among the columns a page reads (`partner::READS`).
