@@ -1,8 +1,8 @@
 //! Lists answered at once. The engine resolves each selected field of each
 //! object as a future of its own (boxed, joined, its value inserted into the
 //! object's map): about 2,000 instructions a field, so a page of fifty
-//! referrals showing eight fields each spent more on that machinery than on
-//! its statement and its rows together (callgrind, README "The API against
+//! referrals showing six fields each (two of them objects) spent more on
+//! that machinery than on its statement and its rows together (callgrind, README "The API against
 //! PostGraphile"). The fields a page shows are mostly its rows' own
 //! columns, which wait on nothing; such a list is answered here, in one
 //! pass over its items: each field by its type's own resolver (the code the

@@ -300,6 +300,19 @@ async fn a_page_of_its_rows_own_fields_is_answered_at_once_as_the_engine_answers
     }
     assert_eq!(at_once, by_engine, "a page answers at once what the engine answers");
 
+    // A page of partners, the same way.
+    let partners =
+        |more: &str| format!("{{ partners(first: 10) {{ edges {{ cursor node {{ {partner} {more} }} }} }} }}");
+    let (at_once, how) = answered(&w.app, &w.vendor, &partners("")).await;
+    assert_eq!(how, "at_once", "{at_once:#}");
+    assert!(at_once["data"]["partners"]["edges"].as_array().unwrap().len() >= 2, "{at_once:#}");
+    let (mut by_engine, how) = answered(&w.app, &w.vendor, &partners("program { name }")).await;
+    assert_eq!(how, "by_engine");
+    for edge in by_engine["data"]["partners"]["edges"].as_array_mut().unwrap() {
+        edge["node"].as_object_mut().unwrap().remove("program").unwrap();
+    }
+    assert_eq!(at_once, by_engine, "a page of partners answers at once what the engine answers");
+
     // An error (money hidden from a report viewer) is the engine's, with
     // its path.
     let viewer = w.app.token("REPORT_VIEWER", Some(w.vendor_org), "viewer");
