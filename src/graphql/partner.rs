@@ -25,7 +25,7 @@ pub struct Partner(pub partner::Model);
 /// only the row's columns.
 impl super::at_once::AtOnce for Partner {
     fn at_once(field: &str) -> bool {
-        READS.iter().any(|(name, _)| *name == field)
+        super::reads::entry(READS, None, field).is_some()
     }
 }
 

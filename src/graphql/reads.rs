@@ -17,8 +17,8 @@ pub type FieldReads<C> = &'static [(&'static str, &'static [C])];
 pub fn columns<C: Indexed>(node: &Lookahead<'_>, table: FieldReads<C>) -> Columns<C> {
     let mut read = Columns::none();
     for selected in node.selection_fields() {
-        let found = selected_columns(selected, |field| match table.iter().find(|(name, _)| *name == field.name()) {
-            Some((_, columns)) => Some(Columns::of(columns)),
+        let found = selected_columns(selected, |field| match entry(table, None, field.name()) {
+            Some(columns) => Some(Columns::of(columns)),
             None => object_columns(field, table),
         });
         match found {
@@ -32,13 +32,26 @@ pub fn columns<C: Indexed>(node: &Lookahead<'_>, table: FieldReads<C>) -> Column
 /// The columns the fields selected under `object` read, from the table's
 /// `object.field` entries; `None` when one of them is not listed.
 fn object_columns<C: Indexed>(object: SelectionField<'_>, table: FieldReads<C>) -> Option<Columns<C>> {
-    let under = |name: &'static str| name.strip_prefix(object.name()).and_then(|rest| rest.strip_prefix('.'));
-    if !table.iter().any(|(name, _)| under(name).is_some()) {
+    if !table.iter().any(|(name, _)| under(name, object.name()).is_some()) {
         return None;
     }
-    selected_columns(object, |field| {
-        table.iter().find(|(name, _)| under(name) == Some(field.name())).map(|(_, columns)| Columns::of(columns))
-    })
+    selected_columns(object, |field| entry(table, Some(object.name()), field.name()).map(Columns::of))
+}
+
+/// The columns `table` lists for `field` of the node (`object` None) or of
+/// its object field `object` (an `object.field` entry); `None` when it
+/// lists none: the field reads more than its row.
+pub fn entry<C>(table: FieldReads<C>, object: Option<&str>, field: &str) -> Option<&'static [C]> {
+    let names = |name: &'static str| match object {
+        None => Some(name),
+        Some(object) => under(name, object),
+    };
+    table.iter().find(|(name, _)| names(name) == Some(field)).map(|(_, columns)| *columns)
+}
+
+/// The field an `object.field` entry names under `object`.
+fn under(name: &'static str, object: &str) -> Option<&'static str> {
+    name.strip_prefix(object).and_then(|rest| rest.strip_prefix('.'))
 }
 
 /// The union of what `read` finds for each field selected under `object`

@@ -106,7 +106,7 @@ impl Referral {
 /// `program`, by the engine).
 impl AtOnce for Referral {
     fn at_once(field: &str) -> bool {
-        READS.iter().any(|(name, _)| *name == field)
+        reads::entry(READS, None, field).is_some()
     }
 
     fn object(&self, field: &str, show: &mut dyn FnMut(&dyn Answer) -> Option<Value>) -> Option<Value> {
@@ -127,7 +127,7 @@ pub struct LeadDetails<'a>(&'a referral::Model);
 
 impl AtOnce for LeadDetails<'_> {
     fn at_once(field: &str) -> bool {
-        READS.iter().any(|(name, _)| name.strip_prefix("lead.") == Some(field))
+        reads::entry(READS, Some("lead"), field).is_some()
     }
 }
 
