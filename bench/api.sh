@@ -99,8 +99,7 @@ measure() { # URL BODY TOKEN -> "req/s p99"
 # cache, so nothing else is sent. With our connections' settings
 # (`db::open`: no Memoize).
 cat >"$work/sql-a.sql" <<SQL
-SELECT r.id, r.vendor_org_id, r.program_id, r.partner_id, r.reference_id, r.status, r.lead_name, r.created_at,
-       p.id, p.name
+SELECT r.id, r.partner_id, r.reference_id, r.status, r.lead_name, r.created_at, p.id, p.name
 FROM referral r LEFT JOIN partner p ON p.id = r.partner_id
 WHERE r.vendor_org_id = 1 ORDER BY r.created_at DESC, r.id DESC LIMIT 51;
 SQL

@@ -3,7 +3,9 @@
 //! is a wrong issuer or audience, a missing `sub`, or a token outside its
 //! `nbf`..`exp` window measured by the injected clock.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -72,6 +74,40 @@ pub struct JwtKeys {
     audience: String,
     /// What `verify` checks, built once (a dozen allocations a request).
     validation: Validation,
+    /// Tokens whose signature and claims were checked (`Verified`).
+    verified: Arc<Verified>,
+}
+
+/// The claims of tokens already checked, by the token's text: a caller
+/// sends the same token with each request until it expires, and checking
+/// its signature again cost 3 % of a page's request with HS256 (an RS256
+/// signature costs far more). Only what a token's text alone decides is
+/// kept; its window (`exp`, `nbf`) is checked against the clock on every
+/// use. Only tokens that passed are kept, and a token must be signed with
+/// our key to pass, so callers cannot fill the cache with tokens of their
+/// own; it is emptied when full.
+#[derive(Default)]
+struct Verified(Mutex<HashMap<Box<str>, Claims>>);
+
+impl Verified {
+    /// How many tokens are kept, and the longest one kept.
+    const CAPACITY: usize = 4096;
+    const LONGEST: usize = 4096;
+
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned()
+    }
+
+    fn put(&self, token: &str, claims: &Claims) {
+        if token.len() > Self::LONGEST {
+            return;
+        }
+        let mut tokens = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if tokens.len() >= Self::CAPACITY {
+            tokens.clear();
+        }
+        tokens.insert(token.into(), claims.clone());
+    }
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -141,12 +177,34 @@ impl JwtKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             validation,
+            verified: Arc::default(),
         })
     }
 
     /// Checks signature, algorithm, issuer, audience and the required claims,
     /// then the validity window against `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> AppResult<Claims> {
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.check(token)?;
+                self.verified.put(token, &claims);
+                claims
+            }
+        };
+        let now = now.timestamp();
+        if claims.exp + LEEWAY_SECONDS <= now {
+            return Err(AppError::Unauthenticated("invalid token: expired".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECONDS > now) {
+            return Err(AppError::Unauthenticated("invalid token: not yet valid".into()));
+        }
+        Ok(claims)
+    }
+
+    /// What the token's text alone decides: signature, algorithm, issuer,
+    /// audience, type and the required claims.
+    fn check(&self, token: &str) -> AppResult<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
         // A token of another type (an ID token's `typ` is JWT too, but a
@@ -159,13 +217,6 @@ impl JwtKeys {
             return Err(AppError::Unauthenticated(format!("invalid token: type {typ} is not an access token")));
         }
         let claims = data.claims;
-        let now = now.timestamp();
-        if claims.exp + LEEWAY_SECONDS <= now {
-            return Err(AppError::Unauthenticated("invalid token: expired".into()));
-        }
-        if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECONDS > now) {
-            return Err(AppError::Unauthenticated("invalid token: not yet valid".into()));
-        }
         if claims.sub.trim().is_empty() {
             return Err(AppError::Unauthenticated("invalid token: empty `sub`".into()));
         }
@@ -249,6 +300,34 @@ mod tests {
             lifetime: Duration::hours(1),
             name: None,
             email: None,
+        }
+    }
+
+    #[test]
+    fn a_token_kept_after_its_first_check_is_still_held_to_its_window() {
+        let keys =
+            JwtKeys::from_settings(&settings("HS256", None, None, Some(&"s".repeat(40))), Path::new(".")).unwrap();
+        let now = Utc::now();
+        let token = keys.mint(&request(), now).unwrap();
+        assert_eq!(keys.verify(&token, now).unwrap().sub, "u1");
+        assert!(keys.verified.get(&token).is_some(), "a token that passed is kept");
+        assert_eq!(keys.verify(&token, now + Duration::minutes(30)).unwrap().sub, "u1");
+        match keys.verify(&token, now + Duration::hours(2)) {
+            Err(AppError::Unauthenticated(message)) => assert!(message.contains("expired"), "{message}"),
+            other => panic!("a kept token past its expiry: {other:?}"),
+        }
+        // Another text is checked on its own: a changed signature, or the
+        // same claims signed with another key, are refused and not kept.
+        let mut forged = token.clone();
+        let last = if forged.ends_with('A') { "B" } else { "A" };
+        forged.replace_range(forged.len() - 1.., last);
+        let foreign = JwtKeys::from_settings(&settings("HS256", None, None, Some(&"t".repeat(40))), Path::new("."))
+            .unwrap()
+            .mint(&request(), now)
+            .unwrap();
+        for refused in [forged, foreign] {
+            assert!(keys.verify(&refused, now).is_err());
+            assert!(keys.verified.get(&refused).is_none());
         }
     }
 

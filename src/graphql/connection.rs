@@ -75,9 +75,9 @@ macro_rules! connection {
             fn object(
                 &self,
                 field: &str,
-                show: &mut dyn FnMut(&dyn $crate::graphql::at_once::Answer) -> Option<async_graphql::Value>,
-            ) -> Option<async_graphql::Value> {
-                (field == "node").then(|| show(&self.node)).flatten()
+                show: &mut dyn FnMut(Option<&dyn $crate::graphql::at_once::Answer>) -> Option<()>,
+            ) -> Option<()> {
+                (field == "node").then(|| show(Some(&self.node))).flatten()
             }
         }
 

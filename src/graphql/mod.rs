@@ -43,6 +43,7 @@ use crate::events::Hub;
 use crate::ratelimit::LinkLimits;
 
 pub use armor::Limits;
+pub use at_once::Prewritten;
 pub use connection::PageInfo;
 pub use scalars::MinorUnits;
 

@@ -2,7 +2,7 @@
 //! rewards. Money fields resolve to FORBIDDEN for REPORT_VIEWER, never to a
 //! silent zero.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Value};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::partial::Columns;
 use entity::{Role, note, partner, referral, reward, status_change};
@@ -109,12 +109,12 @@ impl AtOnce for Referral {
         reads::entry(READS, None, field).is_some()
     }
 
-    fn object(&self, field: &str, show: &mut dyn FnMut(&dyn Answer) -> Option<Value>) -> Option<Value> {
+    fn object(&self, field: &str, show: &mut dyn FnMut(Option<&dyn Answer>) -> Option<()>) -> Option<()> {
         match field {
-            "lead" => show(&LeadDetails(&self.0)),
+            "lead" => show(Some(&LeadDetails(&self.0))),
             "partner" => match self.joined_partner()? {
-                Some(joined) => show(&Partner(partner::Model::clone(joined))),
-                None => Some(Value::Null),
+                Some(joined) => show(Some(&Partner(partner::Model::clone(joined)))),
+                None => show(None),
             },
             _ => None,
         }

@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{HttpState, error_body, json_response};
+use super::{HttpState, error_body, json_response, json_text};
 use crate::auth::authenticate;
 use crate::error::AppError;
-use crate::graphql::Caller;
+use crate::graphql::{Caller, Prewritten};
 use crate::ratelimit::ClientIp;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -221,18 +221,24 @@ async fn run(
         }
     };
     let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let request =
-        request.data(caller).data(ClientIp(Some(peer.ip()))).data(crate::graphql::IdempotencyHeader(idempotency));
+    // Pages answered at once come as JSON text, copied in as it is.
+    let prewritten = Prewritten::default();
+    let request = request
+        .data(caller)
+        .data(ClientIp(Some(peer.ip())))
+        .data(crate::graphql::IdempotencyHeader(idempotency))
+        .data(prewritten.clone());
     let response = state.api.execute(request).await;
     if response.errors.is_empty() {
-        // Nothing to amend: written straight from the engine's answer.
-        return json_response(StatusCode::OK, media, &response);
+        // Nothing to amend: written straight from the engine's answer,
+        // into a buffer about the size of a page.
+        return json_text(StatusCode::OK, media, prewritten.write(&response, 16 * 1024));
     }
     // Errors without a path come from parsing or validation: nothing ran.
     let before_execution = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| error_body("Internal server error", "INTERNAL"));
+    let mut body = prewritten.to_value(&response).unwrap_or_else(|_| error_body("Internal server error", "INTERNAL"));
     default_error_codes(&mut body);
     if before_execution {
         if let Value::Object(map) = &mut body {

@@ -178,14 +178,24 @@ async fn scope_request_id(req: Request, next: Next) -> Response {
 }
 
 fn json_response(status: StatusCode, media: &'static str, body: &impl serde::Serialize) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| {
-        r#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL"}}]}"#.into()
+    json_text(status, media, serde_json::to_vec(body))
+}
+
+/// A JSON body already written (or the internal error its writing met).
+fn json_text(status: StatusCode, media: &'static str, text: serde_json::Result<Vec<u8>>) -> Response {
+    let text = text.unwrap_or_else(|_| {
+        br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL"}}]}"#.to_vec()
     });
     let mut response = (status, text).into_response();
-    let content_type = format!("{media}; charset=utf-8");
-    if let Ok(value) = HeaderValue::from_str(&content_type) {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
-    }
+    let content_type = match media {
+        "application/json" => HeaderValue::from_static("application/json; charset=utf-8"),
+        "application/graphql-response+json" => {
+            HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+        }
+        other => HeaderValue::from_str(&format!("{other}; charset=utf-8"))
+            .unwrap_or(HeaderValue::from_static("application/json")),
+    };
+    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
     response
 }
 

@@ -912,7 +912,8 @@ pub type WithRelations = (referral::Model, Option<Box<partner::Model>>, Option<B
 /// What a page of referrals reads: the referral columns its query shows,
 /// and the partner (with the columns shown) and program joined to each row.
 /// Columns a page does not read hold placeholders (`entity::partial`); the
-/// page adds the ones it needs itself (id, program, partner, sort key).
+/// page adds the ones it needs itself (id and sort key; a partner or
+/// program shown reads its key through `READS`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reads {
     pub referral: Columns<referral::Column>,
@@ -937,7 +938,7 @@ pub async fn list_with_relations(
 ) -> AppResult<Page<WithRelations>> {
     use referral::Column as C;
     let (order, query) = page_query(principal, f, sort, descending)?;
-    let needed = [C::Id, C::VendorOrgId, C::ProgramId, C::PartnerId, order.column];
+    let needed = [C::Id, order.column];
     let reads = Reads { referral: reads.referral.union(Columns::of(&needed)), ..reads };
     let db = &ctx.db;
     let rows =

@@ -327,6 +327,18 @@ async fn a_page_of_its_rows_own_fields_is_answered_at_once_as_the_engine_answers
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body:#}");
     assert_eq!(body["errors"][0]["path"], json!(["referrals", "edges", 0, "node", "saleAmountMinor"]), "{body:#}");
 
+    // A page answered at once beside a field that failed: the answer is
+    // amended (codes added) before it is written, and the page is still
+    // the list of objects it was.
+    let query = "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { referenceId } } } \
+                 referral(id: \"not-an-id\") { id } }";
+    let (body, how) = answered(&w.app, &w.vendor, query).await;
+    assert_eq!(how, "at_once", "{body:#}");
+    assert_eq!(body["errors"][0]["path"], json!(["referral"]), "{body:#}");
+    assert!(body["errors"][0]["extensions"]["code"].is_string(), "{body:#}");
+    let edges = body["data"]["referrals"]["edges"].as_array().expect("a list of edges");
+    assert!(!edges.is_empty() && edges.iter().all(|e| e["node"]["referenceId"].is_string()), "{body:#}");
+
     // A response key selected twice is merged, by the engine.
     let query =
         "{ referrals(first: 10, filter: { search: \"R-EVERY\" }) { edges { node { lead { name } lead { email } } } } }";
