@@ -48,7 +48,14 @@ impl Limit {
         decode: impl Fn(&QueryResult) -> Result<T, DbErr>,
     ) -> Result<Vec<T>, DbErr> {
         let rows = db.query_all_raw(self.statement(db.get_database_backend(), query)).await?;
-        rows.iter().map(decode).collect()
+        // Sized up front: collecting a `Result` knows no length, and a
+        // page's models are large, so growing the vector copied them
+        // five times over.
+        let mut decoded = Vec::with_capacity(rows.len());
+        for row in &rows {
+            decoded.push(decode(row)?);
+        }
+        Ok(decoded)
     }
 
     /// The entity's models `select` reads.
