@@ -10,8 +10,8 @@
 //!   cargo run --release --example api_floor -- DATABASE_URL SQL_FILE 127.0.0.1:PORT
 //!
 //! SQL_FILE is `bench/api.sh`'s statement (a): the referral's id, reference
-//! id, status, lead name and creation time in columns 1, 5, 6, 7 and 8,
-//! the partner's name in column 10.
+//! id, status, lead name and creation time in columns 1, 3, 4, 5 and 6,
+//! the partner's name in column 8.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -73,14 +73,14 @@ struct Floor {
 }
 
 fn node(row: &QueryResult) -> Result<Node, sea_orm::DbErr> {
-    let created: chrono::DateTime<chrono::Utc> = row.try_get_by_index(7)?;
+    let created: chrono::DateTime<chrono::Utc> = row.try_get_by_index(5)?;
     Ok(Node {
         id: referral_hub::ids::encode("Referral", row.try_get_by_index(0)?),
-        reference_id: row.try_get_by_index(4)?,
-        status: row.try_get_by_index(5)?,
+        reference_id: row.try_get_by_index(2)?,
+        status: row.try_get_by_index(3)?,
         created_at: created.to_rfc3339(),
-        lead: Name { name: row.try_get_by_index(6)? },
-        partner: row.try_get_by_index::<Option<String>>(9)?.map(|name| Name { name }),
+        lead: Name { name: row.try_get_by_index(4)? },
+        partner: row.try_get_by_index::<Option<String>>(7)?.map(|name| Name { name }),
     })
 }
 

@@ -131,6 +131,33 @@ async fn a_list_costs_its_page_size_in_complexity() {
     assert_eq!((status, limit(&body)), (400, "complexity"));
 }
 
+/// A document that passed validation once meets only the rule that reads
+/// the variables on later requests (the vendored engine's
+/// `CheckedDocuments`): its variables and its cost are still checked on
+/// every request, and a document that failed is never taken as checked.
+#[tokio::test]
+async fn a_document_validated_once_still_has_its_variables_and_cost_checked_each_time() {
+    let app = spawn_app().await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+    let one = "referrals(first: $n) { edges { node { id referenceId lead { name } status createdAt } } }";
+    let query = format!("query($n: Int) {{ {} }}", (0..10).map(|i| format!("r{i}: {one} ")).collect::<String>());
+    for _ in 0..2 {
+        let (status, body) = app.post(Some(&vendor), &query, json!({ "n": 5 })).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        let (status, body) = app.post(Some(&vendor), &query, json!({ "n": 100 })).await;
+        assert_eq!((status, limit(&body)), (400, "complexity"), "{body}");
+        let (_, body) = app.post(Some(&vendor), &query, json!({ "n": "five" })).await;
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Invalid value for argument \"first\""), "{body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    }
+    for _ in 0..2 {
+        let (_, body) = app.post(Some(&vendor), "{ referrals { nope } }", json!({})).await;
+        assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("nope"), "{body}");
+    }
+}
+
 #[tokio::test]
 async fn standard_introspection_works_and_is_cached_and_schema_cannot_be_multiplied() {
     let app = spawn_app().await;

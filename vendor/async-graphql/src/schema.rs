@@ -23,7 +23,7 @@ use crate::{
     resolver_utils::{resolve_container, resolve_container_serial},
     subscription::collect_subscription_streams,
     types::QueryRoot,
-    validation::{ValidationMode, check_rules},
+    validation::{CheckedDocuments, ValidationMode, check_rules},
 };
 
 /// Introspection mode
@@ -279,6 +279,7 @@ impl<Query, Mutation, Subscription> SchemaBuilder<Query, Mutation, Subscription>
                 data: self.data,
                 custom_directives: self.custom_directives,
             })),
+            checked_documents: CheckedDocuments::default(),
         }))
     }
 }
@@ -314,6 +315,8 @@ pub struct SchemaInner<Query, Mutation, Subscription> {
     pub(crate) max_directives: Option<usize>,
     pub(crate) extensions: Vec<Box<dyn ExtensionFactory>>,
     pub(crate) env: SchemaEnv,
+    /// referral-hub patch: see `CheckedDocuments`.
+    pub(crate) checked_documents: CheckedDocuments,
 }
 
 /// GraphQL schema.
@@ -531,6 +534,7 @@ where
                     self.0.max_directives,
                     self.0.complexity,
                     self.0.depth,
+                    Some(&self.0.checked_documents),
                 )
                 .await
                 {
@@ -593,6 +597,7 @@ where
                     schema.0.max_directives,
                     schema.0.complexity,
                     schema.0.depth,
+                    Some(&schema.0.checked_documents),
                 )
                 .await
                 {
@@ -857,6 +862,7 @@ pub(crate) async fn prepare_request(
     max_directives: Option<usize>,
     complexity: Option<usize>,
     depth: Option<usize>,
+    checked_documents: Option<&CheckedDocuments>,
 ) -> Result<(QueryEnv, CacheControl), Vec<ServerError>> {
     let mut request = extensions.prepare_request(request).await?;
     let query_data = Arc::new(std::mem::take(&mut request.data));
@@ -883,6 +889,16 @@ pub(crate) async fn prepare_request(
     };
 
     // check rules
+    // referral-hub patch: a document that passed before is known by its
+    // text, so this holds only where the parsed document set on a request
+    // is the parse of its text (referral-hub's gate parses the text it
+    // finds there) and the rules run in full (`Strict`).
+    let checked_documents = checked_documents
+        .filter(|_| matches!(validation_mode, ValidationMode::Strict))
+        .filter(|_| !request.query.is_empty());
+    let document_checked = checked_documents.is_some_and(|checked| {
+        checked.contains(&request.query, request.operation_name.as_deref())
+    });
     let validation_result = {
         let validation_fut = async {
             check_rules(
@@ -893,11 +909,15 @@ pub(crate) async fn prepare_request(
                 validation_mode,
                 complexity,
                 depth,
+                document_checked,
             )
         };
         futures_util::pin_mut!(validation_fut);
         extensions.validation(&mut validation_fut).await?
     };
+    if let Some(checked) = checked_documents.filter(|_| !document_checked) {
+        checked.insert(&request.query, request.operation_name.as_deref());
+    }
 
     let operation = if let Some(operation_name) = &request.operation_name {
         match document.operations {
