@@ -41,12 +41,13 @@ connection!(RewardConnection, RewardEdge, Reward);
 
 /// A referral; a page that joined its partner carries it here (a partner
 /// read in part never goes to the request's loader, where a field it did
-/// not read could find it).
-pub struct Referral(pub referral::Model, Option<Box<partner::Model>>);
+/// not read could find it). Boxed: a page's rows, about 550 bytes each, are
+/// moved from the statement to the answer four times.
+pub struct Referral(pub Box<referral::Model>, Option<Box<partner::Model>>);
 
 impl From<referral::Model> for Referral {
     fn from(row: referral::Model) -> Self {
-        Referral(row, None)
+        Referral(Box::new(row), None)
     }
 }
 

@@ -907,7 +907,7 @@ fn page_query(
 /// A referral with the partner and program a list joined to it (boxed: a
 /// page's rows are moved from the statement to the answer a few times, and
 /// most pages join neither).
-pub type WithRelations = (referral::Model, Option<Box<partner::Model>>, Option<Box<program::Model>>);
+pub type WithRelations = (Box<referral::Model>, Option<Box<partner::Model>>, Option<Box<program::Model>>);
 
 /// What a page of referrals reads: the referral columns its query shows,
 /// and the partner (with the columns shown) and program joined to each row.
@@ -980,7 +980,7 @@ async fn with_relations(
             };
             let program =
                 if reads.program { program::Model::from_query_result_optional(row, "C_")?.map(Box::new) } else { None };
-            Ok((referral::Model::from_columns(row, 0, reads.referral)?, partner, program))
+            Ok((Box::new(referral::Model::from_columns(row, 0, reads.referral)?), partner, program))
         })
         .await
 }
