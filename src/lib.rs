@@ -2,6 +2,7 @@
 //! referral programs. `App::build` is used by `main` and by the tests.
 
 pub mod auth;
+pub mod bounded;
 pub mod clock;
 pub mod config;
 pub mod context;

@@ -3,15 +3,15 @@
 //! is a wrong issuer or audience, a missing `sub`, or a token outside its
 //! `nbf`..`exp` window measured by the injected clock.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::Bounded;
 use crate::config::JwtSettings;
 use crate::error::{AppError, AppResult};
 
@@ -74,41 +74,20 @@ pub struct JwtKeys {
     audience: String,
     /// What `verify` checks, built once (a dozen allocations a request).
     validation: Validation,
-    /// Tokens whose signature and claims were checked (`Verified`).
-    verified: Arc<Verified>,
+    /// The claims of tokens already checked, by the token's text: a caller
+    /// sends the same token with each request until it expires, and checking
+    /// its signature again cost 3 % of a page's request with HS256 (an RS256
+    /// signature costs far more). Only what a token's text alone decides is
+    /// kept; its window (`exp`, `nbf`) is checked against the clock on every
+    /// use. Only tokens that passed are kept, and a token must be signed with
+    /// our key to pass, so callers cannot fill the cache with tokens of their
+    /// own.
+    verified: Arc<Bounded<Claims>>,
 }
 
-/// The claims of tokens already checked, by the token's text: a caller
-/// sends the same token with each request until it expires, and checking
-/// its signature again cost 3 % of a page's request with HS256 (an RS256
-/// signature costs far more). Only what a token's text alone decides is
-/// kept; its window (`exp`, `nbf`) is checked against the clock on every
-/// use. Only tokens that passed are kept, and a token must be signed with
-/// our key to pass, so callers cannot fill the cache with tokens of their
-/// own; it is emptied when full.
-#[derive(Default)]
-struct Verified(Mutex<HashMap<Box<str>, Claims>>);
-
-impl Verified {
-    /// How many tokens are kept, and the longest one kept.
-    const CAPACITY: usize = 4096;
-    const LONGEST: usize = 4096;
-
-    fn get(&self, token: &str) -> Option<Claims> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned()
-    }
-
-    fn put(&self, token: &str, claims: &Claims) {
-        if token.len() > Self::LONGEST {
-            return;
-        }
-        let mut tokens = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if tokens.len() >= Self::CAPACITY {
-            tokens.clear();
-        }
-        tokens.insert(token.into(), claims.clone());
-    }
-}
+/// How many checked tokens are kept, and the longest one kept.
+const KEPT_TOKENS: usize = 4096;
+const LONGEST_KEPT_TOKEN: usize = 4096;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,7 +156,7 @@ impl JwtKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             validation,
-            verified: Arc::default(),
+            verified: Arc::new(Bounded::new(KEPT_TOKENS)),
         })
     }
 
@@ -188,7 +167,9 @@ impl JwtKeys {
             Some(claims) => claims,
             None => {
                 let claims = self.check(token)?;
-                self.verified.put(token, &claims);
+                if token.len() <= LONGEST_KEPT_TOKEN {
+                    self.verified.put(token.to_owned(), claims.clone());
+                }
                 claims
             }
         };

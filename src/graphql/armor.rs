@@ -18,7 +18,7 @@
 //! by their text, so a client's repeated operations are parsed once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{Directive, DocumentOperations, ExecutableDocument, Selection, SelectionSet};
@@ -26,6 +26,7 @@ use async_graphql::{Positioned, Request, Response, ServerError, ServerResult, Va
 use futures_util::StreamExt;
 
 use super::{AppSchema, observe};
+use crate::bounded::Bounded;
 
 /// The limits, each configurable by flag or environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
@@ -407,32 +408,6 @@ fn introspection_only(doc: &ExecutableDocument) -> bool {
     })
 }
 
-/// A small map that starts again when full: clients send a handful of
-/// distinct documents, and a flood of distinct ones only keeps it from
-/// helping, never makes it grow.
-struct Bounded<V> {
-    entries: Mutex<HashMap<String, V>>,
-    capacity: usize,
-}
-
-impl<V: Clone> Bounded<V> {
-    fn new(capacity: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), capacity }
-    }
-
-    fn get(&self, key: &str) -> Option<V> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
-    }
-
-    fn put(&self, key: String, value: V) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity {
-            entries.clear();
-        }
-        entries.insert(key, value);
-    }
-}
-
 /// Cached introspection answers, keyed by the request (tools send a handful
 /// of distinct queries).
 const CACHED_ANSWERS: usize = 32;
@@ -597,16 +572,6 @@ mod tests {
                     |x| serde_json::to_value(x).unwrap()["limit"].as_str().unwrap_or("?").to_owned(),
                 )
             })
-    }
-
-    #[test]
-    fn a_bounded_cache_starts_again_when_full() {
-        let cache = Bounded::new(2);
-        cache.put("a".into(), 1);
-        cache.put("b".into(), 2);
-        assert_eq!((cache.get("a"), cache.get("b")), (Some(1), Some(2)));
-        cache.put("c".into(), 3);
-        assert_eq!((cache.get("a"), cache.get("b"), cache.get("c")), (None, None, Some(3)));
     }
 
     #[test]

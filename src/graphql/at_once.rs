@@ -84,8 +84,9 @@ pub struct Json {
 /// A list's items answered at once as a JSON array, or `None` for the
 /// engine.
 pub fn list<T: Answer>(items: &[T], ctx: &ContextSelectionSet<'_>) -> Option<Vec<u8>> {
-    // About what a node of a page shows (a referral with its lead and
-    // partner: 180 bytes), so that a page is written without regrowing.
+    // A little more than a node of a page writes (a referral with its
+    // lead and partner: about 180 bytes), so that a page is written
+    // without regrowing.
     let mut out = Json { text: Vec::with_capacity(64 + items.len() * 256), keys: Vec::new() };
     out.text.push(b'[');
     for (index, item) in items.iter().enumerate() {

@@ -187,15 +187,10 @@ fn json_text(status: StatusCode, media: &'static str, text: serde_json::Result<V
         br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL"}}]}"#.to_vec()
     });
     let mut response = (status, text).into_response();
-    let content_type = match media {
-        "application/json" => HeaderValue::from_static("application/json; charset=utf-8"),
-        "application/graphql-response+json" => {
-            HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
-        }
-        other => HeaderValue::from_str(&format!("{other}; charset=utf-8"))
-            .unwrap_or(HeaderValue::from_static("application/json")),
-    };
-    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    let content_type = format!("{media}; charset=utf-8");
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
     response
 }
 
