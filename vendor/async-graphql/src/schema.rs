@@ -915,9 +915,6 @@ pub(crate) async fn prepare_request(
         futures_util::pin_mut!(validation_fut);
         extensions.validation(&mut validation_fut).await?
     };
-    if let Some(checked) = checked_documents.filter(|_| !document_checked) {
-        checked.insert(&request.query, request.operation_name.as_deref());
-    }
 
     let operation = if let Some(operation_name) = &request.operation_name {
         match document.operations {
@@ -947,6 +944,12 @@ pub(crate) async fn prepare_request(
     };
 
     let (operation_name, mut operation) = operation.map_err(|err| vec![err])?;
+    // referral-hub patch: noted only once the operation is found, so each
+    // document keeps no more operation names than it has operations (an
+    // unknown name passes the rules, and a caller may send any number).
+    if let Some(checked) = checked_documents.filter(|_| !document_checked) {
+        checked.insert(&request.query, request.operation_name.as_deref());
+    }
 
     // remove skipped fields
     for fragment in document.fragments.values_mut() {
