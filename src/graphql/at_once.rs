@@ -33,7 +33,7 @@ use std::task::{self, Poll};
 
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContainerType, Context, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use bytes::Bytes;
 use serde_json::ser::{CompactFormatter, Formatter};
 
@@ -46,6 +46,21 @@ pub trait AtOnce: ContainerType {
         let _ = field;
         false
     }
+
+    /// Writes the scalar field `field` to `out` by calling its resolver
+    /// itself (`scalars!`), skipping the engine's dispatch by name and its
+    /// `Value`, which cost more than the value; `false`, writing nothing,
+    /// when it is not one the type calls so or its resolver fails or would
+    /// wait (the engine's `resolve_field` answers it then).
+    fn scalar(&self, ctx: &Context<'_>, field: &str, out: &mut Scalar<'_>) -> bool {
+        let _ = (ctx, field, out);
+        false
+    }
+
+    /// The fields `scalar` writes: each one `at_once` accepts, so one whose
+    /// columns a page read (`tests::a_field_a_type_writes_itself_is_one_its_pages_read`).
+    #[cfg(test)]
+    const SCALARS: &'static [&'static str] = &[];
 
     /// The object-typed field `field`, answered by `show` from the object
     /// this one holds (`None`: it holds none, the field is null); `None`
@@ -177,6 +192,10 @@ fn value<'a, T: AtOnce + Sync>(
             }
         });
     }
+    // Before `at_once`'s look-up, which `scalar`'s fields pass (`SCALARS`).
+    if object.scalar(&ctx_field, name, &mut Scalar(&mut out.text)) {
+        return Some(());
+    }
     if !T::at_once(name) {
         return None;
     }
@@ -187,6 +206,117 @@ fn value<'a, T: AtOnce + Sync>(
         Poll::Ready(Ok(Some(value))) => serde_json::to_writer(&mut out.text, &value).ok(),
         _ => None,
     }
+}
+
+/// `AtOnce::scalar` for the fields listed, each written by calling its
+/// resolver method as `#[Object]` leaves it (taking the field's context,
+/// returning a `Result`), which must take no arguments and not wait. A field
+/// listed under another's method would show on a page what the whole row
+/// does not: `tests/api/reads.rs` compares every field.
+macro_rules! scalars {
+    ($($field:literal => $method:ident),* $(,)?) => {
+        #[cfg(test)]
+        const SCALARS: &'static [&'static str] = &[$($field),*];
+
+        fn scalar(
+            &self,
+            ctx: &async_graphql::Context<'_>,
+            field: &str,
+            out: &mut $crate::graphql::at_once::Scalar<'_>,
+        ) -> bool {
+            match field {
+                $($field => out.show(self.$method(ctx)),)*
+                _ => false,
+            }
+        }
+    };
+}
+pub(crate) use scalars;
+
+/// Where a type's `AtOnce::scalar` writes a field's value.
+pub struct Scalar<'a>(&'a mut Vec<u8>);
+
+impl Scalar<'_> {
+    /// Writes what `resolving` (a field's resolver, called) gives at once;
+    /// `false`, writing nothing, when it fails or would wait.
+    pub fn show<T: Shown>(&mut self, resolving: impl Future<Output = async_graphql::Result<T>>) -> bool {
+        let resolving = std::pin::pin!(resolving);
+        match resolving.poll(&mut task::Context::from_waker(task::Waker::noop())) {
+            Poll::Ready(Ok(value)) => {
+                value.show(self.0);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A scalar written as JSON exactly as the engine writes its `Value`
+/// (`tests::each_scalar_is_written_as_the_engine_writes_it`).
+pub trait Shown {
+    fn show(&self, out: &mut Vec<u8>);
+}
+
+impl Shown for str {
+    fn show(&self, out: &mut Vec<u8>) {
+        // Writing to a vector fails only for a value that refuses to be
+        // serialized, which a string never does.
+        let _ = serde_json::to_writer(out, self);
+    }
+}
+
+impl<T: Shown + ?Sized> Shown for &T {
+    fn show(&self, out: &mut Vec<u8>) {
+        T::show(self, out)
+    }
+}
+
+impl Shown for String {
+    fn show(&self, out: &mut Vec<u8>) {
+        self.as_str().show(out)
+    }
+}
+
+impl Shown for async_graphql::ID {
+    fn show(&self, out: &mut Vec<u8>) {
+        self.as_str().show(out)
+    }
+}
+
+impl Shown for bool {
+    fn show(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl Shown for i32 {
+    fn show(&self, out: &mut Vec<u8>) {
+        let _ = write!(out, "{self}");
+    }
+}
+
+/// The `DateTime` scalar's form (`to_rfc3339`, as its `to_value`).
+impl Shown for chrono::DateTime<chrono::Utc> {
+    fn show(&self, out: &mut Vec<u8>) {
+        let _ = write!(out, "\"{}\"", self.to_rfc3339());
+    }
+}
+
+impl<T: Shown> Shown for Option<T> {
+    fn show(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(value) => value.show(out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// An enum's GraphQL name, from the engine's own table of them (for
+/// `Shown` of the API's enums: `enums::mirror!`).
+pub fn show_enum<E: async_graphql::resolver_utils::EnumType>(value: E, out: &mut Vec<u8>) {
+    // Every variant is in the table (the derive writes it from them).
+    let name = E::items().iter().find(|item| item.value == value).map_or("", |item| item.name);
+    name.show(out)
 }
 
 /// A connection's edges: answered at once when they can be, else by the
@@ -258,5 +388,74 @@ struct Verbatim<'p>(&'p Prewritten);
 impl Formatter for Verbatim<'_> {
     fn write_byte_array<W: ?Sized + Write>(&mut self, writer: &mut W, value: &[u8]) -> io::Result<()> {
         if self.0.holds(value) { writer.write_all(value) } else { CompactFormatter.write_byte_array(writer, value) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::{EnumType, enum_value};
+    use async_graphql::{ID, ScalarType};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::{AtOnce, Shown};
+    use crate::graphql::enums::{PartnerStatus, ReferralStatus};
+    use crate::graphql::partner::Partner;
+    use crate::graphql::referral::{LeadDetails, Referral};
+
+    fn ours(value: impl Shown) -> String {
+        let mut out = Vec::new();
+        value.show(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn engine(value: async_graphql::Value) -> String {
+        serde_json::to_string(&value).unwrap()
+    }
+
+    fn every_variant<E: EnumType + Shown>() {
+        for item in E::items() {
+            assert_eq!(ours(item.value), engine(enum_value(item.value)), "{}", item.name);
+        }
+    }
+
+    #[test]
+    fn each_scalar_is_written_as_the_engine_writes_it() {
+        for text in ["", "plain", "quote \" backslash \\ newline \n tab \t", "\u{1}\u{1f} control", "é 😀 </script>"]
+        {
+            assert_eq!(ours(text), engine(text.to_owned().to_value()), "{text:?}");
+            assert_eq!(ours(text.to_owned()), engine(text.to_owned().to_value()), "{text:?}");
+            assert_eq!(ours(ID::from(text)), engine(ID::from(text).to_value()), "{text:?}");
+        }
+        for flag in [true, false] {
+            assert_eq!(ours(flag), engine(flag.to_value()));
+        }
+        for number in [0, -5, 42, i32::MIN, i32::MAX] {
+            assert_eq!(ours(number), engine(number.to_value()));
+        }
+        let whole = Utc.with_ymd_and_hms(2025, 2, 4, 17, 20, 0).unwrap();
+        let fraction = whole + chrono::Duration::nanoseconds(123_456_789);
+        let micros = whole + chrono::Duration::microseconds(5);
+        for time in [whole, fraction, micros, DateTime::<Utc>::UNIX_EPOCH] {
+            assert_eq!(ours(time), engine(time.to_value()), "{time:?}");
+        }
+        assert_eq!(ours(None::<&str>), "null");
+        assert_eq!(ours(Some("x")), engine(async_graphql::Value::String("x".into())));
+        assert_eq!(ours(None::<DateTime<Utc>>), engine(async_graphql::Value::Null));
+        every_variant::<ReferralStatus>();
+        every_variant::<PartnerStatus>();
+    }
+
+    fn each_written_itself_is_read<T: AtOnce>() {
+        assert!(!T::SCALARS.is_empty());
+        for field in T::SCALARS {
+            assert!(T::at_once(field), "{}.{field} is written without its columns being read", T::type_name());
+        }
+    }
+
+    #[test]
+    fn a_field_a_type_writes_itself_is_one_its_pages_read() {
+        each_written_itself_is_read::<Referral>();
+        each_written_itself_is_read::<LeadDetails<'static>>();
+        each_written_itself_is_read::<Partner>();
     }
 }

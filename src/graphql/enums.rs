@@ -1,6 +1,7 @@
 //! GraphQL enums mirroring the stored ones (and the lists' sort fields), so
 //! the API can evolve apart from the tables; `mirror!` writes both
-//! conversions from the one list of variants.
+//! conversions from the one list of variants, and how a page answered at
+//! once writes the enum (`at_once::Shown`).
 
 use async_graphql::Enum;
 
@@ -21,6 +22,12 @@ macro_rules! mirror {
         impl From<$name> for $entity {
             fn from(v: $name) -> Self {
                 match v { $($name::$variant => Self::$variant),+ }
+            }
+        }
+
+        impl $crate::graphql::at_once::Shown for $name {
+            fn show(&self, out: &mut Vec<u8>) {
+                $crate::graphql::at_once::show_enum(*self, out)
             }
         }
     };

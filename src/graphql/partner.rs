@@ -27,6 +27,32 @@ impl super::at_once::AtOnce for Partner {
     fn at_once(field: &str) -> bool {
         super::reads::entry(READS, None, field).is_some()
     }
+
+    super::at_once::scalars! {
+        "id" => id,
+        "name" => name,
+        "contactName" => contact_name,
+        "contactEmail" => contact_email,
+        "status" => status,
+        "statusBeforeArchive" => status_before_archive,
+        "archiveReason" => archive_reason,
+        "stageEditor" => stage_editor,
+        "referralCode" => referral_code,
+        "linked" => linked,
+        "termsSentAt" => terms_sent_at,
+        "termsSignedAt" => terms_signed_at,
+        "firstLeadAt" => first_lead_at,
+        "lastLeadAt" => last_lead_at,
+        "lapsesAt" => lapses_at,
+        "lastContactedAt" => last_contacted_at,
+        "endedAt" => ended_at,
+        "archivedAt" => archived_at,
+        "assignmentsPausedUntil" => assignments_paused_until,
+        "maxOpenAssignments" => max_open_assignments,
+        "version" => version,
+        "createdAt" => created_at,
+        "updatedAt" => updated_at,
+    }
 }
 
 /// The columns each `Partner` field shows, for pages that read only those

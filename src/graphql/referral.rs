@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::partial::Columns;
 use entity::{Role, note, partner, referral, reward, status_change};
 
-use super::at_once::{Answer, AtOnce};
+use super::at_once::{Answer, AtOnce, scalars};
 use super::connection::{Parts, connection};
 use super::enums::{
     ChangeSource, Direction, InvalidReason, LeadKeyKind, NoteVisibility, PayoutView, ReferralOutcome, ReferralSource,
@@ -110,6 +110,31 @@ impl AtOnce for Referral {
         reads::entry(READS, None, field).is_some()
     }
 
+    scalars! {
+        "id" => id,
+        "referenceId" => reference_id,
+        "externalId" => external_id,
+        "direction" => direction,
+        "source" => source,
+        "status" => status,
+        "stage" => stage,
+        "stageUnlocked" => stage_unlocked,
+        "details" => details,
+        "tenantId" => tenant_id,
+        "tenantSource" => tenant_source,
+        "currency" => currency,
+        "recurring" => recurring,
+        "outcome" => outcome,
+        "invalidReason" => invalid_reason,
+        "invalidReasonText" => invalid_reason_text,
+        "reportBackDueAt" => report_back_due_at,
+        "reportBackOverdueSince" => report_back_overdue_since,
+        "payoutView" => payout_view,
+        "version" => version,
+        "createdAt" => created_at,
+        "updatedAt" => updated_at,
+    }
+
     fn object(&self, field: &str, show: &mut dyn FnMut(Option<&dyn Answer>) -> Option<()>) -> Option<()> {
         match field {
             "lead" => show(Some(&LeadDetails(&self.0))),
@@ -130,6 +155,8 @@ impl AtOnce for LeadDetails<'_> {
     fn at_once(field: &str) -> bool {
         reads::entry(READS, Some("lead"), field).is_some()
     }
+
+    scalars! { "name" => name, "email" => email, "phone" => phone, "company" => company }
 }
 
 /// The person or company referred.
