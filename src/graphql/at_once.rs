@@ -291,14 +291,17 @@ impl Shown for bool {
 
 impl Shown for i32 {
     fn show(&self, out: &mut Vec<u8>) {
-        let _ = write!(out, "{self}");
+        let _ = serde_json::to_writer(out, self);
     }
 }
 
 /// The `DateTime` scalar's form (`to_rfc3339`, as its `to_value`).
 impl Shown for chrono::DateTime<chrono::Utc> {
     fn show(&self, out: &mut Vec<u8>) {
-        let _ = write!(out, "\"{}\"", self.to_rfc3339());
+        // Nothing in an RFC 3339 time needs escaping.
+        out.push(b'"');
+        out.extend_from_slice(self.to_rfc3339().as_bytes());
+        out.push(b'"');
     }
 }
 
