@@ -205,25 +205,8 @@ impl<DB: Database> Drop for PoolConnection<DB> {
 
         // We still need to spawn a task to maintain `min_connections`.
         if self.live.is_some() || self.pool.options.min_connections > 0 {
-            spawn_unless_done(self.return_to_pool());
+            crate::rt::spawn(self.return_to_pool());
         }
-    }
-}
-
-/// referral-hub patch: runs `work` here as far as it goes without waiting,
-/// and spawns a task for the rest only if there is a rest. Returning a
-/// connection with nothing left to finish (the `flush` below sends nothing)
-/// completes at once, so a statement no longer costs a task spawned,
-/// scheduled and run, which could also wake another worker thread.
-/// While a panic unwinds, everything goes to the task, as before: a second
-/// panic here would abort the process.
-fn spawn_unless_done(work: impl Future<Output = ()> + Send + 'static) {
-    let mut work = Box::pin(work);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if std::thread::panicking() || work.as_mut().poll(&mut cx).is_pending() {
-        // The task's first poll registers its own waker in place of the
-        // no-op one.
-        crate::rt::spawn(work);
     }
 }
 
