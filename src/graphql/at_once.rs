@@ -210,7 +210,10 @@ fn value<'a, T: AtOnce + Sync>(
 
 /// `AtOnce::scalar` for the fields listed, each written by calling its
 /// resolver method as `#[Object]` leaves it (taking the field's context,
-/// returning a `Result`), which must take no arguments and not wait. A field
+/// returning a `Result`), which must take no arguments and not wait. What
+/// the engine does around a resolver is skipped, so a field with a guard,
+/// or any `#[graphql(...)]` attribute acting on its value, stays off the
+/// list (a check inside the method, like `money`, still runs). A field
 /// listed under another's method would show on a page what the whole row
 /// does not: `tests/api/reads.rs` compares every field.
 macro_rules! scalars {
