@@ -102,6 +102,20 @@ macro_rules! partial_model {
             }
         }
 
+        impl Entity {
+            /// A select of the table with no columns yet, for a read of
+            /// some of them (`QuerySelect::columns`, then `from_columns`):
+            /// a copy of one made once. `find()` lists every column, each
+            /// built with its cast, for `select_only` to drop (3 % of the
+            /// CPU of a page of referrals).
+            pub fn select_none() -> sea_orm::Select<Entity> {
+                static NONE: std::sync::LazyLock<sea_orm::Select<Entity>> = std::sync::LazyLock::new(|| {
+                    sea_orm::QuerySelect::select_only(<Entity as sea_orm::EntityTrait>::find())
+                });
+                NONE.clone()
+            }
+        }
+
         impl Model {
             pub fn from_columns(
                 row: &sea_orm::QueryResult,

@@ -19,6 +19,11 @@ use crate::service::{audit, partner_contacts, tasks};
 
 connection!(PartnerConnection, PartnerEdge, Partner);
 
+/// `#[repr(transparent)]`, so that a partner row a referral holds is shown
+/// as one without a copy (`RefCast`: a page's fifty joined partners were
+/// each cloned to be answered).
+#[derive(ref_cast::RefCast)]
+#[repr(transparent)]
 pub struct Partner(pub partner::Model);
 
 /// A page's partners answer the fields `READS` lists at once: those read

@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 use entity::partial::Columns;
 use entity::{Role, note, partner, referral, reward, status_change};
+use ref_cast::RefCast;
 
 use super::at_once::{Answer, AtOnce, scalars};
 use super::connection::{Parts, connection};
@@ -139,7 +140,7 @@ impl AtOnce for Referral {
         match field {
             "lead" => show(Some(&LeadDetails(&self.0))),
             "partner" => match self.joined_partner()? {
-                Some(joined) => show(Some(&Partner(partner::Model::clone(joined)))),
+                Some(joined) => show(Some(Partner::ref_cast(joined))),
                 None => show(None),
             },
             _ => None,

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -134,7 +134,7 @@ pub fn router(state: HttpState, config: &Config) -> Router {
             let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
 }
 
 /// CORS from `CORS_ALLOWED_ORIGINS`: `*`, or a comma-separated list of
@@ -168,6 +168,19 @@ pub fn cors(setting: Option<&str>) -> Option<CorsLayer> {
             .expose_headers([header::HeaderName::from_static(REQUEST_ID_HEADER)])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// A request without an `x-request-id` gets a random (v4) UUID, drawn from
+/// the thread's generator: tower-http's `MakeRequestUuid` asks the kernel
+/// for each one (a `getrandom` call per request).
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).ok().map(RequestId::new)
+    }
 }
 
 /// Makes the request id known to everything the request runs (opaque

@@ -820,12 +820,18 @@ pub fn parse_payout_view(name: &str) -> Option<PayoutView> {
     PayoutView::iter().find(|v| (*v).as_str().eq_ignore_ascii_case(name))
 }
 
-fn filtered(principal: &Principal, f: &ReferralFilter) -> sea_orm::Select<referral::Entity> {
+/// `select`'s rows the principal sees and the filter keeps (`select` is
+/// `find()`, or `select_none()` for a page reading some columns).
+fn filtered(
+    select: sea_orm::Select<referral::Entity>,
+    principal: &Principal,
+    f: &ReferralFilter,
+) -> sea_orm::Select<referral::Entity> {
     use referral::Column as C;
     // The partner's list holds its leads; assigned referrals have their own
     // list (`assigned::list`).
     let scope = if principal.is_partner_side() { inbound_scope(principal) } else { scope(principal) };
-    let mut q = referral::Entity::find().filter(scope);
+    let mut q = select.filter(scope);
     if let Some(s) = &f.statuses {
         q = q.filter(C::Status.is_in(s.iter().copied()));
     }
@@ -886,13 +892,14 @@ pub async fn list(
     descending: bool,
     page: &PageRequest,
 ) -> AppResult<Page<referral::Model>> {
-    let (order, query) = page_query(principal, f, sort, descending)?;
+    let (order, query) = page_query(referral::Entity::find(), principal, f, sort, descending)?;
     let rows = order.all(&ctx.db, query, page).await?;
     Ok(order.page(rows, page, |r| (sort.key(r), r.id)))
 }
 
-/// A list's order and its filtered rows, which the order pages.
+/// A list's order and its filtered rows of `select`, which the order pages.
 fn page_query(
+    select: sea_orm::Select<referral::Entity>,
     principal: &Principal,
     f: &ReferralFilter,
     sort: ReferralSortField,
@@ -901,7 +908,7 @@ fn page_query(
     if sort.is_money() && principal.role == Role::ReportViewer {
         return Err(AppError::Forbidden("report viewers cannot sort by money fields".into()));
     }
-    Ok((sort.sort(descending), filtered(principal, f)))
+    Ok((sort.sort(descending), filtered(select, principal, f)))
 }
 
 /// A referral with the partner and program a list joined to it (boxed: a
@@ -937,7 +944,8 @@ pub async fn list_with_relations(
     reads: Reads,
 ) -> AppResult<Page<WithRelations>> {
     use referral::Column as C;
-    let (order, query) = page_query(principal, f, sort, descending)?;
+    // No columns yet: `with_relations` adds those read.
+    let (order, query) = page_query(referral::Entity::select_none(), principal, f, sort, descending)?;
     let needed = [C::Id, order.column];
     let reads = Reads { referral: reads.referral.union(Columns::of(&needed)), ..reads };
     let db = &ctx.db;
@@ -986,7 +994,7 @@ async fn with_relations(
 }
 
 pub async fn count(ctx: &Ctx, principal: &Principal, f: &ReferralFilter) -> AppResult<u64> {
-    Ok(filtered(principal, f).count(&ctx.db).await?)
+    Ok(filtered(referral::Entity::find(), principal, f).count(&ctx.db).await?)
 }
 
 /// Whether a partner record has referrals (deleting it is then refused).

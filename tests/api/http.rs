@@ -72,8 +72,15 @@ async fn health_readiness_metrics_and_request_ids() {
     let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
     let health = get("/healthz").await.unwrap();
     assert_eq!(health.status(), 200);
-    assert!(health.headers().contains_key("x-request-id"));
-    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let id = |response: &reqwest::Response| {
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let uuid = uuid::Uuid::parse_str(&id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(uuid.get_version(), Some(uuid::Version::Random), "{id}");
+        id
+    };
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_ne!(id(&health), id(&ready), "each request gets an id of its own");
     app.post(None, "{ __typename }", json!({})).await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
