@@ -7,11 +7,26 @@ use crate::error::AppResult;
 use crate::service::page::{Cursor, Page};
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    #[graphql(skip)]
+    pub start: Option<Cursor>,
+    #[graphql(skip)]
+    pub end: Option<Cursor>,
+}
+
+/// The cursors are encoded when a query asks for them (see `Page`).
+#[async_graphql::ComplexObject]
+impl PageInfo {
+    async fn start_cursor(&self) -> Option<String> {
+        self.start.as_ref().map(Cursor::encode)
+    }
+
+    async fn end_cursor(&self) -> Option<String> {
+        self.end.as_ref().map(Cursor::encode)
+    }
 }
 
 /// What every connection is made of, before it takes its GraphQL name.
@@ -33,8 +48,8 @@ impl<T> Parts<T> {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 has_previous_page: page.has_previous_page,
-                start_cursor: page.items.first().map(|(c, _)| c.encode()),
-                end_cursor: page.items.last().map(|(c, _)| c.encode()),
+                start: page.items.first().map(|(c, _)| c.clone()),
+                end: page.items.last().map(|(c, _)| c.clone()),
             },
             edges: page.items.into_iter().map(|(cursor, m)| (cursor, node(m))).collect(),
             total_count,

@@ -449,6 +449,44 @@ async fn a_string_is_read_from_each_text_type_and_refused_from_a_number() {
     }
 }
 
+/// Times are read to the microsecond on either side of PostgreSQL's epoch
+/// (2000-01-01) and at the ends of the calendar, and a time no date holds
+/// (`infinity`) is an error, not a panic: a timestamp's decoding is patched
+/// (`vendor/README.md`, sqlx-postgres).
+#[tokio::test]
+async fn times_are_read_to_the_microsecond_and_infinity_is_an_error() {
+    use chrono::{DateTime, Utc};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = spawn_app().await;
+    let db = sea_orm::Database::connect(app.url.clone()).await.unwrap();
+    let times = [
+        "0001-01-01T00:00:00+00:00",
+        "1970-01-01T00:00:00.000001+00:00",
+        "1999-12-31T23:59:59.999999+00:00",
+        "2000-01-01T00:00:00+00:00",
+        "2025-02-04T17:20:00.123456+00:00",
+        "9999-12-31T23:59:59.999999+00:00",
+    ];
+    let column = |t: &str| if is_postgres() { format!("CAST('{t}' AS TIMESTAMPTZ)") } else { format!("'{t}'") };
+    let mut columns: Vec<String> = times.iter().map(|t| column(t)).collect();
+    if is_postgres() {
+        columns.push("CAST('infinity' AS TIMESTAMPTZ)".into());
+        columns.push("CAST('-infinity' AS TIMESTAMPTZ)".into());
+    }
+    let sql = format!("SELECT {}", columns.join(", "));
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    for (index, time) in times.into_iter().enumerate() {
+        let read: DateTime<Utc> = row.try_get_by_index(index).unwrap();
+        assert_eq!(read, DateTime::parse_from_rfc3339(time).unwrap(), "{time}");
+    }
+    if is_postgres() {
+        for index in times.len()..times.len() + 2 {
+            assert!(row.try_get_by_index::<DateTime<Utc>>(index).is_err(), "column {index} is no time");
+        }
+    }
+}
+
 /// A connection goes back to the pool without a round trip of its own
 /// (`vendor/README.md`, sqlx-core), so whatever its last user left half
 /// done must be finished before the next user gets it: a result read in

@@ -52,8 +52,16 @@ impl<'r> Decode<'r, Postgres> for NaiveDateTime {
         Ok(match value.format() {
             PgValueFormat::Binary => {
                 // TIMESTAMP is encoded as the microseconds since the epoch
-                let us = Decode::<Postgres>::decode(value)?;
-                postgres_epoch_datetime() + Duration::microseconds(us)
+                let us: i64 = Decode::<Postgres>::decode(value)?;
+                // referral-hub patch: counted from the Unix epoch with
+                // chrono's constructor, which answers `None` where no date
+                // is: `infinity` (i64::MAX) made `+` overflow and panic.
+                // Also cheaper than building 2000-01-01 and adding a
+                // duration to it, for every time of every row.
+                us.checked_add(POSTGRES_EPOCH_UNIX_MICROS)
+                    .and_then(DateTime::from_timestamp_micros)
+                    .ok_or("timestamp out of range: no date holds it (infinity?)")?
+                    .naive_utc()
             }
 
             PgValueFormat::Text => {
@@ -123,6 +131,10 @@ impl<'r> Decode<'r, Postgres> for DateTime<FixedOffset> {
         })
     }
 }
+
+/// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in microseconds since the
+/// Unix epoch (referral-hub patch).
+const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 #[inline]
 fn postgres_epoch_datetime() -> NaiveDateTime {
