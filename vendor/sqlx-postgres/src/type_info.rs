@@ -1013,6 +1013,22 @@ impl PgType {
     /// If `soft_eq` is true and `self` or `other` is `DeclareWithOid` but not both, return `true`
     /// before checking names.
     fn eq_impl(&self, other: &Self, soft_eq: bool) -> bool {
+        // referral-hub patch: two built-in types (each variant has one
+        // OID) are equal when they are the same variant. Every column of
+        // every row read is checked so; the OID look-ups cost more.
+        let declared = |ty: &PgType| {
+            matches!(
+                ty,
+                PgType::Custom(_)
+                    | PgType::DeclareWithName(_)
+                    | PgType::DeclareWithOid(_)
+                    | PgType::DeclareArrayOf(_)
+            )
+        };
+        if !declared(self) && std::mem::discriminant(self) == std::mem::discriminant(other) {
+            return true;
+        }
+
         if let (Some(a), Some(b)) = (self.try_base_oid(), other.try_base_oid()) {
             // If there are OIDs available, use OIDs to perform a direct match
             return a == b;

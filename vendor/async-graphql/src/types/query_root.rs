@@ -68,8 +68,14 @@ impl<T: ObjectType> ContainerType for QueryRoot<T> {
             return Ok(None);
         }
 
-        if ctx.schema_env.registry.enable_federation || ctx.schema_env.registry.has_entities() {
-            if ctx.item.node.name.node == "_entities" {
+        // referral-hub patch: the field's name is compared first.
+        // `has_entities` walks every type of the schema, and ran for every
+        // root field of every request.
+        let name = ctx.item.node.name.node.as_str();
+        if (name == "_entities" || name == "_service")
+            && (ctx.schema_env.registry.enable_federation || ctx.schema_env.registry.has_entities())
+        {
+            if name == "_entities" {
                 let (_, representations) = ctx.param_value::<Vec<Any>>("representations", None)?;
                 let res = futures_util::future::try_join_all(representations.iter().map(
                     |item| async move {
@@ -80,7 +86,7 @@ impl<T: ObjectType> ContainerType for QueryRoot<T> {
                 ))
                 .await?;
                 return Ok(Some(Value::List(res)));
-            } else if ctx.item.node.name.node == "_service" {
+            } else {
                 let mut ctx_obj = ctx.with_selection_set(&ctx.item.node.selection_set);
                 ctx_obj.is_for_introspection = true;
                 return OutputType::resolve(
