@@ -511,7 +511,7 @@ mod tests {
     }
 
     /// Times of every form `to_rfc3339` gives: whole seconds, milli-,
-    /// micro- and nanoseconds, a leap second, years of one to five digits
+    /// micro- and nanoseconds, a leap second, years of one to six digits
     /// and before year 1, and a sweep of the years the API stores.
     fn times() -> Vec<DateTime<Utc>> {
         let whole = Utc.with_ymd_and_hms(2025, 2, 4, 17, 20, 0).unwrap();
