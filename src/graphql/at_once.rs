@@ -4,9 +4,10 @@
 //! referrals showing six fields each (two of them objects) spent more on
 //! that machinery than on its statement and its rows together (callgrind, README "The API against
 //! PostGraphile"). The fields a page shows are mostly its rows' own
-//! columns, which wait on nothing; such a list is answered here, in one
-//! pass over its items: each field by its type's own resolver (the code the
-//! engine would run), polled once, and written straight as JSON text.
+//! columns, which wait on nothing; such a list is answered here: its
+//! selection worked out once (`Plan`), then one pass over its items, each
+//! field by its type's own resolver (the code the engine would run),
+//! polled once, and written straight as JSON text.
 //!
 //! The text goes back to the engine as one `Value::Binary` part of the
 //! answer, which the transport that asked for it (`Prewritten` in the
@@ -26,6 +27,7 @@
 //! pass would skip: `build_api`.)
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::future::Future;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -47,20 +49,20 @@ pub trait AtOnce: ContainerType {
         false
     }
 
-    /// Writes the scalar field `field` to `out` by calling its resolver
-    /// itself (`scalars!`), skipping the engine's dispatch by name and its
-    /// `Value`, which cost more than the value; `false`, writing nothing,
-    /// when it is not one the type calls so or its resolver fails or would
-    /// wait (the engine's `resolve_field` answers it then).
-    fn scalar(&self, ctx: &Context<'_>, field: &str, out: &mut Scalar<'_>) -> bool {
-        let _ = (ctx, field, out);
+    /// The scalar fields the type writes by calling their resolvers itself
+    /// (`scalars!`), skipping the engine's dispatch by name and its `Value`,
+    /// which cost more than the value. Each is one `at_once` accepts, so
+    /// one whose columns a page read
+    /// (`tests::a_field_a_type_writes_itself_is_one_its_pages_read`).
+    const SCALARS: &'static [&'static str] = &[];
+
+    /// Writes the scalar field `SCALARS[index]` to `out` by its resolver;
+    /// `false`, writing nothing, when the resolver fails or would wait (the
+    /// engine answers the list then).
+    fn scalar(&self, ctx: &Context<'_>, index: usize, out: &mut Scalar<'_>) -> bool {
+        let _ = (ctx, index, out);
         false
     }
-
-    /// The fields `scalar` writes: each one `at_once` accepts, so one whose
-    /// columns a page read (`tests::a_field_a_type_writes_itself_is_one_its_pages_read`).
-    #[cfg(test)]
-    const SCALARS: &'static [&'static str] = &[];
 
     /// The object-typed field `field`, answered by `show` from the object
     /// this one holds (`None`: it holds none, the field is null); `None`
@@ -72,162 +74,217 @@ pub trait AtOnce: ContainerType {
 }
 
 /// An object answered at once, whatever its type: written to `out` as a
-/// JSON object, or `None` for the engine.
+/// JSON object by a plan made for its type, or `None` for the engine.
 pub trait Answer {
-    fn answer(&self, ctx: &ContextSelectionSet<'_>, out: &mut Json) -> Option<()>;
+    /// The plan for objects of this type with the selection set `set`;
+    /// `None` when the engine must answer them.
+    fn plan<'a>(&self, env: Env<'a>, set: &'a SelectionSet) -> Option<Plan<'a>>;
+
+    fn answer(&self, plan: &Plan<'_>, ctx: &ContextSelectionSet<'_>, out: &mut Vec<u8>) -> Option<()>;
 }
 
 impl<T: AtOnce + Sync> Answer for T {
-    fn answer(&self, ctx: &ContextSelectionSet<'_>, out: &mut Json) -> Option<()> {
-        let open = out.keys.len();
-        out.text.push(b'{');
-        fields(self, ctx, &ctx.item.node, out, open)?;
-        out.keys.truncate(open);
-        out.text.push(b'}');
-        Some(())
+    fn plan<'a>(&self, env: Env<'a>, set: &'a SelectionSet) -> Option<Plan<'a>> {
+        Plan::new::<T>(env, set)
+    }
+
+    fn answer(&self, plan: &Plan<'_>, ctx: &ContextSelectionSet<'_>, out: &mut Vec<u8>) -> Option<()> {
+        plan.write(self, ctx, out)
     }
 }
 
-/// A list being written: its text, and the response keys of the objects
-/// open in it (each object's after its parent's), so that a key selected
-/// twice in one object is seen. A key is kept as its hash (`key_hash`):
-/// two keys alike always match, and two different keys that happen to
-/// match only send the object to the engine, which answers it as well.
-/// Keeping the keys themselves cost an atomic count up and down per field
-/// and row, and a string comparison with each key before it.
-pub struct Json {
-    text: Vec<u8>,
-    keys: Vec<u64>,
+/// What a plan reads of the request: its fragments, and the schema's
+/// types (for the interfaces a fragment may be on).
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    query: &'a async_graphql::QueryEnv,
+    schema: &'a async_graphql::SchemaEnv,
 }
 
-/// A response key's hash: its length with its first and last eight bytes
-/// (a GraphQL name is short ASCII; keys alike in all three are rare, and
-/// only cost the engine's answer).
-fn key_hash(key: &str) -> u64 {
-    let bytes = key.as_bytes();
-    let word = |part: &[u8]| {
-        let mut word = [0; 8];
-        word[..part.len()].copy_from_slice(part);
-        u64::from_le_bytes(word)
-    };
-    let (head, tail) = (&bytes[..bytes.len().min(8)], &bytes[bytes.len().saturating_sub(8)..]);
-    word(head) ^ word(tail).rotate_left(29) ^ (bytes.len() as u64).rotate_right(8)
+impl<'a> Env<'a> {
+    fn of(ctx: &ContextSelectionSet<'a>) -> Self {
+        Self { query: ctx.query_env, schema: ctx.schema_env }
+    }
+}
+
+/// How the objects of one type are written for one selection set, worked
+/// out once a list rather than once an object: its fragments flattened,
+/// its response keys checked and written as JSON, each field's writer
+/// found. Each object then only writes: dispatching each field by its
+/// name, object by object, cost more than writing it
+/// (callgrind, README "The API against PostGraphile").
+pub struct Plan<'a> {
+    /// The Rust type it was made for (`std::any::type_name`): an object of
+    /// another type is not written by it, but by the engine.
+    of: &'static str,
+    env: Env<'a>,
+    steps: Vec<Step<'a>>,
+}
+
+/// One field of a plan.
+struct Step<'a> {
+    /// `"key":`, after a comma but in the first field.
+    key: Box<[u8]>,
+    field: &'a Positioned<Field>,
+    how: How<'a>,
+}
+
+/// How a field's value is written.
+enum How<'a> {
+    Typename,
+    /// By the type's own writer: `AtOnce::SCALARS[_]`.
+    Scalar(usize),
+    /// By the resolver the engine would call, which must be ready at once.
+    Resolved,
+    /// An object the type answers itself, written by its own plan, made
+    /// from the first such object (an object of another type goes to the
+    /// engine).
+    Object(OnceCell<Option<Plan<'a>>>),
+}
+
+impl<'a> Plan<'a> {
+    /// The plan for objects of type `T` with the selection set `set`;
+    /// `None` when the engine must answer them: a field `T` does not
+    /// answer itself, a response key selected twice (which GraphQL merges)
+    /// or a directive.
+    fn new<T: AtOnce>(env: Env<'a>, set: &'a SelectionSet) -> Option<Self> {
+        let mut plan = Plan { of: std::any::type_name::<T>(), env, steps: Vec::new() };
+        plan.add::<T>(set)?;
+        Some(plan)
+    }
+
+    /// Adds the fields of `set`, fragments included as the engine includes
+    /// them.
+    fn add<T: AtOnce>(&mut self, set: &'a SelectionSet) -> Option<()> {
+        for selection in &set.items {
+            if !selection.node.directives().is_empty() {
+                return None;
+            }
+            match &selection.node {
+                Selection::Field(field) => self.add_field::<T>(field)?,
+                Selection::FragmentSpread(spread) => {
+                    let fragment = self.env.query.fragments.get(&spread.node.fragment_name.node)?;
+                    if self.applies::<T>(Some(&fragment.node.type_condition.node.on.node)) {
+                        self.add::<T>(&fragment.node.selection_set.node)?;
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    if self.applies::<T>(fragment.node.type_condition.as_ref().map(|c| &c.node.on.node)) {
+                        self.add::<T>(&fragment.node.selection_set.node)?;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn add_field<T: AtOnce>(&mut self, field: &'a Positioned<Field>) -> Option<()> {
+        let key = field.node.response_key().node.as_str();
+        if self.steps.iter().any(|step| step.field.node.response_key().node == key) {
+            return None;
+        }
+        let name = field.node.name.node.as_str();
+        let how = if name == "__typename" {
+            How::Typename
+        } else if !field.node.selection_set.node.items.is_empty() {
+            How::Object(OnceCell::new())
+        } else if let Some(index) = T::SCALARS.iter().position(|scalar| *scalar == name) {
+            How::Scalar(index)
+        } else if T::at_once(name) {
+            How::Resolved
+        } else {
+            return None;
+        };
+        // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, the
+        // parser's rule): nothing in it needs escaping.
+        let comma = if self.steps.is_empty() { "" } else { "," };
+        let key = format!("{comma}\"{key}\":").into_bytes().into_boxed_slice();
+        self.steps.push(Step { key, field, how });
+        Some(())
+    }
+
+    /// Whether a fragment on `condition` applies to an object of type
+    /// `T`: its own type or an interface it implements (the engine's rule).
+    fn applies<T: OutputType>(&self, condition: Option<&Name>) -> bool {
+        let Some(on) = condition else { return true };
+        let own = T::type_name();
+        on.as_str() == own
+            || self.env.schema.registry.implements.get(own.as_ref()).is_some_and(|i| i.contains(on.as_str()))
+    }
+
+    /// Writes `object` as a JSON object, or `None` for the engine.
+    fn write<T: AtOnce + Sync>(&self, object: &T, ctx: &ContextSelectionSet<'_>, out: &mut Vec<u8>) -> Option<()> {
+        // The same type's name is mostly the same string: its address
+        // answers before its bytes are compared.
+        let of = std::any::type_name::<T>();
+        if !(std::ptr::eq(self.of, of) || self.of == of) {
+            return None;
+        }
+        out.push(b'{');
+        for step in &self.steps {
+            out.extend_from_slice(&step.key);
+            match &step.how {
+                How::Typename => serde_json::to_writer(&mut *out, object.introspection_type_name().as_ref()).ok()?,
+                How::Scalar(index) => {
+                    if !object.scalar(&ctx.with_field(step.field), *index, &mut Scalar(out)) {
+                        return None;
+                    }
+                }
+                How::Resolved => resolved(object, &ctx.with_field(step.field), out)?,
+                How::Object(plan) => {
+                    let field = ctx.with_field(step.field);
+                    let inner = field.with_selection_set(&step.field.node.selection_set);
+                    let name = step.field.node.name.node.as_str();
+                    object.object(name, &mut |child| match child {
+                        Some(child) => {
+                            let set = &step.field.node.selection_set.node;
+                            child.answer(plan.get_or_init(|| child.plan(self.env, set)).as_ref()?, &inner, out)
+                        }
+                        None => {
+                            out.extend_from_slice(b"null");
+                            Some(())
+                        }
+                    })?;
+                }
+            }
+        }
+        out.push(b'}');
+        Some(())
+    }
 }
 
 /// A list's items answered at once as a JSON array, or `None` for the
 /// engine.
 pub fn list<T: Answer>(items: &[T], ctx: &ContextSelectionSet<'_>) -> Option<Vec<u8>> {
+    let Some(first) = items.first() else { return Some(b"[]".to_vec()) };
+    let plan = first.plan(Env::of(ctx), &ctx.item.node)?;
     // A little more than a node of a page writes (a referral with its
     // lead and partner: about 180 bytes), so that a page is written
     // without regrowing.
-    let mut out = Json { text: Vec::with_capacity(64 + items.len() * 256), keys: Vec::new() };
-    out.text.push(b'[');
+    let mut out = Vec::with_capacity(64 + items.len() * 256);
+    out.push(b'[');
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
-            out.text.push(b',');
+            out.push(b',');
         }
-        item.answer(&ctx.with_index(index), &mut out)?;
+        item.answer(&plan, &ctx.with_index(index), &mut out)?;
     }
-    out.text.push(b']');
-    Some(out.text)
+    out.push(b']');
+    Some(out)
 }
 
-/// Writes the fields of `set` (fragments included, as the engine includes
-/// them) into the object opened at `open`.
-fn fields<'a, T: AtOnce + Sync>(
-    object: &T,
-    ctx: &ContextSelectionSet<'a>,
-    set: &'a SelectionSet,
-    out: &mut Json,
-    open: usize,
-) -> Option<()> {
-    for selection in &set.items {
-        if !selection.node.directives().is_empty() {
-            return None;
-        }
-        match &selection.node {
-            Selection::Field(field) => {
-                let key = &field.node.response_key().node;
-                let hash = key_hash(key);
-                if out.keys[open..].contains(&hash) {
-                    return None;
-                }
-                if out.keys.len() > open {
-                    out.text.push(b',');
-                }
-                out.keys.push(hash);
-                // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`,
-                // the parser's rule): nothing in it needs escaping.
-                out.text.push(b'"');
-                out.text.extend_from_slice(key.as_bytes());
-                out.text.extend_from_slice(b"\":");
-                value(object, ctx, field, out)?;
-            }
-            Selection::FragmentSpread(spread) => {
-                let fragment = ctx.query_env.fragments.get(&spread.node.fragment_name.node)?;
-                if applies::<T>(ctx, Some(&fragment.node.type_condition.node.on.node)) {
-                    fields(object, ctx, &fragment.node.selection_set.node, out, open)?;
-                }
-            }
-            Selection::InlineFragment(fragment) => {
-                if applies::<T>(ctx, fragment.node.type_condition.as_ref().map(|c| &c.node.on.node)) {
-                    fields(object, ctx, &fragment.node.selection_set.node, out, open)?;
-                }
-            }
-        }
-    }
-    Some(())
-}
-
-/// Whether a fragment on `condition` applies to an object of type `T`: its
-/// own type or an interface it implements (the engine's rule).
-fn applies<T: OutputType>(ctx: &ContextSelectionSet<'_>, condition: Option<&Name>) -> bool {
-    let Some(on) = condition else { return true };
-    let own = T::type_name();
-    on.as_str() == own || ctx.schema_env.registry.implements.get(own.as_ref()).is_some_and(|i| i.contains(on.as_str()))
-}
-
-/// Writes one field's value: `__typename`, an object the type answers
-/// itself, or a scalar field by the type's resolver, which must be ready at
-/// once.
-fn value<'a, T: AtOnce + Sync>(
-    object: &T,
-    ctx: &ContextSelectionSet<'a>,
-    field: &'a Positioned<Field>,
-    out: &mut Json,
-) -> Option<()> {
-    let name = field.node.name.node.as_str();
-    if name == "__typename" {
-        return serde_json::to_writer(&mut out.text, object.introspection_type_name().as_ref()).ok();
-    }
-    let ctx_field = ctx.with_field(field);
-    if !field.node.selection_set.node.items.is_empty() {
-        let inner = ctx_field.with_selection_set(&field.node.selection_set);
-        return object.object(name, &mut |child| match child {
-            Some(child) => child.answer(&inner, out),
-            None => {
-                out.text.extend_from_slice(b"null");
-                Some(())
-            }
-        });
-    }
-    // Before `at_once`'s look-up, which `scalar`'s fields pass (`SCALARS`).
-    if object.scalar(&ctx_field, name, &mut Scalar(&mut out.text)) {
-        return Some(());
-    }
-    if !T::at_once(name) {
-        return None;
-    }
+/// A field's value by the resolver the engine would call, polled once.
+fn resolved<T: AtOnce + Sync>(object: &T, ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<()> {
     // Polled where it lies: a resolver future is as large as the type's
     // largest, about a kilobyte for `Referral`, not worth moving.
-    let resolving = std::pin::pin!(object.resolve_field(&ctx_field));
+    let resolving = std::pin::pin!(object.resolve_field(ctx));
     match resolving.poll(&mut task::Context::from_waker(task::Waker::noop())) {
-        Poll::Ready(Ok(Some(value))) => serde_json::to_writer(&mut out.text, &value).ok(),
+        Poll::Ready(Ok(Some(value))) => serde_json::to_writer(out, &value).ok(),
         _ => None,
     }
 }
 
-/// `AtOnce::scalar` for the fields listed, each written by calling its
+/// `AtOnce::SCALARS` for the fields listed, each written by calling its
 /// resolver method as `#[Object]` leaves it (taking the field's context,
 /// returning a `Result`), which must take no arguments and not wait. What
 /// the engine does around a resolver is skipped, so a field with a guard,
@@ -237,19 +294,25 @@ fn value<'a, T: AtOnce + Sync>(
 /// does not: `tests/api/reads.rs` compares every field.
 macro_rules! scalars {
     ($($field:literal => $method:ident),* $(,)?) => {
-        #[cfg(test)]
         const SCALARS: &'static [&'static str] = &[$($field),*];
 
         fn scalar(
             &self,
             ctx: &async_graphql::Context<'_>,
-            field: &str,
+            index: usize,
             out: &mut $crate::graphql::at_once::Scalar<'_>,
         ) -> bool {
-            match field {
-                $($field => out.show(self.$method(ctx)),)*
-                _ => false,
-            }
+            // `SCALARS[index]`'s resolver: the compiler makes these tests
+            // of a constant one jump.
+            let mut at = 0;
+            $(
+                if index == at {
+                    return out.show(self.$method(ctx));
+                }
+                at += 1;
+            )*
+            let _ = at;
+            false
         }
     };
 }

@@ -289,7 +289,11 @@ impl<DB: Database> PoolInner<DB> {
                     };
 
                     // Attempt to connect...
-                    return self.connect(deadline, guard).await;
+                    // referral-hub patch: the connection's opening is boxed,
+                    // so that every `acquire` future does not carry (and
+                    // move, level by level) the space of a rarely taken
+                    // path: it was most of the future's four kilobytes.
+                    return Box::pin(self.connect(deadline, guard)).await;
                 }
             }
         )
