@@ -148,7 +148,7 @@ impl<'a> Plan<'a> {
     /// answer itself, a response key selected twice (which GraphQL merges)
     /// or a directive.
     fn new<T: AtOnce>(env: Env<'a>, set: &'a SelectionSet) -> Option<Self> {
-        let mut plan = Plan { of: std::any::type_name::<T>(), env, steps: Vec::new() };
+        let mut plan = Plan { of: std::any::type_name::<T>(), env, steps: Vec::with_capacity(set.items.len()) };
         plan.add::<T>(set)?;
         Some(plan)
     }
@@ -197,9 +197,14 @@ impl<'a> Plan<'a> {
         };
         // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, the
         // parser's rule): nothing in it needs escaping.
-        let comma = if self.steps.is_empty() { "" } else { "," };
-        let key = format!("{comma}\"{key}\":").into_bytes().into_boxed_slice();
-        self.steps.push(Step { key, field, how });
+        let mut text = Vec::with_capacity(key.len() + 4);
+        if !self.steps.is_empty() {
+            text.push(b',');
+        }
+        text.push(b'"');
+        text.extend_from_slice(key.as_bytes());
+        text.extend_from_slice(b"\":");
+        self.steps.push(Step { key: text.into_boxed_slice(), field, how });
         Some(())
     }
 

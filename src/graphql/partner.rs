@@ -94,8 +94,8 @@ pub const READS: FieldReads<partner::Column> = {
 
 #[Object]
 impl Partner {
-    pub async fn id(&self) -> ID {
-        ids::encode("Partner", self.0.id)
+    pub async fn id(&self) -> ids::Global {
+        ids::global("Partner", self.0.id)
     }
 
     async fn name(&self) -> &str {

@@ -243,8 +243,8 @@ pub struct ReferralTransition {
 
 #[Object]
 impl Referral {
-    pub async fn id(&self) -> ID {
-        ids::encode("Referral", self.0.id)
+    pub async fn id(&self) -> ids::Global {
+        ids::global("Referral", self.0.id)
     }
 
     /// Short human-readable id, unique per vendor (e.g. R-7KQ2M9).

@@ -25,6 +25,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -104,23 +105,25 @@ pub fn router(state: HttpState, config: &Config) -> Router {
     if config.metrics_bind.is_none() {
         routes = routes.route("/metrics", get(ops::metrics));
     }
-    let mut routes = routes
+    // The two `from_fn` layers take axum's own request body, so they wrap
+    // the routes; the others wrap the whole router once, around every
+    // route and the fallback alike. `Router::layer` wrapped each route's
+    // each method in a boxed service of its own per layer, and a request
+    // cloned that nest of boxes on its way in: ~45 allocations and ~16 k
+    // instructions a request (callgrind, README "The API against
+    // PostGraphile").
+    let routes = routes
         .with_state(state)
         .layer(middleware::from_fn(ops::record_request))
         .layer(middleware::from_fn(scope_request_id));
-    if let Some(cors) = cors(config.cors_allowed_origins.as_deref()) {
-        routes = routes.layer(cors);
-    }
-    routes
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        // API answers are per caller and change: never cached (the GraphiQL
-        // assets set their own long cache).
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes.max(config.upload_limit_bytes)))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.request_timeout_secs),
-        ))
+    // Outermost first.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             json_response(
@@ -129,12 +132,19 @@ pub fn router(state: HttpState, config: &Config) -> Router {
                 &error_body("Internal server error", "INTERNAL"),
             )
         }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        // The timeout's own answer needs a body type with a default.
+        .map_response(IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes.max(config.upload_limit_bytes)))
+        // API answers are per caller and change: never cached (the GraphiQL
+        // assets set their own long cache).
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .option_layer(cors(config.cors_allowed_origins.as_deref()));
+    Router::new().fallback_service(layers.service(routes))
 }
 
 /// CORS from `CORS_ALLOWED_ORIGINS`: `*`, or a comma-separated list of
