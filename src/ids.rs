@@ -16,8 +16,8 @@ pub fn encode(kind: &str, id: i64) -> String {
 pub fn encode_to(kind: &str, id: i64, out: &mut Vec<u8>) {
     joined(kind, id, |text| {
         let start = out.len();
-        // Base64 of n bytes is 4 characters for each 3 started.
-        out.resize(start + text.len().div_ceil(3) * 4, 0);
+        // Sized by base64's own rule, so the encoding always fits.
+        out.resize(start + base64::encoded_len(text.len(), true).unwrap_or(0), 0);
         let written = STANDARD.encode_slice(text, &mut out[start..]).unwrap_or(0);
         out.truncate(start + written);
     })
