@@ -9,7 +9,9 @@
 # runs, on the server's pool, written as JSON by serde): the floor of this
 # stack, which our server's (a) is compared with too.
 # Each is `wrk -t1 -c32` for DURATION (after a 5 s warm-up), ours then the
-# peer's, ROUNDS times; the ratios are per round.
+# peer's, ROUNDS times; the ratios are per round. pgbench of our
+# statements for (a) and (b) runs right after ours in each round (rows
+# `sql-a`, `sql-b`), so that each ratio to it is of one minute's machine.
 #
 #   bench/api.sh                 # seeds rh_bench_api on first use (10 vendors, 10k partners, 1M referrals)
 #   RESEED=1 ROUNDS=3 DURATION=15s bench/api.sh
@@ -115,13 +117,26 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST --data '{}' "http://127
 ours="http://127.0.0.1:$ours_port/graphql"
 peer="http://127.0.0.1:$peer_port/graphql"
 floor="http://127.0.0.1:$floor_port/graphql"
+pgbench_tps() { # SQL_FILE -> tps, with our connections' settings
+  PGOPTIONS="-c enable_memoize=off" pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$1" "$url" 2>/dev/null |
+    awk '/^tps/ {print $3; exit}'
+}
+
 printf '\n%-5s %-6s %12s %10s %12s %10s %8s\n' round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
-echo "(rows 'floor': the right-hand columns are (a) without GraphQL, the ratio ours / floor)"
+echo "(rows 'floor': the right-hand columns are (a) without GraphQL, the ratio ours / floor;"
+echo " rows 'sql': pgbench of our statements for the query, run right after ours, the ratio ours / pgbench)"
 for round in $(seq 1 "$rounds"); do
   for q in a b c; do
     # (c) is anonymous on both sides, as a browser's first request is.
     auth=$token; [ "$q" = c ] && auth=
     read -r o_rps o_p99 < <(measure "$ours" "$work/ours-$q.json" "$auth")
+    if [ "$q" != c ]; then
+      # The SQL limit beside ours, in the same minute: the machine's
+      # speed drifts over a run by more than a change of ours moves it.
+      tps=$(printf "%.0f" "$(pgbench_tps "$work/sql-$q.sql")")
+      ratio=$(python3 -c "print(f'{$o_rps / $tps:.2f}')")
+      printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "sql-$q" "$o_rps" "$o_p99" "$tps" "-" "$ratio"
+    fi
     read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
     ratio=$(python3 -c "print(f'{$o_rps / $p_rps:.2f}')")
     printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
@@ -130,14 +145,5 @@ for round in $(seq 1 "$rounds"); do
       ratio=$(python3 -c "print(f'{$o_rps / $f_rps:.2f}')")
       printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "floor" "$o_rps" "$o_p99" "$f_rps" "$f_p99" "$ratio"
     fi
-  done
-done
-
-echo
-for q in a b; do
-  for round in $(seq 1 "$rounds"); do
-    tps=$(PGOPTIONS="-c enable_memoize=off" pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$work/sql-$q.sql" "$url" 2>/dev/null |
-      awk '/^tps/ {print $3; exit}')
-    echo "pgbench ($q) round $round: $tps tps (our statements for one request)"
   done
 done
