@@ -117,6 +117,9 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST --data '{}' "http://127
 ours="http://127.0.0.1:$ours_port/graphql"
 peer="http://127.0.0.1:$peer_port/graphql"
 floor="http://127.0.0.1:$floor_port/graphql"
+ratio() { # A B -> A / B to two places
+  python3 -c "print(f'{$1 / $2:.2f}')"
+}
 pgbench_tps() { # SQL_FILE -> tps, with our connections' settings
   PGOPTIONS="-c enable_memoize=off" pgbench -n -M prepared -c8 -j2 -T"${duration%s}" -f "$1" "$url" 2>/dev/null |
     awk '/^tps/ {print $3; exit}'
@@ -134,15 +137,15 @@ for round in $(seq 1 "$rounds"); do
       # The SQL limit beside ours, in the same minute: the machine's
       # speed drifts over a run by more than a change of ours moves it.
       tps=$(printf "%.0f" "$(pgbench_tps "$work/sql-$q.sql")")
-      ratio=$(python3 -c "print(f'{$o_rps / $tps:.2f}')")
+      ratio=$(ratio "$o_rps" "$tps")
       printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "sql-$q" "$o_rps" "$o_p99" "$tps" "-" "$ratio"
     fi
     read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
-    ratio=$(python3 -c "print(f'{$o_rps / $p_rps:.2f}')")
+    ratio=$(ratio "$o_rps" "$p_rps")
     printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
     if [ "$q" = a ]; then
       read -r f_rps f_p99 < <(measure "$floor" "$work/ours-a.json" "")
-      ratio=$(python3 -c "print(f'{$o_rps / $f_rps:.2f}')")
+      ratio=$(ratio "$o_rps" "$f_rps")
       printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "floor" "$o_rps" "$o_p99" "$f_rps" "$f_p99" "$ratio"
     fi
   done
