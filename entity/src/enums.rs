@@ -32,6 +32,19 @@ macro_rules! stored_enum {
                 }
             }
         }
+
+        impl $crate::partial::Cell for $name {
+            fn read(row: &QueryResult, index: usize) -> Result<Self, DbErr> {
+                $crate::partial::named(row, index, Self::from_name)?
+                    .ok_or_else(|| DbErr::Type(format!("column {index}: NULL for {}", stringify!($name))))
+            }
+        }
+
+        impl $crate::partial::Cell for Option<$name> {
+            fn read(row: &QueryResult, index: usize) -> Result<Self, DbErr> {
+                $crate::partial::named(row, index, $name::from_name)
+            }
+        }
     };
 }
 

@@ -961,6 +961,7 @@ async fn with_relations(
     limit: Limit,
     reads: Reads,
 ) -> Result<Vec<WithRelations>, sea_orm::DbErr> {
+    use entity::partial::Cell;
     use sea_orm::{FromQueryResult, IdenStatic, JoinType, RelationTrait};
     // The referral's columns first, then the partner's, in their tables'
     // order (`from_columns` reads them by index), then the program's.
@@ -980,7 +981,7 @@ async fn with_relations(
         .rows(db, &query, |row| {
             let partner = match partner {
                 Some(columns)
-                    if row.try_get_by_index::<Option<i64>>(at + columns.rank(partner::Column::Id))?.is_some() =>
+                    if <Option<i64> as Cell>::read(row, at + columns.rank(partner::Column::Id))?.is_some() =>
                 {
                     Some(Box::new(partner::Model::from_columns(row, at, columns)?))
                 }

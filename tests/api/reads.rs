@@ -347,3 +347,37 @@ async fn a_page_of_its_rows_own_fields_is_answered_at_once_as_the_engine_answers
     let lead = &body["data"]["referrals"]["edges"][0]["node"]["lead"];
     assert!(lead["name"].is_string() && lead["email"].is_string(), "{body:#}");
 }
+
+/// `from_columns` reads each column by its place in the row, decoding it
+/// without the driver's check of its type (`entity::partial::Cell`): every
+/// column of both tables must come back as SeaORM's checked reading of the
+/// same row has it, and a name no variant has is an error, not a panic.
+#[tokio::test]
+async fn a_row_read_by_places_is_the_row_read_by_sea_orm() {
+    use entity::partial::Columns;
+    use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect, QueryTrait};
+    let (w, ids) = every_column().await;
+    let db = &w.app.ctx.db;
+    let backend = db.get_database_backend();
+    for id in ids {
+        let whole = referral::Entity::find_by_id(id).one(db).await.unwrap().unwrap();
+        let columns = Columns::<referral::Column>::all();
+        let select = referral::Entity::select_none().columns(columns.iter()).filter(referral::Column::Id.eq(id));
+        let rows = db.query_all_raw(select.build(backend)).await.unwrap();
+        assert_eq!(referral::Model::from_columns(&rows[0], 0, columns).unwrap(), whole);
+
+        let partner_id = whole.partner_id.unwrap();
+        let whole = partner::Entity::find_by_id(partner_id).one(db).await.unwrap().unwrap();
+        let columns = Columns::<partner::Column>::all();
+        let select = partner::Entity::select_none().columns(columns.iter()).filter(partner::Column::Id.eq(partner_id));
+        let rows = db.query_all_raw(select.build(backend)).await.unwrap();
+        assert_eq!(partner::Model::from_columns(&rows[0], 0, columns).unwrap(), whole);
+    }
+
+    let bogus = sea_orm::Statement::from_string(backend, "UPDATE referral SET direction = 'SIDEWAYS'");
+    db.execute_raw(bogus).await.unwrap();
+    let columns = Columns::<referral::Column>::all();
+    let rows = db.query_all_raw(referral::Entity::select_none().columns(columns.iter()).build(backend)).await.unwrap();
+    let err = referral::Model::from_columns(&rows[0], 0, columns).unwrap_err();
+    assert!(err.to_string().contains("SIDEWAYS"), "{err}");
+}
