@@ -90,9 +90,10 @@ impl<C: Indexed> Columns<C> {
 ///
 /// On PostgreSQL the value is decoded straight from sqlx's row, without the
 /// type check `Row::try_get` makes (the column's type against the field's)
-/// and without SeaORM's wrapping of it: at a page of 50 referrals with
-/// their partners those cost about a third of the reading, ~60 k
-/// instructions a request. The check has nothing to find here: the columns
+/// and without SeaORM's wrapping of it: a page of 50 referrals with their
+/// partners took 532 k instructions a request instead of 562 k
+/// (callgrind, README "The API against PostGraphile"). The check has
+/// nothing to find here: the columns
 /// are the model's own, in the table's order, and a field read from a
 /// column of another type still fails to decode or, at worst, reads a wrong
 /// value, which `tests/api/reads.rs` (every column read by the checked path
