@@ -441,6 +441,38 @@ impl<'c> Executor<'c> for &'c mut PgConnection {
         })
     }
 
+    // referral-hub patch: the rows collected straight from `run`'s stream.
+    // The provided `fetch_all` collects `fetch` (`fetch_many`'s stream of
+    // `run`'s stream, filtered), so each row went through two streams'
+    // yields, a filter and a collector.
+    fn fetch_all<'e, 'q, E>(self, mut query: E) -> BoxFuture<'e, Result<Vec<PgRow>, Error>>
+    where
+        'c: 'e,
+        E: Execute<'q, Self::Database>,
+        'q: 'e,
+        E: 'q,
+    {
+        // False positive: https://github.com/rust-lang/rust-clippy/issues/12560
+        #[allow(clippy::map_clone)]
+        let metadata = query.statement().map(|s| Arc::clone(&s.metadata));
+        let arguments = query.take_arguments().map_err(Error::Encode);
+        let persistent = query.persistent();
+
+        Box::pin(async move {
+            let sql = query.sql();
+            let arguments = arguments?;
+            let mut s = pin!(self.run(sql, arguments, persistent, metadata).await?);
+
+            let mut rows = Vec::new();
+            while let Some(result) = s.try_next().await? {
+                if let Either::Right(row) = result {
+                    rows.push(row);
+                }
+            }
+            Ok(rows)
+        })
+    }
+
     fn prepare_with<'e>(
         self,
         sql: SqlStr,
