@@ -117,6 +117,9 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST --data '{}' "http://127
 ours="http://127.0.0.1:$ours_port/graphql"
 peer="http://127.0.0.1:$peer_port/graphql"
 floor="http://127.0.0.1:$floor_port/graphql"
+line() { # one row of the table: round, query, ours, peer's (or pgbench's), ratio
+  printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$@"
+}
 ratio() { # A B -> A / B to two places
   python3 -c "print(f'{$1 / $2:.2f}')"
 }
@@ -125,7 +128,7 @@ pgbench_tps() { # SQL_FILE -> tps, with our connections' settings
     awk '/^tps/ {print $3; exit}'
 }
 
-printf '\n%-5s %-6s %12s %10s %12s %10s %8s\n' round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
+echo; line round query "ours req/s" "ours p99" "peer req/s" "peer p99" ratio
 echo "(rows 'floor': the right-hand columns are (a) without GraphQL, the ratio ours / floor;"
 echo " rows 'sql': pgbench of our statements for the query, run right after ours, the ratio ours / pgbench)"
 for round in $(seq 1 "$rounds"); do
@@ -138,15 +141,15 @@ for round in $(seq 1 "$rounds"); do
       # speed drifts over a run by more than a change of ours moves it.
       tps=$(printf "%.0f" "$(pgbench_tps "$work/sql-$q.sql")")
       ratio=$(ratio "$o_rps" "$tps")
-      printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "sql-$q" "$o_rps" "$o_p99" "$tps" "-" "$ratio"
+      line "$round" "sql-$q" "$o_rps" "$o_p99" "$tps" "-" "$ratio"
     fi
     read -r p_rps p_p99 < <(measure "$peer" "$work/peer-$q.json" "")
     ratio=$(ratio "$o_rps" "$p_rps")
-    printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
+    line "$round" "$q" "$o_rps" "$o_p99" "$p_rps" "$p_p99" "$ratio"
     if [ "$q" = a ]; then
       read -r f_rps f_p99 < <(measure "$floor" "$work/ours-a.json" "")
       ratio=$(ratio "$o_rps" "$f_rps")
-      printf '%-5s %-6s %12s %10s %12s %10s %8s\n' "$round" "floor" "$o_rps" "$o_p99" "$f_rps" "$f_p99" "$ratio"
+      line "$round" "floor" "$o_rps" "$o_p99" "$f_rps" "$f_p99" "$ratio"
     fi
   done
 done

@@ -2,6 +2,7 @@
 //! selects only the columns its query reads (64 columns a row for a page of
 //! referrals with their partners, where the page showed five).
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use sea_orm::sqlx::{self, Row as _};
@@ -135,17 +136,13 @@ decoded_cells!(bool, i32, i64, String, chrono::DateTime<chrono::Utc>);
 /// A stored name (an enum's), borrowed from a PostgreSQL row, given to
 /// `f`; `None` when the column is NULL.
 pub fn named<T>(row: &QueryResult, index: usize, f: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, DbErr> {
-    let unknown = |name: &str| DbErr::Type(format!("column {index}: no such name: {name:?}"));
-    match row.try_as_pg_row() {
-        Some(pg) => match pg.try_get_unchecked::<Option<&str>, _>(index).map_err(|e| DbErr::Type(e.to_string()))? {
-            Some(name) => f(name).ok_or_else(|| unknown(name)).map(Some),
-            None => Ok(None),
-        },
-        None => match row.try_get_by_index::<Option<String>>(index)? {
-            Some(name) => f(&name).ok_or_else(|| unknown(&name)).map(Some),
-            None => Ok(None),
-        },
-    }
+    let name: Option<Cow<'_, str>> = match row.try_as_pg_row() {
+        Some(pg) => {
+            pg.try_get_unchecked::<Option<&str>, _>(index).map_err(|e| DbErr::Type(e.to_string()))?.map(Cow::Borrowed)
+        }
+        None => row.try_get_by_index::<Option<String>>(index)?.map(Cow::Owned),
+    };
+    name.map(|name| f(&name).ok_or_else(|| DbErr::Type(format!("column {index}: no such name: {name:?}")))).transpose()
 }
 
 /// Declares `Model::from_columns(row, offset, columns)`, the model from a
