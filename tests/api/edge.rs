@@ -158,6 +158,34 @@ async fn a_document_validated_once_still_has_its_variables_and_cost_checked_each
     }
 }
 
+/// A document that declares no variables gives every rule and measure the
+/// same answer on every request, so the vendored engine remembers its
+/// whole validation: a later request with the same text answers as the
+/// first did, whatever variables it sends, and one that was refused (too
+/// costly, or invalid) is refused again, never taken as checked.
+#[tokio::test]
+async fn a_document_without_variables_is_validated_once_and_answers_the_same() {
+    let app = spawn_app().await;
+    let (_, vendor, _) = app.vendor("Acme").await;
+    let page = |first: u32, copies: usize| {
+        let one = format!("referrals(first: {first}) {{ edges {{ node {{ id referenceId status }} }} totalCount }}");
+        format!("{{ {} }}", (0..copies).map(|i| format!("r{i}: {one} ")).collect::<String>())
+    };
+    let fine = page(5, 10);
+    let (status, first) = app.post(Some(&vendor), &fine, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.get("errors").is_none(), "{first}");
+    for variables in [json!({}), json!({ "n": "junk", "first": 1000 })] {
+        let (status, again) = app.post(Some(&vendor), &fine, variables).await;
+        assert_eq!((status, &again), (200, &first));
+    }
+    let costly = page(100, 10);
+    for _ in 0..3 {
+        let (status, body) = app.post(Some(&vendor), &costly, json!({})).await;
+        assert_eq!((status, limit(&body)), (400, "complexity"), "{body}");
+    }
+}
+
 #[tokio::test]
 async fn standard_introspection_works_and_is_cached_and_schema_cannot_be_multiplied() {
     let app = spawn_app().await;

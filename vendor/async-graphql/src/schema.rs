@@ -23,7 +23,7 @@ use crate::{
     resolver_utils::{resolve_container, resolve_container_serial},
     subscription::collect_subscription_streams,
     types::QueryRoot,
-    validation::{CheckedDocuments, ValidationMode, check_rules},
+    validation::{Checked, CheckedDocuments, ValidationMode, check_rules},
 };
 
 /// Introspection mode
@@ -896,21 +896,29 @@ pub(crate) async fn prepare_request(
     let checked_documents = checked_documents
         .filter(|_| matches!(validation_mode, ValidationMode::Strict))
         .filter(|_| !request.query.is_empty());
-    let document_checked = checked_documents.is_some_and(|checked| {
-        checked.contains(&request.query, request.operation_name.as_deref())
+    let checked = checked_documents.map_or(Checked::No, |documents| {
+        documents.lookup(&request.query, request.operation_name.as_deref())
     });
+    // Nothing in a document without variables can differ between requests.
+    let declares_variables = document
+        .operations
+        .iter()
+        .any(|(_, operation)| !operation.node.variable_definitions.is_empty());
     let validation_result = {
         let validation_fut = async {
-            check_rules(
-                registry,
-                &document,
-                Some(&request.variables),
-                request.operation_name.as_deref(),
-                validation_mode,
-                complexity,
-                depth,
-                document_checked,
-            )
+            match checked {
+                Checked::Whole(result) => Ok(result),
+                Checked::Rules | Checked::No => check_rules(
+                    registry,
+                    &document,
+                    Some(&request.variables),
+                    request.operation_name.as_deref(),
+                    validation_mode,
+                    complexity,
+                    depth,
+                    matches!(checked, Checked::Rules),
+                ),
+            }
         };
         futures_util::pin_mut!(validation_fut);
         extensions.validation(&mut validation_fut).await?
@@ -947,8 +955,9 @@ pub(crate) async fn prepare_request(
     // referral-hub patch: noted only once the operation is found, so each
     // document keeps no more operation names than it has operations (an
     // unknown name passes the rules, and a caller may send any number).
-    if let Some(checked) = checked_documents.filter(|_| !document_checked) {
-        checked.insert(&request.query, request.operation_name.as_deref());
+    if let Some(documents) = checked_documents.filter(|_| matches!(checked, Checked::No)) {
+        let whole = (!declares_variables).then_some(validation_result);
+        documents.insert(&request.query, request.operation_name.as_deref(), whole);
     }
 
     // remove skipped fields

@@ -15,6 +15,21 @@ pub struct PgRow {
     pub(crate) metadata: Arc<PgStatementMetadata>,
 }
 
+impl PgRow {
+    /// referral-hub patch: the bytes of column `index` as PostgreSQL sent
+    /// them (`None` for NULL), with their format, for a caller that decodes
+    /// them itself. `try_get_raw` clones the column's type info into the
+    /// `PgValueRef` it builds and drops it after, which cost more than
+    /// decoding an integer.
+    pub fn raw(&self, index: usize) -> Result<(PgValueFormat, Option<&[u8]>), Error> {
+        let len = self.data.values.len();
+        if index >= len {
+            return Err(Error::ColumnIndexOutOfBounds { index, len });
+        }
+        Ok((self.format, self.data.get(index)))
+    }
+}
+
 impl Row for PgRow {
     type Database = Postgres;
 

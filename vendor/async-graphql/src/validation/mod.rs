@@ -44,36 +44,65 @@ pub enum ValidationMode {
 /// document is checked again on each request only by what also reads the
 /// request's variables (`check_rules` with `document_checked`): the rules
 /// are two thirds of the cost of validating, about 6 % of a request for a
-/// page of referrals. Small documents only, and the set starts again when
+/// page of referrals. A document that declares no variables has nothing
+/// left that a request can change, so its whole result is kept and reused
+/// (`Checked::Whole`). Small documents only, and the set starts again when
 /// full, so it holds a few MiB at most.
 #[derive(Default)]
-pub(crate) struct CheckedDocuments(
-    std::sync::Mutex<std::collections::HashMap<String, Vec<Option<String>>>>,
-);
+pub(crate) struct CheckedDocuments(std::sync::Mutex<Documents>);
+
+/// Each document's text, with the operations run from it and, for each,
+/// its whole result when the document declares no variables.
+type Documents = std::collections::HashMap<String, Vec<(Option<String>, Option<ValidationResult>)>>;
+
+/// referral-hub patch: what a request's document needs checked, by what
+/// `CheckedDocuments` remembers of it.
+#[derive(Clone, Copy)]
+pub(crate) enum Checked {
+    /// Not seen, or refused before: every rule runs.
+    No,
+    /// Passed the rules that read only the document: those that read the
+    /// variables run.
+    Rules,
+    /// Passed, and declares no variables: every rule and measure would
+    /// give this again.
+    Whole(ValidationResult),
+}
 
 impl CheckedDocuments {
     const CAPACITY: usize = 256;
     const LONGEST: usize = 4096;
 
-    fn documents(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<Option<String>>>> {
+    fn documents(&self) -> std::sync::MutexGuard<'_, Documents> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether `query`, run as `operation`, passed before.
-    pub(crate) fn contains(&self, query: &str, operation: Option<&str>) -> bool {
-        query.len() <= Self::LONGEST
-            && self
-                .documents()
-                .get(query)
-                .is_some_and(|ops| ops.iter().any(|op| op.as_deref() == operation))
+    /// What is remembered of `query` run as `operation`.
+    pub(crate) fn lookup(&self, query: &str, operation: Option<&str>) -> Checked {
+        if query.len() > Self::LONGEST {
+            return Checked::No;
+        }
+        let documents = self.documents();
+        let Some(ops) = documents.get(query) else {
+            return Checked::No;
+        };
+        match ops.iter().find(|(op, _)| op.as_deref() == operation) {
+            None => Checked::No,
+            Some((_, None)) => Checked::Rules,
+            Some((_, Some(result))) => Checked::Whole(*result),
+        }
     }
 
-    /// Notes that `query`, run as `operation`, passed.
-    pub(crate) fn insert(&self, query: &str, operation: Option<&str>) {
+    /// Notes that `query`, run as `operation`, passed; with its result
+    /// when the document declares no variables (`whole`).
+    pub(crate) fn insert(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        whole: Option<ValidationResult>,
+    ) {
         if query.is_empty() || query.len() > Self::LONGEST {
             return;
         }
@@ -82,8 +111,8 @@ impl CheckedDocuments {
             documents.clear();
         }
         let ops = documents.entry(query.to_owned()).or_default();
-        if !ops.iter().any(|op| op.as_deref() == operation) {
-            ops.push(operation.map(str::to_owned));
+        if !ops.iter().any(|(op, _)| op.as_deref() == operation) {
+            ops.push((operation.map(str::to_owned), whole));
         }
     }
 }
