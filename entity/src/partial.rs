@@ -231,7 +231,8 @@ pub fn named<T>(row: &QueryResult, index: usize, f: impl FnOnce(&str) -> Option<
 /// the value after `=`. What keeps placeholders out of answers is the
 /// caller's table of which columns each of its fields reads, checked
 /// field by field against the whole row by a test. Every field of the
-/// model is listed: one left out does not compile.
+/// model is listed, in the order of `Column`: one left out, or out of
+/// order, does not compile.
 #[macro_export]
 macro_rules! partial_model {
     ($($field:ident: $column:ident $(= $placeholder:expr)?),* $(,)?) => {
@@ -261,15 +262,33 @@ macro_rules! partial_model {
                 offset: usize,
                 columns: $crate::partial::Columns<Column>,
             ) -> Result<Self, sea_orm::DbErr> {
+                // The fields are listed in the table's order (checked
+                // below), so each column read is the row's next one.
+                let mut at = offset;
+                let mut next = || {
+                    at += 1;
+                    at - 1
+                };
                 Ok(Self {
                     $($field: if columns.has(Column::$column) {
-                        $crate::partial::Cell::read(row, offset + columns.rank(Column::$column))?
+                        $crate::partial::Cell::read(row, next())?
                     } else {
                         $crate::partial_model!(@placeholder $($placeholder)?)
                     },)*
                 })
             }
         }
+
+        // `from_columns` reads a set's columns one after another, so the
+        // fields must be listed in the order of `Column`, the table's.
+        const _: () = {
+            let order = [$(Column::$column as u32),*];
+            let mut i = 0;
+            while i < order.len() {
+                assert!(order[i] == i as u32, "partial_model!: list the fields in the order of Column");
+                i += 1;
+            }
+        };
     };
     (@placeholder) => {
         Default::default()
