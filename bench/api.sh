@@ -131,7 +131,7 @@ pgbench_tps() { # SQL_FILE SECONDS -> tps, with our connections' settings
 }
 # Ours beside pgbench of our statement, in SLICES turns of 3 s each,
 # alternating (ours, then pgbench): this machine's speed moves by a third
-# within a minute (a core shared with other machines), so two 15 s runs one
+# within a minute (its cores, it seems, shared with other machines), so two 15 s runs one
 # after the other measured the hour as much as the two. -> "ours_rps
 # worst_p99 pgbench_tps", each a mean over its turns.
 beside_sql() { # URL BODY TOKEN SQL_FILE

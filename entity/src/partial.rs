@@ -195,13 +195,10 @@ macro_rules! decoded_cells {
 
         impl Cell for Option<$t> {
             fn read(row: &QueryResult, index: usize) -> Result<Self, DbErr> {
-                match binary(row, index) {
+                match binary(row, index).map(|bytes| bytes.map(<$t>::from_binary)) {
                     Some(None) => Ok(None),
-                    Some(Some(bytes)) => match <$t>::from_binary(bytes) {
-                        Some(value) => Ok(Some(value)),
-                        None => decoded(row, index),
-                    },
-                    None => decoded(row, index),
+                    Some(Some(Some(value))) => Ok(Some(value)),
+                    _ => decoded(row, index),
                 }
             }
         }
