@@ -203,6 +203,15 @@ impl<DB: Database> Drop for PoolConnection<DB> {
             return;
         }
 
+        // referral-hub patch: a connection with nothing to finish goes back
+        // to the pool here, as `return_to_pool` would put it back, without
+        // a task spawned for it after every statement (its scheduling, and
+        // on a busy server the wake-up of another worker to run it).
+        if let Some(live) = self.live.take_if(|live| self.pool.can_release_now(live)) {
+            live.float(self.pool.clone()).release();
+            return;
+        }
+
         // We still need to spawn a task to maintain `min_connections`.
         if self.live.is_some() || self.pool.options.min_connections > 0 {
             crate::rt::spawn(self.return_to_pool());

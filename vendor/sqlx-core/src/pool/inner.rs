@@ -217,6 +217,17 @@ impl<DB: Database> PoolInner<DB> {
         self.num_idle.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// referral-hub patch: whether `PoolConnection`'s drop may put `live`
+    /// back at once: what `Floating::return_to_pool` would do without
+    /// waiting for anything (the pool open, the connection young enough,
+    /// no `after_release` hook, nothing left to flush).
+    pub(super) fn can_release_now(&self, live: &Live<DB>) -> bool {
+        !self.is_closed()
+            && !is_beyond_max_lifetime(live, &self.options)
+            && self.options.after_release.is_none()
+            && !live.raw.should_flush()
+    }
+
     /// Try to atomically increment the pool size for a new connection.
     ///
     /// Returns `Err` if the pool is at max capacity already or is closed.

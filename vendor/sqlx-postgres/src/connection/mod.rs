@@ -241,7 +241,10 @@ impl Connection for PgConnection {
 
     #[doc(hidden)]
     fn should_flush(&self) -> bool {
-        !self.inner.stream.write_buffer().is_empty()
+        // referral-hub patch: also while answers are still to be read (a
+        // result dropped part way): `flush` reads them, and a pooled
+        // connection is put back without it when this is false.
+        !self.inner.stream.write_buffer().is_empty() || self.inner.pending_ready_for_query_count > 0
     }
 }
 
