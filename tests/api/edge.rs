@@ -532,15 +532,39 @@ async fn a_pooled_connection_comes_back_ready_after_a_dropped_read_or_transactio
     let backend = db.get_database_backend();
     let sql = |s: &str| Statement::from_string(backend, s);
     let many = if is_postgres() {
-        "SELECT CAST(n AS BIGINT) AS n FROM generate_series(1, 100000) AS n"
+        // 30 MB: more than the sockets between them hold, so the backend
+        // waits to send the rest.
+        "SELECT CAST(n AS BIGINT) AS n, repeat('x', 10000) AS pad FROM generate_series(1, 3000) AS n"
     } else {
         "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100000) SELECT n FROM s"
+    };
+    let watcher = sea_orm::Database::connect(app.url.clone()).await.unwrap();
+    let pid = if is_postgres() {
+        let row = db.query_one_raw(sql("SELECT CAST(pg_backend_pid() AS BIGINT) AS n")).await.unwrap();
+        row.unwrap().try_get::<i64>("", "n").unwrap()
+    } else {
+        0
     };
     for round in 0..3 {
         {
             let mut rows = db.stream_raw(sql(many)).await.unwrap();
             let first = rows.next().await.unwrap().unwrap();
             assert_eq!(first.try_get::<i64>("", "n").unwrap(), 1);
+        }
+        if is_postgres() {
+            // The rest of the result is read as the connection goes back,
+            // not left to its next user: until then its backend stays busy
+            // sending it.
+            let state = format!("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid = {pid} AND state = 'idle'");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let row = watcher.query_one_raw(sql(&state)).await.unwrap().unwrap();
+                if row.try_get::<i64>("", "n").unwrap() == 1 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "round {round}: the pooled connection is still sending its result");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         let row = db.query_one_raw(sql("SELECT CAST(7 AS BIGINT) AS n")).await.unwrap().unwrap();
         assert_eq!(row.try_get::<i64>("", "n").unwrap(), 7, "round {round}: the next statement reads its own answer");
