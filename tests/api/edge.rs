@@ -538,12 +538,14 @@ async fn a_pooled_connection_comes_back_ready_after_a_dropped_read_or_transactio
     } else {
         "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100000) SELECT n FROM s"
     };
-    let watcher = sea_orm::Database::connect(app.url.clone()).await.unwrap();
-    let pid = if is_postgres() {
+    // PostgreSQL: the pooled connection's backend, and a connection to
+    // watch it from.
+    let watch = if is_postgres() {
         let row = db.query_one_raw(sql("SELECT CAST(pg_backend_pid() AS BIGINT) AS n")).await.unwrap();
-        row.unwrap().try_get::<i64>("", "n").unwrap()
+        let pid = row.unwrap().try_get::<i64>("", "n").unwrap();
+        Some((pid, sea_orm::Database::connect(app.url.clone()).await.unwrap()))
     } else {
-        0
+        None
     };
     for round in 0..3 {
         {
@@ -551,7 +553,7 @@ async fn a_pooled_connection_comes_back_ready_after_a_dropped_read_or_transactio
             let first = rows.next().await.unwrap().unwrap();
             assert_eq!(first.try_get::<i64>("", "n").unwrap(), 1);
         }
-        if is_postgres() {
+        if let Some((pid, watcher)) = &watch {
             // The rest of the result is read as the connection goes back,
             // not left to its next user: until then its backend stays busy
             // sending it.
